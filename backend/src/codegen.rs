@@ -1,0 +1,1341 @@
+//! Typed AST -> LLVM IR, one module per version.
+//!
+//! Conventions every piece of generated code follows (the rest of the backend relies on them):
+//! - Every function takes the task context `ptr %ctx` as its first parameter (see
+//!   `safepoint.rs`); user parameters follow. Unit functions return `void`.
+//! - Every call to a user function is `load atomic ptr, slot monotonic` + indirect call: no
+//!   direct calls, so installing a version is one store per slot (`slots.rs`).
+//! - Every function entry and every loop header polls: one load of `ctx->limit`, compared with
+//!   the frame address; the rarely taken branch calls `lj_poll`, which handles stack overflow,
+//!   interruption and version-scan requests.
+//! - Functions keep frame pointers (`"frame-pointer"="all"`) and unwind tables (`uwtable`), so
+//!   the frame-pointer walk and Rust panics (runtime errors) both cross JIT frames.
+//! - Globals are cells read and written with monotonic atomics; arrays are `ptr` to
+//!   `[len: i64][elements]` on the GC heap.
+
+use crate::runtime::ErrorKind;
+use inkwell::attributes::{Attribute, AttributeLoc};
+use inkwell::basic_block::BasicBlock;
+use inkwell::builder::Builder;
+use inkwell::context::Context;
+use inkwell::intrinsics::Intrinsic;
+use inkwell::module::{Linkage, Module};
+use inkwell::types::{BasicMetadataTypeEnum, BasicType, BasicTypeEnum};
+use inkwell::values::{
+    BasicMetadataValueEnum, BasicValue, BasicValueEnum, FunctionValue, IntValue, PointerValue,
+};
+use inkwell::{AtomicOrdering, FloatPredicate, IntPredicate};
+use livejit_frontend::ast::{BinOp, UnOp};
+use livejit_frontend::tast::{
+    Builtin, LocalInfo, PrintArg, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
+};
+use livejit_frontend::{Elem, FnSig, Span, Type};
+
+/// What a compilation unit needs to know about the session: where slots and global cells are.
+pub trait Resolver {
+    /// Address of the slot a call to `name` goes through, and the callee's signature.
+    fn slot(&self, name: &str) -> (usize, FnSig);
+    /// Address of the cell of global `name`, and its type.
+    fn global(&self, name: &str) -> (usize, Type);
+    /// Whether a `global` declaration of `name` in this unit defines it (and so runs its
+    /// initializer). Top-level `let` always assigns.
+    fn global_decl_defines(&self, name: &str) -> bool;
+}
+
+/// What to compile.
+pub enum Unit<'a> {
+    /// A user function version.
+    Fn(&'a TFn),
+    /// The top-level code of an input or file (a `void (ptr ctx)` function).
+    Top(&'a TTop),
+}
+
+/// An LLVM module holding one unit, ready to be optimized and emitted.
+pub struct Generated<'ctx> {
+    /// The module.
+    pub module: Module<'ctx>,
+}
+
+/// Builds the module for one unit. `symbol` is the versioned symbol name (e.g. `sort$v3`).
+pub fn generate<'ctx>(
+    ctx: &'ctx Context,
+    symbol: &str,
+    unit: &Unit<'_>,
+    resolver: &dyn Resolver,
+) -> Result<Generated<'ctx>, String> {
+    let module = ctx.create_module(symbol);
+    let rt = Runtime::declare(ctx, &module);
+    let ptr_t = ctx.ptr_type(Default::default());
+    let (params, ret, locals): (Vec<Type>, Type, &[LocalInfo]) = match unit {
+        Unit::Fn(f) => (f.sig.params.clone(), f.sig.ret, &f.locals),
+        Unit::Top(t) => (Vec::new(), Type::Unit, &t.locals),
+    };
+    let fn_type = fn_llvm_type(ctx, &params, ret);
+    let func = module.add_function(symbol, fn_type, Some(Linkage::External));
+    func.add_attribute(
+        AttributeLoc::Function,
+        ctx.create_string_attribute("frame-pointer", "all"),
+    );
+    // Tail calls would erase the caller's frame: the call chain of runtime errors would lose
+    // it, and `:versions` would miss frames that are logically active.
+    func.add_attribute(
+        AttributeLoc::Function,
+        ctx.create_string_attribute("disable-tail-calls", "true"),
+    );
+    let uwtable = Attribute::get_named_enum_kind_id("uwtable");
+    // 2 = asynchronous unwind tables: valid at every instruction, as Rust panics need.
+    func.add_attribute(
+        AttributeLoc::Function,
+        ctx.create_enum_attribute(uwtable, 2),
+    );
+    let builder = ctx.create_builder();
+    let entry = ctx.append_basic_block(func, "entry");
+    builder.position_at_end(entry);
+    let frame_fn = Intrinsic::find("llvm.frameaddress")
+        .and_then(|i| i.get_declaration(&module, &[ptr_t.into()]))
+        .ok_or("llvm.frameaddress is missing")?;
+    let frame = builder
+        .build_call(frame_fn, &[ctx.i32_type().const_zero().into()], "fp")
+        .map_err(err)?
+        .try_as_basic_value()
+        .basic()
+        .ok_or("frameaddress returned void")?
+        .into_pointer_value();
+    let task = func
+        .get_nth_param(0)
+        .ok_or("missing ctx parameter")?
+        .into_pointer_value();
+    task.set_name("ctx");
+    let mut g = Gen {
+        ctx,
+        module: &module,
+        b: builder,
+        func,
+        task,
+        frame,
+        rt,
+        resolver,
+        locals: Vec::new(),
+        loops: Vec::new(),
+        ret,
+    };
+    // Allocas for all locals up front, in the entry block, so mem2reg promotes them.
+    for info in locals {
+        let slot = match llvm_type(ctx, info.ty) {
+            Some(t) => Some(g.b.build_alloca(t, &info.name).map_err(err)?),
+            None => None,
+        };
+        g.locals.push(slot);
+    }
+    if let Unit::Fn(f) = unit {
+        for (i, _) in f.sig.params.iter().enumerate() {
+            let value = func
+                .get_nth_param(i as u32 + 1)
+                .ok_or("missing parameter")?;
+            value.set_name(&f.locals[i].name);
+            if let Some(slot) = g.locals[i] {
+                g.b.build_store(slot, value).map_err(err)?;
+            }
+        }
+    }
+    g.poll()?;
+    match unit {
+        Unit::Fn(f) => {
+            let value = g.block(&f.body)?;
+            if g.open() {
+                if f.body.ty == Type::Never {
+                    g.b.build_unreachable().map_err(err)?;
+                } else {
+                    g.ret(value)?;
+                }
+            }
+        }
+        Unit::Top(t) => {
+            g.top(t)?;
+            if g.open() {
+                g.b.build_return(None).map_err(err)?;
+            }
+        }
+    }
+    drop(g);
+    module
+        .verify()
+        .map_err(|e| format!("invalid IR for {symbol}: {e}"))?;
+    Ok(Generated { module })
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    format!("LLVM builder error: {e}")
+}
+
+/// The LLVM type of a value of `ty`; `None` for unit and never (no value).
+fn llvm_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> {
+    match ty {
+        Type::Int => Some(ctx.i64_type().into()),
+        Type::Float => Some(ctx.f64_type().into()),
+        Type::Bool => Some(ctx.bool_type().into()),
+        Type::Array(_) => Some(ctx.ptr_type(Default::default()).into()),
+        Type::Unit | Type::Never => None,
+    }
+}
+
+/// The LLVM function type of a user function: `(ptr ctx, params...) -> ret`.
+fn fn_llvm_type<'ctx>(
+    ctx: &'ctx Context,
+    params: &[Type],
+    ret: Type,
+) -> inkwell::types::FunctionType<'ctx> {
+    let mut ps: Vec<BasicMetadataTypeEnum> = vec![ctx.ptr_type(Default::default()).into()];
+    ps.extend(
+        params
+            .iter()
+            .filter_map(|t| llvm_type(ctx, *t))
+            .map(BasicMetadataTypeEnum::from),
+    );
+    match llvm_type(ctx, ret) {
+        Some(t) => t.fn_type(&ps, false),
+        None => ctx.void_type().fn_type(&ps, false),
+    }
+}
+
+/// Element size in bytes of an array of `elem`.
+fn elem_size(elem: Elem) -> u64 {
+    match elem {
+        Elem::Int | Elem::Float => 8,
+        Elem::Bool => 1,
+    }
+}
+
+/// Packs a span into one i64 argument for runtime error calls.
+fn pack_span(span: Span) -> u64 {
+    ((span.start as u64) << 32) | (span.end as u64 & 0xffff_ffff)
+}
+
+/// Declarations of the runtime functions (defined as absolute symbols in the JIT).
+struct Runtime<'ctx> {
+    poll: FunctionValue<'ctx>,
+    error: FunctionValue<'ctx>,
+    array_alloc: FunctionValue<'ctx>,
+    array_repeat: FunctionValue<'ctx>,
+    array_copy: FunctionValue<'ctx>,
+    print_begin: FunctionValue<'ctx>,
+    print_int: FunctionValue<'ctx>,
+    print_float: FunctionValue<'ctx>,
+    print_bool: FunctionValue<'ctx>,
+    print_array: FunctionValue<'ctx>,
+    print_str: FunctionValue<'ctx>,
+    print_unit: FunctionValue<'ctx>,
+    print_end: FunctionValue<'ctx>,
+    tail_end: FunctionValue<'ctx>,
+    time_ns: FunctionValue<'ctx>,
+    sleep_ms: FunctionValue<'ctx>,
+    rand: FunctionValue<'ctx>,
+    seed: FunctionValue<'ctx>,
+}
+
+impl<'ctx> Runtime<'ctx> {
+    fn declare(ctx: &'ctx Context, module: &Module<'ctx>) -> Self {
+        let p = ctx.ptr_type(Default::default());
+        let i64t = ctx.i64_type();
+        let i32t = ctx.i32_type();
+        let f64t = ctx.f64_type();
+        let void = ctx.void_type();
+        let decl = |name: &str, ty| module.add_function(name, ty, Some(Linkage::External));
+        let error = decl(
+            "lj_error",
+            void.fn_type(
+                &[
+                    p.into(),
+                    i32t.into(),
+                    i64t.into(),
+                    i64t.into(),
+                    p.into(),
+                    p.into(),
+                    i64t.into(),
+                ],
+                false,
+            ),
+        );
+        error.add_attribute(
+            AttributeLoc::Function,
+            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("noreturn"), 0),
+        );
+        error.add_attribute(
+            AttributeLoc::Function,
+            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("cold"), 0),
+        );
+        let poll = decl(
+            "lj_poll",
+            void.fn_type(&[p.into(), p.into(), p.into()], false),
+        );
+        poll.add_attribute(
+            AttributeLoc::Function,
+            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("cold"), 0),
+        );
+        Runtime {
+            poll,
+            error,
+            array_alloc: decl(
+                "lj_array_alloc",
+                p.fn_type(&[p.into(), i64t.into(), i64t.into()], false),
+            ),
+            array_repeat: decl(
+                "lj_array_repeat",
+                p.fn_type(
+                    &[
+                        p.into(),
+                        i64t.into(),
+                        i64t.into(),
+                        i64t.into(),
+                        p.into(),
+                        p.into(),
+                        i64t.into(),
+                    ],
+                    false,
+                ),
+            ),
+            array_copy: decl(
+                "lj_array_copy",
+                p.fn_type(&[p.into(), p.into(), i64t.into()], false),
+            ),
+            print_begin: decl("lj_print_begin", void.fn_type(&[p.into()], false)),
+            print_int: decl(
+                "lj_print_int",
+                void.fn_type(&[p.into(), i64t.into()], false),
+            ),
+            print_float: decl(
+                "lj_print_float",
+                void.fn_type(&[p.into(), f64t.into()], false),
+            ),
+            print_bool: decl(
+                "lj_print_bool",
+                void.fn_type(&[p.into(), i64t.into()], false),
+            ),
+            print_array: decl(
+                "lj_print_array",
+                void.fn_type(&[p.into(), p.into(), i32t.into()], false),
+            ),
+            print_str: decl(
+                "lj_print_str",
+                void.fn_type(&[p.into(), p.into(), i64t.into()], false),
+            ),
+            print_unit: decl("lj_print_unit", void.fn_type(&[p.into()], false)),
+            print_end: decl("lj_print_end", void.fn_type(&[p.into()], false)),
+            tail_end: decl("lj_tail_end", void.fn_type(&[p.into()], false)),
+            time_ns: decl("lj_time_ns", i64t.fn_type(&[], false)),
+            sleep_ms: decl(
+                "lj_sleep_ms",
+                void.fn_type(&[p.into(), i64t.into(), p.into(), p.into()], false),
+            ),
+            rand: decl(
+                "lj_rand",
+                i64t.fn_type(
+                    &[p.into(), i64t.into(), p.into(), p.into(), i64t.into()],
+                    false,
+                ),
+            ),
+            seed: decl("lj_seed", void.fn_type(&[i64t.into()], false)),
+        }
+    }
+}
+
+/// Code generator state for one function.
+struct Gen<'a, 'ctx> {
+    ctx: &'ctx Context,
+    module: &'a Module<'ctx>,
+    b: Builder<'ctx>,
+    func: FunctionValue<'ctx>,
+    /// The task context parameter.
+    task: PointerValue<'ctx>,
+    /// This function's frame address (computed once at entry).
+    frame: PointerValue<'ctx>,
+    rt: Runtime<'ctx>,
+    resolver: &'a dyn Resolver,
+    /// Alloca of each local (`None` for unit-typed locals).
+    locals: Vec<Option<PointerValue<'ctx>>>,
+    /// (continue target, break target) of the enclosing loops, innermost last.
+    loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
+    ret: Type,
+}
+
+type Value<'ctx> = Option<BasicValueEnum<'ctx>>;
+type Res<T> = Result<T, String>;
+
+impl<'a, 'ctx> Gen<'a, 'ctx> {
+    fn i64c(&self, v: i64) -> IntValue<'ctx> {
+        self.ctx.i64_type().const_int(v as u64, true)
+    }
+
+    fn ptr_const(&self, addr: usize) -> Res<PointerValue<'ctx>> {
+        self.b
+            .build_int_to_ptr(
+                self.ctx.i64_type().const_int(addr as u64, false),
+                self.ctx.ptr_type(Default::default()),
+                "addr",
+            )
+            .map_err(err)
+    }
+
+    fn self_ptr(&self) -> PointerValue<'ctx> {
+        self.func.as_global_value().as_pointer_value()
+    }
+
+    /// Whether the current block still needs a terminator.
+    fn open(&self) -> bool {
+        self.b
+            .get_insert_block()
+            .is_some_and(|bb| bb.get_terminator().is_none())
+    }
+
+    /// Starts a fresh block with no predecessors after a diverging expression, so code that
+    /// follows it (dead, but type-checked) still has somewhere to go.
+    fn dead_block(&self) {
+        let bb = self.ctx.append_basic_block(self.func, "dead");
+        self.b.position_at_end(bb);
+    }
+
+    fn ret(&self, value: Value<'ctx>) -> Res<()> {
+        match (value, llvm_type(self.ctx, self.ret)) {
+            (Some(v), Some(_)) => self.b.build_return(Some(&v)).map_err(err)?,
+            (_, None) => self.b.build_return(None).map_err(err)?,
+            (None, Some(t)) => self.b.build_return(Some(&poison(t))).map_err(err)?,
+        };
+        Ok(())
+    }
+
+    /// The safepoint poll: `if frame < ctx->limit { lj_poll(ctx, frame, self) }`.
+    fn poll(&self) -> Res<()> {
+        let i64t = self.ctx.i64_type();
+        let limit = self.b.build_load(i64t, self.task, "limit").map_err(err)?;
+        let inst = limit
+            .as_instruction_value()
+            .ok_or("load is no instruction")?;
+        inst.set_atomic_ordering(AtomicOrdering::Monotonic)
+            .map_err(err)?;
+        inst.set_alignment(8).map_err(err)?;
+        let fp = self
+            .b
+            .build_ptr_to_int(self.frame, i64t, "fpi")
+            .map_err(err)?;
+        let below = self
+            .b
+            .build_int_compare(IntPredicate::ULT, fp, limit.into_int_value(), "poll")
+            .map_err(err)?;
+        let below = self.expect_false(below)?;
+        let slow = self.ctx.append_basic_block(self.func, "poll.slow");
+        let cont = self.ctx.append_basic_block(self.func, "poll.cont");
+        self.b
+            .build_conditional_branch(below, slow, cont)
+            .map_err(err)?;
+        self.b.position_at_end(slow);
+        self.b
+            .build_call(
+                self.rt.poll,
+                &[self.task.into(), self.frame.into(), self.self_ptr().into()],
+                "",
+            )
+            .map_err(err)?;
+        self.b.build_unconditional_branch(cont).map_err(err)?;
+        self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    /// `llvm.expect(cond, false)`: keeps error and poll paths out of the hot layout.
+    fn expect_false(&self, cond: IntValue<'ctx>) -> Res<IntValue<'ctx>> {
+        let bool_t = self.ctx.bool_type();
+        let expect = Intrinsic::find("llvm.expect")
+            .and_then(|i| i.get_declaration(self.module, &[bool_t.into()]))
+            .ok_or("llvm.expect is missing")?;
+        Ok(self
+            .b
+            .build_call(expect, &[cond.into(), bool_t.const_zero().into()], "expect")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic()
+            .ok_or("expect returned void")?
+            .into_int_value())
+    }
+
+    /// Emits `if !ok { lj_error(kind, a, b) }` and continues in the ok branch.
+    fn check(
+        &self,
+        ok: IntValue<'ctx>,
+        kind: ErrorKind,
+        a: IntValue<'ctx>,
+        b: IntValue<'ctx>,
+        span: Span,
+    ) -> Res<()> {
+        let bad = self.b.build_not(ok, "bad").map_err(err)?;
+        let bad = self.expect_false(bad)?;
+        let fail = self.ctx.append_basic_block(self.func, "fail");
+        let cont = self.ctx.append_basic_block(self.func, "ok");
+        self.b
+            .build_conditional_branch(bad, fail, cont)
+            .map_err(err)?;
+        self.b.position_at_end(fail);
+        self.raise(kind, a, b, span)?;
+        self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    /// Calls `lj_error` (which never returns) and terminates the block.
+    fn raise(&self, kind: ErrorKind, a: IntValue<'ctx>, b: IntValue<'ctx>, span: Span) -> Res<()> {
+        self.b
+            .build_call(
+                self.rt.error,
+                &[
+                    self.task.into(),
+                    self.ctx.i32_type().const_int(kind as u64, false).into(),
+                    a.into(),
+                    b.into(),
+                    self.frame.into(),
+                    self.self_ptr().into(),
+                    self.ctx.i64_type().const_int(pack_span(span), false).into(),
+                ],
+                "",
+            )
+            .map_err(err)?;
+        self.b.build_unreachable().map_err(err)?;
+        Ok(())
+    }
+
+    fn call_rt(
+        &self,
+        f: FunctionValue<'ctx>,
+        args: &[BasicMetadataValueEnum<'ctx>],
+    ) -> Res<Value<'ctx>> {
+        Ok(self
+            .b
+            .build_call(f, args, "")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic())
+    }
+
+    fn top(&mut self, top: &TTop) -> Res<()> {
+        for item in &top.items {
+            if !self.open() {
+                self.dead_block();
+            }
+            match item {
+                TTopItem::Global {
+                    is_let, name, init, ..
+                } => {
+                    if *is_let || self.resolver.global_decl_defines(name) {
+                        let v = self.expr(init)?;
+                        self.store_global(name, v)?;
+                    }
+                }
+                TTopItem::Stmt(s) => self.stmt(s)?,
+                TTopItem::Tail(e) => {
+                    let v = self.expr(e)?;
+                    if !matches!(e.ty, Type::Unit | Type::Never) {
+                        self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                        self.print_value(e.ty, v)?;
+                        self.call_rt(self.rt.tail_end, &[self.task.into()])?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn block(&mut self, block: &TBlock) -> Res<Value<'ctx>> {
+        for s in &block.stmts {
+            self.stmt(s)?;
+        }
+        match &block.tail {
+            Some(e) => self.expr(e),
+            None => Ok(None),
+        }
+    }
+
+    fn stmt(&mut self, stmt: &TStmt) -> Res<()> {
+        match stmt {
+            TStmt::Let { local, init } => {
+                let v = self.expr(init)?;
+                if let (Some(slot), Some(v)) = (self.locals[*local], v) {
+                    self.b.build_store(slot, v).map_err(err)?;
+                }
+            }
+            TStmt::Assign {
+                target,
+                op,
+                value,
+                span,
+            } => self.assign(target, *op, value, *span)?,
+            TStmt::Expr(e) => {
+                self.expr(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn assign(&mut self, target: &TPlace, op: Option<BinOp>, value: &TExpr, span: Span) -> Res<()> {
+        match target {
+            TPlace::Local(id) => {
+                let slot = self.locals[*id];
+                let v = match op {
+                    None => self.expr(value)?,
+                    Some(op) => {
+                        let (Some(slot), Some(ty)) = (slot, llvm_type(self.ctx, value.ty)) else {
+                            return Ok(());
+                        };
+                        let old = self.b.build_load(ty, slot, "old").map_err(err)?;
+                        let rhs = self.expr(value)?;
+                        self.arith(op, value.ty, Some(old), rhs, span)?
+                    }
+                };
+                if let (Some(slot), Some(v)) = (slot, v) {
+                    self.b.build_store(slot, v).map_err(err)?;
+                }
+            }
+            TPlace::Global(name) => {
+                let v = match op {
+                    None => self.expr(value)?,
+                    Some(op) => {
+                        let old = self.load_global(name)?;
+                        let rhs = self.expr(value)?;
+                        self.arith(op, value.ty, old, rhs, span)?
+                    }
+                };
+                self.store_global(name, v)?;
+            }
+            TPlace::Index(arr, idx) => {
+                let Type::Array(elem) = arr.ty else {
+                    return Err("index assignment on a non-array".into());
+                };
+                let a = self.expr(arr)?;
+                let i = self.expr(idx)?;
+                let (Some(a), Some(i)) = (a, i) else {
+                    return Ok(());
+                };
+                let p = self.elem_ptr(
+                    a.into_pointer_value(),
+                    i.into_int_value(),
+                    elem,
+                    idx.span.to(arr.span),
+                )?;
+                let v = match op {
+                    None => self.expr(value)?,
+                    Some(op) => {
+                        let old = self.load_elem(p, elem)?;
+                        let rhs = self.expr(value)?;
+                        self.arith(op, value.ty, Some(old), rhs, span)?
+                    }
+                };
+                if let Some(v) = v {
+                    self.store_elem(p, elem, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Address of element `i` after the bounds check (`index I out of range for length N`).
+    fn elem_ptr(
+        &self,
+        arr: PointerValue<'ctx>,
+        i: IntValue<'ctx>,
+        elem: Elem,
+        span: Span,
+    ) -> Res<PointerValue<'ctx>> {
+        let i64t = self.ctx.i64_type();
+        let len = self
+            .b
+            .build_load(i64t, arr, "len")
+            .map_err(err)?
+            .into_int_value();
+        // One unsigned compare also rejects negative indices.
+        let ok = self
+            .b
+            .build_int_compare(IntPredicate::ULT, i, len, "inbounds")
+            .map_err(err)?;
+        self.check(ok, ErrorKind::Index, i, len, span)?;
+        let i8t = self.ctx.i8_type();
+        // SAFETY (of the generated code, not of this Rust): the index was bounds-checked above
+        // and the header is 8 bytes, so the address lies inside the allocation.
+        let data = unsafe {
+            self.b
+                .build_in_bounds_gep(i8t, arr, &[self.i64c(8)], "data")
+                .map_err(err)?
+        };
+        let et: BasicTypeEnum = match elem {
+            Elem::Int => i64t.into(),
+            Elem::Float => self.ctx.f64_type().into(),
+            Elem::Bool => i8t.into(),
+        };
+        // SAFETY: as above.
+        unsafe {
+            self.b
+                .build_in_bounds_gep(et, data, &[i], "elem")
+                .map_err(err)
+        }
+    }
+
+    fn load_elem(&self, p: PointerValue<'ctx>, elem: Elem) -> Res<BasicValueEnum<'ctx>> {
+        Ok(match elem {
+            Elem::Int => self
+                .b
+                .build_load(self.ctx.i64_type(), p, "e")
+                .map_err(err)?,
+            Elem::Float => self
+                .b
+                .build_load(self.ctx.f64_type(), p, "e")
+                .map_err(err)?,
+            Elem::Bool => {
+                let byte = self
+                    .b
+                    .build_load(self.ctx.i8_type(), p, "e")
+                    .map_err(err)?
+                    .into_int_value();
+                self.b
+                    .build_int_truncate(byte, self.ctx.bool_type(), "eb")
+                    .map_err(err)?
+                    .into()
+            }
+        })
+    }
+
+    fn store_elem(&self, p: PointerValue<'ctx>, elem: Elem, v: BasicValueEnum<'ctx>) -> Res<()> {
+        let v: BasicValueEnum = match elem {
+            Elem::Bool => self
+                .b
+                .build_int_z_extend(v.into_int_value(), self.ctx.i8_type(), "b8")
+                .map_err(err)?
+                .into(),
+            _ => v,
+        };
+        self.b.build_store(p, v).map_err(err)?;
+        Ok(())
+    }
+
+    /// Loads a global with a monotonic atomic load (another task may be writing it).
+    fn load_global(&self, name: &str) -> Res<Value<'ctx>> {
+        let (addr, ty) = self.resolver.global(name);
+        let Some(lt) = global_cell_type(self.ctx, ty) else {
+            return Ok(None);
+        };
+        let cell = self.ptr_const(addr)?;
+        let v = self.b.build_load(lt, cell, name).map_err(err)?;
+        let inst = v.as_instruction_value().ok_or("load is no instruction")?;
+        inst.set_atomic_ordering(AtomicOrdering::Monotonic)
+            .map_err(err)?;
+        inst.set_alignment(8).map_err(err)?;
+        Ok(Some(if ty == Type::Bool {
+            self.b
+                .build_int_truncate(v.into_int_value(), self.ctx.bool_type(), "gb")
+                .map_err(err)?
+                .into()
+        } else {
+            v
+        }))
+    }
+
+    fn store_global(&self, name: &str, v: Value<'ctx>) -> Res<()> {
+        let (addr, ty) = self.resolver.global(name);
+        let Some(v) = v else { return Ok(()) };
+        let v: BasicValueEnum = if ty == Type::Bool {
+            self.b
+                .build_int_z_extend(v.into_int_value(), self.ctx.i64_type(), "g64")
+                .map_err(err)?
+                .into()
+        } else {
+            v
+        };
+        let cell = self.ptr_const(addr)?;
+        let st = self.b.build_store(cell, v).map_err(err)?;
+        st.set_atomic_ordering(AtomicOrdering::Monotonic)
+            .map_err(err)?;
+        st.set_alignment(8).map_err(err)?;
+        Ok(())
+    }
+
+    fn expr(&mut self, e: &TExpr) -> Res<Value<'ctx>> {
+        let i64t = self.ctx.i64_type();
+        Ok(match &e.kind {
+            TExprKind::Int(v) => Some(self.i64c(*v).into()),
+            TExprKind::Float(v) => Some(self.ctx.f64_type().const_float(*v).into()),
+            TExprKind::Bool(v) => Some(self.ctx.bool_type().const_int(u64::from(*v), false).into()),
+            TExprKind::Unit => None,
+            TExprKind::Local(id) => match (self.locals[*id], llvm_type(self.ctx, e.ty)) {
+                (Some(slot), Some(t)) => Some(self.b.build_load(t, slot, "l").map_err(err)?),
+                _ => None,
+            },
+            TExprKind::Global(name) => self.load_global(name)?,
+            TExprKind::Unary(op, x) => {
+                let v = self.expr(x)?;
+                let Some(v) = v else { return Ok(None) };
+                match (op, x.ty) {
+                    (UnOp::Neg, Type::Int) => Some(
+                        self.b
+                            .build_int_sub(self.i64c(0), v.into_int_value(), "neg")
+                            .map_err(err)?
+                            .into(),
+                    ),
+                    (UnOp::Neg, _) => Some(
+                        self.b
+                            .build_float_neg(v.into_float_value(), "fneg")
+                            .map_err(err)?
+                            .into(),
+                    ),
+                    (UnOp::Not, _) => Some(
+                        self.b
+                            .build_not(v.into_int_value(), "not")
+                            .map_err(err)?
+                            .into(),
+                    ),
+                }
+            }
+            TExprKind::Binary(BinOp::And, l, r) => self.short_circuit(true, l, r)?,
+            TExprKind::Binary(BinOp::Or, l, r) => self.short_circuit(false, l, r)?,
+            TExprKind::Binary(op, l, r) => {
+                let lv = self.expr(l)?;
+                let rv = self.expr(r)?;
+                self.arith(*op, l.ty, lv, rv, e.span)?
+            }
+            TExprKind::Call(name, args) => {
+                let (slot, sig) = self.resolver.slot(name);
+                let mut vals: Vec<BasicMetadataValueEnum> = vec![self.task.into()];
+                for a in args {
+                    if let Some(v) = self.expr(a)? {
+                        vals.push(v.into());
+                    }
+                }
+                let slot_ptr = self.ptr_const(slot)?;
+                let p = self.ctx.ptr_type(Default::default());
+                let target = self.b.build_load(p, slot_ptr, "callee").map_err(err)?;
+                let inst = target
+                    .as_instruction_value()
+                    .ok_or("load is no instruction")?;
+                inst.set_atomic_ordering(AtomicOrdering::Monotonic)
+                    .map_err(err)?;
+                inst.set_alignment(8).map_err(err)?;
+                let fty = fn_llvm_type(self.ctx, &sig.params, sig.ret);
+                self.b
+                    .build_indirect_call(fty, target.into_pointer_value(), &vals, "call")
+                    .map_err(err)?
+                    .try_as_basic_value()
+                    .basic()
+            }
+            TExprKind::Print(args) => {
+                self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                for a in args {
+                    match a {
+                        PrintArg::Str(s) => {
+                            let g = self
+                                .b
+                                .build_global_string_ptr(s, "str")
+                                .map_err(err)?
+                                .as_pointer_value();
+                            self.call_rt(
+                                self.rt.print_str,
+                                &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],
+                            )?;
+                        }
+                        PrintArg::Value(x) => {
+                            let v = self.expr(x)?;
+                            self.print_value(x.ty, v)?;
+                        }
+                    }
+                }
+                self.call_rt(self.rt.print_end, &[self.task.into()])?;
+                None
+            }
+            TExprKind::Builtin(b, args) => self.builtin(*b, args, e)?,
+            TExprKind::Index(arr, idx) => {
+                let Type::Array(elem) = arr.ty else {
+                    return Err("index on a non-array".into());
+                };
+                let a = self.expr(arr)?;
+                let i = self.expr(idx)?;
+                let (Some(a), Some(i)) = (a, i) else {
+                    return Ok(None);
+                };
+                let p = self.elem_ptr(a.into_pointer_value(), i.into_int_value(), elem, e.span)?;
+                Some(self.load_elem(p, elem)?)
+            }
+            TExprKind::ArrayList(items) => {
+                let Type::Array(elem) = e.ty else {
+                    return Err("array literal without array type".into());
+                };
+                let arr = self
+                    .call_rt(
+                        self.rt.array_alloc,
+                        &[
+                            self.task.into(),
+                            self.i64c(items.len() as i64).into(),
+                            self.i64c(elem_size(elem) as i64).into(),
+                        ],
+                    )?
+                    .ok_or("alloc returned void")?
+                    .into_pointer_value();
+                for (i, item) in items.iter().enumerate() {
+                    let v = self.expr(item)?;
+                    if let Some(v) = v {
+                        let p = self.elem_ptr(arr, self.i64c(i as i64), elem, item.span)?;
+                        self.store_elem(p, elem, v)?;
+                    }
+                }
+                Some(arr.into())
+            }
+            TExprKind::ArrayRepeat(item, count) => {
+                let Type::Array(elem) = e.ty else {
+                    return Err("array literal without array type".into());
+                };
+                let v = self.expr(item)?;
+                let n = self.expr(count)?;
+                let (Some(v), Some(n)) = (v, n) else {
+                    return Ok(None);
+                };
+                let bits = match elem {
+                    Elem::Int => v.into_int_value(),
+                    Elem::Float => self
+                        .b
+                        .build_bit_cast(v, i64t, "bits")
+                        .map_err(err)?
+                        .into_int_value(),
+                    Elem::Bool => self
+                        .b
+                        .build_int_z_extend(v.into_int_value(), i64t, "bits")
+                        .map_err(err)?,
+                };
+                self.call_rt(
+                    self.rt.array_repeat,
+                    &[
+                        self.task.into(),
+                        n.into(),
+                        self.i64c(elem_size(elem) as i64).into(),
+                        bits.into(),
+                        self.frame.into(),
+                        self.self_ptr().into(),
+                        i64t.const_int(pack_span(e.span), false).into(),
+                    ],
+                )?
+            }
+            TExprKind::If(cond, then, els) => self.if_expr(cond, then, els.as_deref(), e.ty)?,
+            TExprKind::While(cond, body) => {
+                let head = self.ctx.append_basic_block(self.func, "while.head");
+                let body_bb = self.ctx.append_basic_block(self.func, "while.body");
+                let exit = self.ctx.append_basic_block(self.func, "while.exit");
+                self.b.build_unconditional_branch(head).map_err(err)?;
+                self.b.position_at_end(head);
+                self.poll()?;
+                let c = self.expr(cond)?.ok_or("while condition has no value")?;
+                self.b
+                    .build_conditional_branch(c.into_int_value(), body_bb, exit)
+                    .map_err(err)?;
+                self.b.position_at_end(body_bb);
+                self.loops.push((head, exit));
+                self.block(body)?;
+                self.loops.pop();
+                if self.open() {
+                    self.b.build_unconditional_branch(head).map_err(err)?;
+                }
+                self.b.position_at_end(exit);
+                None
+            }
+            TExprKind::For(var, start, end, body) => {
+                let s = self.expr(start)?.ok_or("for start has no value")?;
+                let en = self.expr(end)?.ok_or("for end has no value")?;
+                // A hidden counter drives the loop, so assigning the loop variable in the body
+                // does not change the iteration (as in Rust).
+                let counter = self.entry_alloca(i64t.into(), "for.i")?;
+                self.b.build_store(counter, s).map_err(err)?;
+                let head = self.ctx.append_basic_block(self.func, "for.head");
+                let body_bb = self.ctx.append_basic_block(self.func, "for.body");
+                let step = self.ctx.append_basic_block(self.func, "for.step");
+                let exit = self.ctx.append_basic_block(self.func, "for.exit");
+                self.b.build_unconditional_branch(head).map_err(err)?;
+                self.b.position_at_end(head);
+                self.poll()?;
+                let i = self
+                    .b
+                    .build_load(i64t, counter, "i")
+                    .map_err(err)?
+                    .into_int_value();
+                let more = self
+                    .b
+                    .build_int_compare(IntPredicate::SLT, i, en.into_int_value(), "more")
+                    .map_err(err)?;
+                self.b
+                    .build_conditional_branch(more, body_bb, exit)
+                    .map_err(err)?;
+                self.b.position_at_end(body_bb);
+                if let Some(slot) = self.locals[*var] {
+                    self.b.build_store(slot, i).map_err(err)?;
+                }
+                self.loops.push((step, exit));
+                self.block(body)?;
+                self.loops.pop();
+                if self.open() {
+                    self.b.build_unconditional_branch(step).map_err(err)?;
+                }
+                self.b.position_at_end(step);
+                let i = self
+                    .b
+                    .build_load(i64t, counter, "i")
+                    .map_err(err)?
+                    .into_int_value();
+                let next = self.b.build_int_add(i, self.i64c(1), "next").map_err(err)?;
+                self.b.build_store(counter, next).map_err(err)?;
+                self.b.build_unconditional_branch(head).map_err(err)?;
+                self.b.position_at_end(exit);
+                None
+            }
+            TExprKind::Block(block) => self.block(block)?,
+            TExprKind::Return(value) => {
+                let v = match value {
+                    Some(x) => self.expr(x)?,
+                    None => None,
+                };
+                if self.open() {
+                    self.ret(v)?;
+                }
+                self.dead_block();
+                None
+            }
+            TExprKind::Break | TExprKind::Continue => {
+                let (cont, brk) = *self.loops.last().ok_or("break outside a loop")?;
+                let target = if matches!(e.kind, TExprKind::Break) {
+                    brk
+                } else {
+                    cont
+                };
+                if self.open() {
+                    self.b.build_unconditional_branch(target).map_err(err)?;
+                }
+                self.dead_block();
+                None
+            }
+        })
+    }
+
+    fn entry_alloca(&self, ty: BasicTypeEnum<'ctx>, name: &str) -> Res<PointerValue<'ctx>> {
+        let entry = self
+            .func
+            .get_first_basic_block()
+            .ok_or("function without entry")?;
+        let tmp = self.ctx.create_builder();
+        match entry.get_first_instruction() {
+            Some(first) => tmp.position_before(&first),
+            None => tmp.position_at_end(entry),
+        }
+        tmp.build_alloca(ty, name).map_err(err)
+    }
+
+    fn short_circuit(&mut self, is_and: bool, l: &TExpr, r: &TExpr) -> Res<Value<'ctx>> {
+        let lv = self.expr(l)?.ok_or("logical operand has no value")?;
+        let lhs_end = self.b.get_insert_block().ok_or("no block")?;
+        let rhs_bb = self.ctx.append_basic_block(self.func, "sc.rhs");
+        let merge = self.ctx.append_basic_block(self.func, "sc.merge");
+        let (t, f) = if is_and {
+            (rhs_bb, merge)
+        } else {
+            (merge, rhs_bb)
+        };
+        self.b
+            .build_conditional_branch(lv.into_int_value(), t, f)
+            .map_err(err)?;
+        self.b.position_at_end(rhs_bb);
+        let rv = self.expr(r)?;
+        let rhs_end = self.b.get_insert_block().ok_or("no block")?;
+        let rhs_open = self.open();
+        if rhs_open {
+            self.b.build_unconditional_branch(merge).map_err(err)?;
+        }
+        self.b.position_at_end(merge);
+        let bool_t = self.ctx.bool_type();
+        let phi = self.b.build_phi(bool_t, "sc").map_err(err)?;
+        let short = bool_t.const_int(u64::from(!is_and), false);
+        phi.add_incoming(&[(&short, lhs_end)]);
+        if rhs_open {
+            let rv = rv.unwrap_or_else(|| bool_t.get_poison().into());
+            phi.add_incoming(&[(&rv, rhs_end)]);
+        }
+        Ok(Some(phi.as_basic_value()))
+    }
+
+    fn if_expr(
+        &mut self,
+        cond: &TExpr,
+        then: &TBlock,
+        els: Option<&TExpr>,
+        ty: Type,
+    ) -> Res<Value<'ctx>> {
+        let c = self.expr(cond)?.ok_or("if condition has no value")?;
+        let then_bb = self.ctx.append_basic_block(self.func, "then");
+        let else_bb = self.ctx.append_basic_block(self.func, "else");
+        let merge = self.ctx.append_basic_block(self.func, "endif");
+        self.b
+            .build_conditional_branch(c.into_int_value(), then_bb, else_bb)
+            .map_err(err)?;
+        let mut incoming: Vec<(BasicValueEnum<'ctx>, BasicBlock<'ctx>)> = Vec::new();
+        let lt = llvm_type(self.ctx, ty);
+        self.b.position_at_end(then_bb);
+        let tv = self.block(then)?;
+        if self.open() {
+            if let Some(t) = lt {
+                incoming.push((tv.unwrap_or_else(|| poison(t)), self.current()?));
+            }
+            self.b.build_unconditional_branch(merge).map_err(err)?;
+        }
+        self.b.position_at_end(else_bb);
+        let ev = match els {
+            Some(e) => self.expr(e)?,
+            None => None,
+        };
+        if self.open() {
+            if let Some(t) = lt {
+                incoming.push((ev.unwrap_or_else(|| poison(t)), self.current()?));
+            }
+            self.b.build_unconditional_branch(merge).map_err(err)?;
+        }
+        self.b.position_at_end(merge);
+        match lt {
+            Some(t) if !incoming.is_empty() => {
+                let phi = self.b.build_phi(t, "ifv").map_err(err)?;
+                for (v, bb) in &incoming {
+                    phi.add_incoming(&[(v as &dyn BasicValue, *bb)]);
+                }
+                Ok(Some(phi.as_basic_value()))
+            }
+            _ => {
+                if incoming.is_empty() && merge.get_first_use().is_none() {
+                    // Both branches diverged: nothing reaches the merge block.
+                    self.b.build_unreachable().map_err(err)?;
+                    self.dead_block();
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn current(&self) -> Res<BasicBlock<'ctx>> {
+        self.b.get_insert_block().ok_or_else(|| "no block".into())
+    }
+
+    /// Arithmetic, bitwise and comparison operators on two values of type `ty`.
+    fn arith(
+        &self,
+        op: BinOp,
+        ty: Type,
+        l: Value<'ctx>,
+        r: Value<'ctx>,
+        span: Span,
+    ) -> Res<Value<'ctx>> {
+        let (Some(l), Some(r)) = (l, r) else {
+            return Ok(None);
+        };
+        let b = &self.b;
+        if ty == Type::Float {
+            let (x, y) = (l.into_float_value(), r.into_float_value());
+            let cmp = |p, n| -> Res<Value<'ctx>> {
+                Ok(Some(b.build_float_compare(p, x, y, n).map_err(err)?.into()))
+            };
+            return match op {
+                BinOp::Add => Ok(Some(b.build_float_add(x, y, "fadd").map_err(err)?.into())),
+                BinOp::Sub => Ok(Some(b.build_float_sub(x, y, "fsub").map_err(err)?.into())),
+                BinOp::Mul => Ok(Some(b.build_float_mul(x, y, "fmul").map_err(err)?.into())),
+                BinOp::Div => Ok(Some(b.build_float_div(x, y, "fdiv").map_err(err)?.into())),
+                BinOp::Rem => Ok(Some(b.build_float_rem(x, y, "frem").map_err(err)?.into())),
+                BinOp::Eq => cmp(FloatPredicate::OEQ, "feq"),
+                BinOp::Ne => cmp(FloatPredicate::UNE, "fne"),
+                BinOp::Lt => cmp(FloatPredicate::OLT, "flt"),
+                BinOp::Le => cmp(FloatPredicate::OLE, "fle"),
+                BinOp::Gt => cmp(FloatPredicate::OGT, "fgt"),
+                BinOp::Ge => cmp(FloatPredicate::OGE, "fge"),
+                _ => Err(format!("operator {} on floats", op.as_str())),
+            };
+        }
+        let (x, y) = (l.into_int_value(), r.into_int_value());
+        let cmp = |p, n| -> Res<Value<'ctx>> {
+            Ok(Some(b.build_int_compare(p, x, y, n).map_err(err)?.into()))
+        };
+        let v: IntValue = match op {
+            BinOp::Add => b.build_int_add(x, y, "add").map_err(err)?,
+            BinOp::Sub => b.build_int_sub(x, y, "sub").map_err(err)?,
+            BinOp::Mul => b.build_int_mul(x, y, "mul").map_err(err)?,
+            BinOp::Div | BinOp::Rem => {
+                let zero = b
+                    .build_int_compare(IntPredicate::NE, y, self.i64c(0), "nz")
+                    .map_err(err)?;
+                self.check(zero, ErrorKind::DivZero, x, y, span)?;
+                // MIN / -1 would trap in hardware: divide by 1 instead and fix the result up
+                // (x / -1 == -x wrapping, x % -1 == 0).
+                let minus_one = b
+                    .build_int_compare(IntPredicate::EQ, y, self.i64c(-1), "m1")
+                    .map_err(err)?;
+                let safe = b
+                    .build_select(minus_one, self.i64c(1), y, "safe")
+                    .map_err(err)?
+                    .into_int_value();
+                if op == BinOp::Rem {
+                    b.build_int_signed_rem(x, safe, "rem").map_err(err)?
+                } else {
+                    let q = b.build_int_signed_div(x, safe, "div").map_err(err)?;
+                    let negx = b.build_int_sub(self.i64c(0), x, "negx").map_err(err)?;
+                    b.build_select(minus_one, negx, q, "quot")
+                        .map_err(err)?
+                        .into_int_value()
+                }
+            }
+            BinOp::Shl | BinOp::Shr => {
+                let amount = b.build_and(y, self.i64c(63), "amt").map_err(err)?;
+                if op == BinOp::Shl {
+                    b.build_left_shift(x, amount, "shl").map_err(err)?
+                } else {
+                    b.build_right_shift(x, amount, true, "shr").map_err(err)?
+                }
+            }
+            BinOp::BitAnd => b.build_and(x, y, "and").map_err(err)?,
+            BinOp::BitOr => b.build_or(x, y, "or").map_err(err)?,
+            BinOp::BitXor => b.build_xor(x, y, "xor").map_err(err)?,
+            BinOp::Eq => return cmp(IntPredicate::EQ, "eq"),
+            BinOp::Ne => return cmp(IntPredicate::NE, "ne"),
+            BinOp::Lt => return cmp(IntPredicate::SLT, "lt"),
+            BinOp::Le => return cmp(IntPredicate::SLE, "le"),
+            BinOp::Gt => return cmp(IntPredicate::SGT, "gt"),
+            BinOp::Ge => return cmp(IntPredicate::SGE, "ge"),
+            BinOp::And | BinOp::Or => return Err("short-circuit operator in arith".into()),
+        };
+        Ok(Some(v.into()))
+    }
+
+    fn builtin(&mut self, builtin: Builtin, args: &[TExpr], e: &TExpr) -> Res<Value<'ctx>> {
+        let mut vals = Vec::new();
+        for a in args {
+            vals.push(self.expr(a)?);
+        }
+        let arg = |i: usize| -> Res<BasicValueEnum<'ctx>> {
+            vals.get(i)
+                .copied()
+                .flatten()
+                .ok_or_else(|| format!("missing argument {i} of {}", builtin.name()))
+        };
+        let f64t = self.ctx.f64_type();
+        let i64t = self.ctx.i64_type();
+        let intrinsic = |name: &str, tys: &[BasicTypeEnum<'ctx>]| -> Res<FunctionValue<'ctx>> {
+            Intrinsic::find(name)
+                .and_then(|i| i.get_declaration(self.module, tys))
+                .ok_or_else(|| format!("{name} is missing"))
+        };
+        let span = i64t.const_int(pack_span(e.span), false);
+        Ok(match builtin {
+            Builtin::Print => return Err("print is not a plain builtin".into()),
+            Builtin::Len => Some(
+                self.b
+                    .build_load(i64t, arg(0)?.into_pointer_value(), "len")
+                    .map_err(err)?,
+            ),
+            Builtin::Float => Some(
+                self.b
+                    .build_signed_int_to_float(arg(0)?.into_int_value(), f64t, "float")
+                    .map_err(err)?
+                    .into(),
+            ),
+            Builtin::Int => {
+                // fptosi.sat is exactly Rust's `as`: toward zero, saturating, NaN -> 0.
+                let f = intrinsic("llvm.fptosi.sat", &[i64t.into(), f64t.into()])?;
+                self.call_rt(f, &[arg(0)?.into()])?
+            }
+            Builtin::Sqrt => {
+                let f = intrinsic("llvm.sqrt", &[f64t.into()])?;
+                self.call_rt(f, &[arg(0)?.into()])?
+            }
+            Builtin::TimeNs => self.call_rt(self.rt.time_ns, &[])?,
+            Builtin::SleepMs => {
+                self.call_rt(
+                    self.rt.sleep_ms,
+                    &[
+                        self.task.into(),
+                        arg(0)?.into(),
+                        self.frame.into(),
+                        self.self_ptr().into(),
+                    ],
+                )?;
+                None
+            }
+            Builtin::Rand => self.call_rt(
+                self.rt.rand,
+                &[
+                    self.task.into(),
+                    arg(0)?.into(),
+                    self.frame.into(),
+                    self.self_ptr().into(),
+                    span.into(),
+                ],
+            )?,
+            Builtin::Seed => {
+                self.call_rt(self.rt.seed, &[arg(0)?.into()])?;
+                None
+            }
+            Builtin::Copy => {
+                let Type::Array(elem) = e.ty else {
+                    return Err("copy of a non-array".into());
+                };
+                self.call_rt(
+                    self.rt.array_copy,
+                    &[
+                        self.task.into(),
+                        arg(0)?.into(),
+                        self.i64c(elem_size(elem) as i64).into(),
+                    ],
+                )?
+            }
+            Builtin::Assert => {
+                let zero = self.i64c(0);
+                self.check(
+                    arg(0)?.into_int_value(),
+                    ErrorKind::Assert,
+                    zero,
+                    zero,
+                    e.span,
+                )?;
+                None
+            }
+        })
+    }
+
+    /// Appends one value to the task's print line.
+    fn print_value(&self, ty: Type, v: Value<'ctx>) -> Res<()> {
+        let t = self.task.into();
+        match (ty, v) {
+            (Type::Int, Some(v)) => self.call_rt(self.rt.print_int, &[t, v.into()])?,
+            (Type::Float, Some(v)) => self.call_rt(self.rt.print_float, &[t, v.into()])?,
+            (Type::Bool, Some(v)) => {
+                let w = self
+                    .b
+                    .build_int_z_extend(v.into_int_value(), self.ctx.i64_type(), "b64")
+                    .map_err(err)?;
+                self.call_rt(self.rt.print_bool, &[t, w.into()])?
+            }
+            (Type::Array(elem), Some(v)) => {
+                let kind = self.ctx.i32_type().const_int(elem as u64, false);
+                self.call_rt(self.rt.print_array, &[t, v.into(), kind.into()])?
+            }
+            _ => self.call_rt(self.rt.print_unit, &[t])?,
+        };
+        Ok(())
+    }
+}
+
+/// How a global's cell is loaded and stored (bools widen to i64 so every cell is 8 bytes).
+fn global_cell_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> {
+    match ty {
+        Type::Bool => Some(ctx.i64_type().into()),
+        other => llvm_type(ctx, other),
+    }
+}
+
+fn poison(t: BasicTypeEnum<'_>) -> BasicValueEnum<'_> {
+    match t {
+        BasicTypeEnum::IntType(t) => t.get_poison().into(),
+        BasicTypeEnum::FloatType(t) => t.get_poison().into(),
+        BasicTypeEnum::PointerType(t) => t.get_poison().into(),
+        BasicTypeEnum::ArrayType(t) => t.get_poison().into(),
+        BasicTypeEnum::StructType(t) => t.get_poison().into(),
+        BasicTypeEnum::VectorType(t) => t.get_poison().into(),
+        BasicTypeEnum::ScalableVectorType(t) => t.get_poison().into(),
+    }
+}

@@ -1,0 +1,140 @@
+//! Retirement: freeing the machine code of replaced versions once no task can be in them.
+//!
+//! A draining version D (replaced by the store of epoch E) is freed when
+//! 1. every running task has published its frames for an epoch >= E (or is parked in a
+//!    builtin), so no task still holds a pointer to D loaded before the store, and
+//! 2. no published frame set contains D, and
+//! 3. if D sits in an orphaned slot (its function's signature changed), no other unfreed
+//!    version still calls through that slot.
+//!
+//! While a version is blocked only by frames, the reclaimer asks for a fresh scan every
+//! [`RESCAN`], so it is freed within about that long after its last frame returns.
+
+use crate::session::Shared;
+use crate::tasks;
+use crate::versions::{unmap_code, State, Version};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the reclaimer looks at draining versions.
+pub const TICK: Duration = Duration::from_millis(5);
+/// How often a version pinned by frames triggers a re-scan of the tasks.
+pub const RESCAN: Duration = Duration::from_millis(20);
+
+/// What one reclamation pass did.
+#[derive(Default, Debug)]
+pub struct Pass {
+    /// `name vN` of every function version freed (top-level units are not reported).
+    pub freed: Vec<(String, u32)>,
+    /// Whether some draining version is waiting for frames to return.
+    pub pinned_by_frames: bool,
+    /// Whether anything is still draining.
+    pub draining: bool,
+}
+
+/// Frees every draining version that can be freed now.
+pub fn pass(shared: &Shared) -> Pass {
+    let running = tasks::running();
+    let mut out = Pass::default();
+    let mut reg = shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+    let live_slots: HashSet<usize> = reg.fns.values().map(|f| f.slot).collect();
+    // Slots still called by some unfreed version, with the id of the caller.
+    let called: Vec<(usize, u64)> = reg
+        .unfreed()
+        .flat_map(|v| v.calls_slots.iter().map(move |s| (*s, v.info.id)))
+        .collect();
+    let in_frames: HashSet<u64> = running
+        .iter()
+        .flat_map(|t| {
+            t.published
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .versions
+                .clone()
+        })
+        .collect();
+    let freeable = |v: &Version| -> Option<bool> {
+        if v.state != State::Draining {
+            return None;
+        }
+        if !running.iter().all(|t| t.published_since(v.retire_epoch)) {
+            return Some(false);
+        }
+        if in_frames.contains(&v.info.id) {
+            return Some(false);
+        }
+        let orphaned = v.slot != 0 && !live_slots.contains(&v.slot);
+        if orphaned
+            && called
+                .iter()
+                .any(|(s, id)| *s == v.slot && *id != v.info.id)
+        {
+            return Some(false);
+        }
+        Some(true)
+    };
+    let mut to_free = Vec::new();
+    for (i, v) in reg.tops.iter().enumerate() {
+        match freeable(v) {
+            Some(true) => to_free.push((None, i)),
+            Some(false) => out.draining = true,
+            None => {}
+        }
+        if v.state == State::Draining && in_frames.contains(&v.info.id) {
+            out.pinned_by_frames = true;
+        }
+    }
+    for (name, f) in &reg.fns {
+        for (i, v) in f.versions.iter().enumerate() {
+            match freeable(v) {
+                Some(true) => to_free.push((Some(name.clone()), i)),
+                Some(false) => out.draining = true,
+                None => {}
+            }
+            if v.state == State::Draining && in_frames.contains(&v.info.id) {
+                out.pinned_by_frames = true;
+            }
+        }
+    }
+    let mut jit = shared.jit.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, i) in to_free.iter().rev() {
+        let v = match name {
+            Some(n) => reg.fns.get_mut(n).map(|f| &mut f.versions[*i]),
+            None => reg.tops.get_mut(*i),
+        };
+        let Some(v) = v else { continue };
+        if let Some(t) = v.tracker.take() {
+            // The code map entry goes first: after removal the addresses may be reused.
+            unmap_code(&v.info);
+            let _ = jit.remove(t);
+        }
+        v.state = State::Freed;
+        v.ir = String::new();
+        if let Some(n) = name {
+            out.freed.push((n.clone(), v.info.n));
+        }
+    }
+    drop(jit);
+    reg.tops.retain(|v| v.state != State::Freed);
+    out
+}
+
+/// Runs the reclaimer until the session is dropped. `report` receives status lines.
+pub fn run(shared: std::sync::Weak<Shared>, report: Arc<dyn Fn(String) + Send + Sync>) {
+    let mut last_scan = Instant::now();
+    loop {
+        std::thread::sleep(TICK);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let p = pass(&shared);
+        for (name, n) in p.freed {
+            report(format!("freed {name} v{n}"));
+        }
+        if p.pinned_by_frames && last_scan.elapsed() >= RESCAN {
+            tasks::request_scan();
+            last_scan = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The runtime: builtins and runtime errors called from JIT code.
+//!
+//! Every function here is `extern "C-unwind"` and defined in the JIT as an absolute symbol
+//! (`SYMBOLS`). Runtime errors are Rust panics raised with `resume_unwind` (so no panic hook
+//! prints anything): they unwind through the JIT frames, which have unwind tables, to the
+//! `catch_unwind` at the task boundary (`tasks.rs`), which turns them into diagnostics.
+
+use crate::gc;
+use crate::safepoint::{walk, TaskCtx};
+use crate::versions::{CodeInfo, Source};
+use livejit_frontend::Span;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The runtime errors of LANGUAGE.md (and the two resource errors of arrays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ErrorKind {
+    /// `index I out of range for length N` (a = index, b = length)
+    Index = 0,
+    /// `division by zero`
+    DivZero = 1,
+    /// `negative array length N` (a = length)
+    NegativeLength = 2,
+    /// `assertion failed`
+    Assert = 3,
+    /// `rand bound must be positive, got N` (a = bound)
+    RandBound = 4,
+    /// `stack overflow`
+    StackOverflow = 5,
+    /// `interrupted`
+    Interrupted = 6,
+    /// `array of N elements is too large` (a = length)
+    TooLarge = 7,
+}
+
+impl ErrorKind {
+    fn from_raw(raw: u32) -> ErrorKind {
+        match raw {
+            0 => ErrorKind::Index,
+            1 => ErrorKind::DivZero,
+            2 => ErrorKind::NegativeLength,
+            3 => ErrorKind::Assert,
+            4 => ErrorKind::RandBound,
+            5 => ErrorKind::StackOverflow,
+            6 => ErrorKind::Interrupted,
+            _ => ErrorKind::TooLarge,
+        }
+    }
+
+    fn message(self, a: i64, b: i64) -> String {
+        match self {
+            ErrorKind::Index => format!("index {a} out of range for length {b}"),
+            ErrorKind::DivZero => "division by zero".into(),
+            ErrorKind::NegativeLength => format!("negative array length {a}"),
+            ErrorKind::Assert => "assertion failed".into(),
+            ErrorKind::RandBound => format!("rand bound must be positive, got {a}"),
+            ErrorKind::StackOverflow => "stack overflow".into(),
+            ErrorKind::Interrupted => "interrupted".into(),
+            ErrorKind::TooLarge => format!("array of {a} elements is too large"),
+        }
+    }
+}
+
+/// A runtime error travelling from JIT code to the task boundary as a panic payload.
+#[derive(Debug, Clone)]
+pub struct RuntimeError {
+    /// Which error.
+    pub kind: ErrorKind,
+    /// The message of LANGUAGE.md.
+    pub message: String,
+    /// The source and span where it happened.
+    pub at: Option<(Arc<Source>, Span)>,
+    /// `in f (v2) called from main (v1) called from <input:3>`, consecutive repeats folded.
+    pub chain: String,
+}
+
+/// Formats a call chain, folding runs of the same version (deep recursion) into one entry.
+pub fn format_chain(chain: &[Arc<CodeInfo>]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chain.len() {
+        let mut j = i + 1;
+        while j < chain.len() && chain[j].id == chain[i].id {
+            j += 1;
+        }
+        out.push_str(if i == 0 { "in " } else { " called from " });
+        let _ = write!(out, "{}", chain[i]);
+        if j - i > 1 {
+            let _ = write!(out, " ({} frames)", j - i);
+        }
+        i = j;
+    }
+    out
+}
+
+/// Raises a runtime error from JIT frame `frame` of function `self_fn`. Never returns.
+pub fn raise(
+    kind: ErrorKind,
+    a: i64,
+    b: i64,
+    frame: usize,
+    self_fn: usize,
+    span: Option<Span>,
+) -> ! {
+    let chain = walk(frame, self_fn);
+    let at = chain
+        .first()
+        .map(|info| (info.source.clone(), span.unwrap_or(info.span)));
+    let err = RuntimeError {
+        kind,
+        message: kind.message(a, b),
+        at,
+        chain: format_chain(&chain),
+    };
+    std::panic::resume_unwind(Box::new(err))
+}
+
+fn unpack_span(packed: u64) -> Span {
+    Span::new((packed >> 32) as usize, (packed & 0xffff_ffff) as usize)
+}
+
+/// Borrows the task context passed by JIT code.
+fn task<'a>(ctx: *const TaskCtx) -> &'a TaskCtx {
+    // SAFETY: JIT code always passes the context of the task running it, which outlives every
+    // JIT frame of that task (the task thread owns it until its entry call returns).
+    unsafe { &*ctx }
+}
+
+/// Raises the runtime error `kind`; JIT code calls this on a failed check.
+extern "C-unwind" fn lj_error(
+    _ctx: *const TaskCtx,
+    kind: u32,
+    a: i64,
+    b: i64,
+    frame: usize,
+    self_fn: usize,
+    span: u64,
+) {
+    raise(
+        ErrorKind::from_raw(kind),
+        a,
+        b,
+        frame,
+        self_fn,
+        Some(unpack_span(span)),
+    )
+}
+
+const HEADER: usize = 8;
+
+/// Allocates an array of `n` elements of `esize` bytes, length header set, contents unset.
+fn alloc_array(n: i64, esize: i64) -> Option<*mut u8> {
+    let bytes = usize::try_from(n)
+        .ok()?
+        .checked_mul(usize::try_from(esize).ok()?)?
+        .checked_add(HEADER)?;
+    if bytes > (1usize << 40) {
+        return None;
+    }
+    let p = gc::alloc_atomic(bytes);
+    // SAFETY: `p` points to at least HEADER bytes, 8-aligned (GC allocations are).
+    unsafe { (p as *mut i64).write(n) };
+    Some(p)
+}
+
+extern "C-unwind" fn lj_array_alloc(_ctx: *const TaskCtx, n: i64, esize: i64) -> *mut u8 {
+    alloc_array(n, esize).expect("array literal sizes are small")
+}
+
+extern "C-unwind" fn lj_array_repeat(
+    _ctx: *const TaskCtx,
+    n: i64,
+    esize: i64,
+    bits: i64,
+    frame: usize,
+    self_fn: usize,
+    span: u64,
+) -> *mut u8 {
+    let span = Some(unpack_span(span));
+    if n < 0 {
+        raise(ErrorKind::NegativeLength, n, 0, frame, self_fn, span);
+    }
+    let Some(p) = alloc_array(n, esize) else {
+        raise(ErrorKind::TooLarge, n, 0, frame, self_fn, span)
+    };
+    let count = n as usize;
+    // SAFETY: the allocation holds HEADER + n * esize bytes; element storage starts at HEADER
+    // and is 8-aligned, so it can be viewed as n u64s (esize 8) or n bytes (esize 1).
+    unsafe {
+        let data = p.add(HEADER);
+        if esize == 8 {
+            std::slice::from_raw_parts_mut(data as *mut i64, count).fill(bits);
+        } else {
+            std::ptr::write_bytes(data, bits as u8, count);
+        }
+    }
+    p
+}
+
+extern "C-unwind" fn lj_array_copy(_ctx: *const TaskCtx, arr: *const u8, esize: i64) -> *mut u8 {
+    // SAFETY: `arr` is a live array from JIT code: HEADER then `len * esize` bytes.
+    unsafe {
+        let n = (arr as *const i64).read();
+        let p = alloc_array(n, esize).expect("copy of an existing array fits");
+        std::ptr::copy_nonoverlapping(arr.add(HEADER), p.add(HEADER), n as usize * esize as usize);
+        p
+    }
+}
+
+fn with_line(ctx: *const TaskCtx, f: impl FnOnce(&mut String)) {
+    let t = task(ctx);
+    let mut buf = t.print_buf.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut buf);
+}
+
+/// Appends the separator before every argument but the first.
+fn sep(buf: &mut String) {
+    if !buf.is_empty() {
+        buf.push(' ');
+    }
+}
+
+extern "C-unwind" fn lj_print_begin(ctx: *const TaskCtx) {
+    with_line(ctx, |b| b.clear());
+}
+
+extern "C-unwind" fn lj_print_int(ctx: *const TaskCtx, v: i64) {
+    with_line(ctx, |b| {
+        sep(b);
+        let _ = write!(b, "{v}");
+    });
+}
+
+extern "C-unwind" fn lj_print_float(ctx: *const TaskCtx, v: f64) {
+    with_line(ctx, |b| {
+        sep(b);
+        let _ = write!(b, "{v:?}");
+    });
+}
+
+extern "C-unwind" fn lj_print_bool(ctx: *const TaskCtx, v: i64) {
+    with_line(ctx, |b| {
+        sep(b);
+        b.push_str(if v != 0 { "true" } else { "false" });
+    });
+}
+
+extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
+    with_line(ctx, |b| {
+        sep(b);
+        b.push_str("()");
+    });
+}
+
+/// Appends `[a, b, c]`; `kind` is the `Elem` discriminant (0 int, 1 float, 2 bool).
+extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const u8, kind: u32) {
+    with_line(ctx, |b| {
+        sep(b);
+        b.push_str(&format_array(arr, kind));
+    });
+}
+
+/// Formats an array as `print` shows it.
+pub fn format_array(arr: *const u8, kind: u32) -> String {
+    let mut out = String::from("[");
+    // SAFETY: `arr` is a live array: an i64 length then the elements (8-byte ints/floats or
+    // 1-byte bools).
+    unsafe {
+        let n = (arr as *const i64).read() as usize;
+        let data = arr.add(HEADER);
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let _ = match kind {
+                0 => write!(out, "{}", (data as *const i64).add(i).read()),
+                1 => write!(out, "{:?}", (data as *const f64).add(i).read()),
+                _ => write!(out, "{}", data.add(i).read() != 0),
+            };
+        }
+    }
+    out.push(']');
+    out
+}
+
+extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
+    // SAFETY: JIT code passes a pointer to a string constant of `len` bytes in its module,
+    // valid UTF-8 (it came from a Rust `&str`).
+    let text =
+        unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(s, len as usize)) };
+    with_line(ctx, |b| {
+        sep(b);
+        b.push_str(text);
+    });
+}
+
+fn write_stdout(line: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (e.g. `| head`) must not kill the session: ignore write errors.
+    let _ = out.write_all(line.as_bytes());
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
+    with_line(ctx, |b| {
+        write_stdout(b);
+        b.clear();
+    });
+}
+
+/// Ends the printing of an input's final value: printed for foreground evaluations, kept for
+/// background tasks (whose value is reported when they end).
+extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
+    let t = task(ctx);
+    let line = std::mem::take(&mut *t.print_buf.lock().unwrap_or_else(|e| e.into_inner()));
+    if t.capture_tail {
+        *t.tail.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+    } else {
+        write_stdout(&line);
+    }
+}
+
+extern "C-unwind" fn lj_time_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the current monotonic time into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// Sleeps while parked (the task's frames are published, so retirement need not wait for
+/// it), waking every few milliseconds to honour interruption.
+extern "C-unwind" fn lj_sleep_ms(ctx: *const TaskCtx, ms: i64, frame: usize, self_fn: usize) {
+    let t = task(ctx);
+    t.park(frame, self_fn);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.max(0) as u64);
+    loop {
+        if t.interrupt.load(Ordering::SeqCst) {
+            t.unpark();
+            raise(ErrorKind::Interrupted, 0, 0, frame, self_fn, None);
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        std::thread::sleep((deadline - now).min(std::time::Duration::from_millis(5)));
+    }
+    t.unpark();
+}
+
+/// State of the shared random generator (splitmix64), so `seed` makes every task's `rand`
+/// sequence reproducible regardless of which thread runs it.
+static RNG: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
+
+extern "C-unwind" fn lj_seed(s: i64) {
+    RNG.store(s as u64, Ordering::SeqCst);
+}
+
+extern "C-unwind" fn lj_rand(
+    _ctx: *const TaskCtx,
+    n: i64,
+    frame: usize,
+    self_fn: usize,
+    span: u64,
+) -> i64 {
+    if n <= 0 {
+        raise(
+            ErrorKind::RandBound,
+            n,
+            0,
+            frame,
+            self_fn,
+            Some(unpack_span(span)),
+        );
+    }
+    let mut z = RNG
+        .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::SeqCst)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    // Multiply-shift maps 64 random bits onto 0..n with negligible bias.
+    ((u128::from(z) * n as u128) >> 64) as i64
+}
+
+/// Every runtime function by symbol name, for the JIT's absolute symbol table.
+pub fn symbols() -> Vec<(&'static str, usize)> {
+    vec![
+        ("lj_poll", crate::safepoint::lj_poll as *const () as usize),
+        ("lj_error", lj_error as *const () as usize),
+        ("lj_array_alloc", lj_array_alloc as *const () as usize),
+        ("lj_array_repeat", lj_array_repeat as *const () as usize),
+        ("lj_array_copy", lj_array_copy as *const () as usize),
+        ("lj_print_begin", lj_print_begin as *const () as usize),
+        ("lj_print_int", lj_print_int as *const () as usize),
+        ("lj_print_float", lj_print_float as *const () as usize),
+        ("lj_print_bool", lj_print_bool as *const () as usize),
+        ("lj_print_array", lj_print_array as *const () as usize),
+        ("lj_print_str", lj_print_str as *const () as usize),
+        ("lj_print_unit", lj_print_unit as *const () as usize),
+        ("lj_print_end", lj_print_end as *const () as usize),
+        ("lj_tail_end", lj_tail_end as *const () as usize),
+        ("lj_time_ns", lj_time_ns as *const () as usize),
+        ("lj_sleep_ms", lj_sleep_ms as *const () as usize),
+        ("lj_rand", lj_rand as *const () as usize),
+        ("lj_seed", lj_seed as *const () as usize),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_match_the_contract() {
+        assert_eq!(
+            ErrorKind::Index.message(5, 3),
+            "index 5 out of range for length 3"
+        );
+        assert_eq!(ErrorKind::DivZero.message(0, 0), "division by zero");
+        assert_eq!(
+            ErrorKind::NegativeLength.message(-2, 0),
+            "negative array length -2"
+        );
+        assert_eq!(ErrorKind::Assert.message(0, 0), "assertion failed");
+        assert_eq!(ErrorKind::StackOverflow.message(0, 0), "stack overflow");
+        assert_eq!(ErrorKind::Interrupted.message(0, 0), "interrupted");
+    }
+
+    #[test]
+    fn rand_stays_in_range_and_seed_repeats() {
+        lj_seed(42);
+        let a: Vec<i64> = (0..100)
+            .map(|_| lj_rand(std::ptr::null(), 10, 0, 0, 0))
+            .collect();
+        lj_seed(42);
+        let b: Vec<i64> = (0..100)
+            .map(|_| lj_rand(std::ptr::null(), 10, 0, 0, 0))
+            .collect();
+        assert_eq!(a, b);
+        assert!(a.iter().all(|x| (0..10).contains(x)));
+    }
+}

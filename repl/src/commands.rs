@@ -1,0 +1,327 @@
+//! REPL commands and the processing of one input.
+
+use crate::render;
+use livejit_backend::session::{EvalResult, Event, Session};
+use livejit_backend::CompileErrors;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const HELP: &str = "\
+Inputs are items (fn, global, let) and statements; the last expression's value is printed.
+An input continues onto the next line while a bracket is open.
+
+:load FILE          load or reload a file as one transaction, then run its top-level code
+:reload             reload every loaded file that changed
+:list               functions (signature, current version) and globals (type, value)
+:versions NAME      every version of a function: state, active frames, code size, origin
+:source NAME [N]    source of the current version or of version N
+:rollback NAME      reinstall the previous version as a new version
+:type EXPR          type of an expression (not evaluated)
+:time EXPR          evaluate and report the wall time
+:ir NAME / :asm NAME   optimized LLVM IR / machine code of the current version
+:spawn EXPR         run in a background task (ids 1, 2, 3...)
+:tasks              list running tasks
+:kill ID            interrupt a task
+:wait [ID]          wait for a task (or all tasks) to end
+:sleep MS           pause the REPL
+:opt 0-3            optimization level for new definitions (default 2)
+:help / :quit       this text / leave (Ctrl-D works too; Ctrl-C interrupts an evaluation)";
+
+/// The REPL's state: the session plus what the commands need.
+pub struct Repl {
+    session: Session,
+    /// Files loaded so far, with the text last loaded.
+    loaded: Vec<(String, String)>,
+    /// Set by `:quit`.
+    pub quit: bool,
+}
+
+fn report(event: Event) {
+    let text = match event {
+        Event::Status(s) => format!("{s}\n"),
+        Event::TaskError { id, error } => {
+            format!("task {id} failed\n{}", render::runtime_error(&error))
+        }
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+}
+
+impl Repl {
+    /// Starts a session; installs the Ctrl-C handler.
+    pub fn new(interactive: bool) -> Result<Repl, String> {
+        let session = Session::new(Arc::new(report))?;
+        let foreground = session.foreground.clone();
+        // Ctrl-C interrupts the foreground evaluation. At the prompt rustyline reads the key
+        // itself; in script mode with nothing running, it ends the process as usual.
+        let _ = ctrlc::set_handler(move || {
+            let fg = foreground.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match fg {
+                Some(ctx) => ctx.interrupt(),
+                None if !interactive => std::process::exit(130),
+                None => {}
+            }
+        });
+        Ok(Repl {
+            session,
+            loaded: Vec::new(),
+            quit: false,
+        })
+    }
+
+    /// Interrupts background tasks before exit.
+    pub fn shutdown(&mut self) {
+        self.session.interrupt_all();
+    }
+
+    /// Processes one complete input (a command, or source). Returns false if it failed.
+    pub fn process(&mut self, text: &str) -> bool {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return true;
+        }
+        if let Some(cmd) = trimmed.strip_prefix(':') {
+            return self.command(cmd);
+        }
+        let name = self.session.next_input_name();
+        self.eval(&name, text)
+    }
+
+    fn eval(&mut self, name: &str, text: &str) -> bool {
+        match self.session.eval(name, text) {
+            EvalResult::Ok => true,
+            EvalResult::Rejected(errors) => {
+                eprint!("{}", render::compile_errors(&errors));
+                false
+            }
+            EvalResult::RuntimeError(e) => {
+                eprint!("{}", render::runtime_error(&e));
+                false
+            }
+            EvalResult::Crashed(m) => {
+                eprintln!("error: internal error in the runtime: {m}");
+                false
+            }
+        }
+    }
+
+    /// Loads (or reloads) a file: one transaction, then its top-level code.
+    pub fn load(&mut self, path: &str) -> bool {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read `{path}`: {e}");
+                return false;
+            }
+        };
+        match self.loaded.iter_mut().find(|(p, _)| p == path) {
+            Some(entry) => entry.1 = text.clone(),
+            None => self.loaded.push((path.to_string(), text.clone())),
+        }
+        self.eval(path, &text)
+    }
+
+    fn command(&mut self, cmd: &str) -> bool {
+        let (name, arg) = match cmd.find(char::is_whitespace) {
+            Some(i) => (&cmd[..i], cmd[i..].trim()),
+            None => (cmd, ""),
+        };
+        let need = |what: &str| -> bool {
+            if arg.is_empty() {
+                eprintln!("error: `:{name}` needs {what}");
+                false
+            } else {
+                true
+            }
+        };
+        match name {
+            "help" | "h" | "?" => {
+                println!("{HELP}");
+                true
+            }
+            "quit" | "q" | "exit" => {
+                self.quit = true;
+                true
+            }
+            "load" | "l" => need("a file") && self.load(arg),
+            "reload" | "r" => self.reload(),
+            "list" => {
+                print!("{}", self.session.listing());
+                true
+            }
+            "versions" => need("a function name") && answer(self.session.versions_listing(arg)),
+            "source" => {
+                if !need("a function name") {
+                    return false;
+                }
+                let mut parts = arg.split_whitespace();
+                let fname = parts.next().unwrap_or_default();
+                let n = match parts
+                    .next()
+                    .map(|n| n.trim_start_matches('v').parse::<u32>())
+                {
+                    None => None,
+                    Some(Ok(n)) => Some(n),
+                    Some(Err(_)) => {
+                        eprintln!("error: `:source NAME [N]` takes a version number");
+                        return false;
+                    }
+                };
+                let r = self.session.source_of(fname, n).map(|s| format!("{s}\n"));
+                answer(r)
+            }
+            "rollback" => {
+                if !need("a function name") {
+                    return false;
+                }
+                match self.session.previous_source(arg) {
+                    Ok(text) => {
+                        let input = format!("<rollback {arg}>");
+                        self.eval(&input, &text)
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        false
+                    }
+                }
+            }
+            "type" | "t" => {
+                if !need("an expression") {
+                    return false;
+                }
+                let input = self.session.next_input_name();
+                match self.session.type_of(&input, arg) {
+                    Ok(ty) => {
+                        println!("{ty}");
+                        true
+                    }
+                    Err(errors) => self.rejected(&errors),
+                }
+            }
+            "time" => {
+                if !need("an expression") {
+                    return false;
+                }
+                let input = self.session.next_input_name();
+                let start = Instant::now();
+                let ok = self.eval(&input, arg);
+                println!("time: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+                ok
+            }
+            "ir" => need("a function name") && answer(self.session.ir_of(arg)),
+            "asm" => need("a function name") && answer(self.session.asm_of(arg)),
+            "spawn" => {
+                if !need("an expression") {
+                    return false;
+                }
+                let input = self.session.next_input_name();
+                match self.session.spawn(&input, arg) {
+                    Ok(_) => true,
+                    Err(errors) => self.rejected(&errors),
+                }
+            }
+            "tasks" => {
+                print!("{}", self.session.tasks_listing());
+                true
+            }
+            "kill" => match arg.parse::<u64>() {
+                Ok(id) => status(self.session.kill(id)),
+                Err(_) => {
+                    eprintln!("error: `:kill ID` takes a task id");
+                    false
+                }
+            },
+            "wait" => {
+                let id = if arg.is_empty() {
+                    None
+                } else {
+                    match arg.parse::<u64>() {
+                        Ok(id) => Some(id),
+                        Err(_) => {
+                            eprintln!("error: `:wait [ID]` takes a task id");
+                            return false;
+                        }
+                    }
+                };
+                status(self.session.wait(id))
+            }
+            "sleep" => match arg.parse::<u64>() {
+                Ok(ms) => {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    true
+                }
+                Err(_) => {
+                    eprintln!("error: `:sleep MS` takes a number of milliseconds");
+                    false
+                }
+            },
+            "opt" => match arg.parse::<u8>() {
+                Ok(level @ 0..=3) => {
+                    self.session.set_opt(level);
+                    true
+                }
+                _ if arg.is_empty() => {
+                    println!("{}", self.session.opt());
+                    true
+                }
+                _ => {
+                    eprintln!("error: `:opt` takes a level from 0 to 3");
+                    false
+                }
+            },
+            _ => {
+                eprintln!("error: unknown command `:{name}` (try :help)");
+                false
+            }
+        }
+    }
+
+    fn reload(&mut self) -> bool {
+        let mut ok = true;
+        let files: Vec<(String, String)> = self.loaded.clone();
+        for (path, old) in files {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if text == old => {}
+                Ok(_) => ok &= self.load(&path),
+                Err(e) => {
+                    eprintln!("error: cannot read `{path}`: {e}");
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
+    fn rejected(&self, errors: &CompileErrors) -> bool {
+        eprint!("{}", render::compile_errors(errors));
+        false
+    }
+}
+
+fn answer(r: Result<String, String>) -> bool {
+    {
+        match r {
+            Ok(text) => {
+                print!("{text}");
+                true
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                false
+            }
+        }
+    }
+}
+
+fn status(r: Result<(), String>) -> bool {
+    {
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("error: {e}");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The `livejit` command: the interactive REPL (rustyline), script mode (stdin not a
+//! terminal), `livejit run FILE` and `livejit repl FILE...`.
+//!
+//! Everything the user types goes through [`Repl::process`]: commands are handled here, source
+//! inputs go to the back end's single driver (`Session::eval`), and every diagnostic is rendered
+//! here, at the edge.
+
+pub mod commands;
+pub mod input;
+pub mod render;
+
+use commands::Repl;
+use std::io::{BufRead, IsTerminal};
+
+const USAGE: &str = "\
+usage: livejit                 start the REPL (script mode when stdin is not a terminal)
+       livejit repl [FILE...]  load the files, then start the REPL
+       livejit run FILE        load FILE, run its top-level statements, exit (status 1 on error)";
+
+/// Runs the command line; returns the process exit status.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        Some("-V" | "--version") => {
+            println!("livejit {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some("run") => match &args[1..] {
+            [file] => run_file(file),
+            _ => {
+                eprintln!("{USAGE}");
+                2
+            }
+        },
+        Some("repl") => start(&args[1..]),
+        None => start(&[]),
+        Some(other) if other.ends_with(".src") => start(&args),
+        Some(other) => {
+            eprintln!("livejit: unknown command `{other}`\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn new_repl(interactive: bool) -> Option<Repl> {
+    match Repl::new(interactive) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("error: cannot start the JIT: {e}");
+            None
+        }
+    }
+}
+
+fn run_file(file: &str) -> i32 {
+    let Some(mut repl) = new_repl(false) else {
+        return 1;
+    };
+    let ok = repl.load(file);
+    repl.shutdown();
+    i32::from(!ok)
+}
+
+fn start(files: &[String]) -> i32 {
+    let interactive = std::io::stdin().is_terminal();
+    let Some(mut repl) = new_repl(interactive) else {
+        return 1;
+    };
+    let mut failed = false;
+    for f in files {
+        failed |= !repl.load(f);
+    }
+    let status = if interactive {
+        interactive_loop(&mut repl);
+        0
+    } else {
+        failed |= !script_loop(&mut repl);
+        i32::from(failed)
+    };
+    repl.shutdown();
+    status
+}
+
+/// Script mode: same inputs as the REPL, no prompt, keeps going after errors.
+fn script_loop(repl: &mut Repl) -> bool {
+    let stdin = std::io::stdin();
+    let mut ok = true;
+    let mut pending = String::new();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        pending.push_str(&line);
+        pending.push('\n');
+        if !input::is_complete(&pending) {
+            continue;
+        }
+        let text = std::mem::take(&mut pending);
+        ok &= repl.process(&text);
+        if repl.quit {
+            return ok;
+        }
+    }
+    if !pending.trim().is_empty() {
+        ok &= repl.process(&pending);
+    }
+    ok
+}
+
+mod editor {
+    //! rustyline glue: multi-line input until brackets balance.
+    use rustyline::completion::Completer;
+    use rustyline::highlight::Highlighter;
+    use rustyline::hint::Hinter;
+    use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+    use rustyline::Helper;
+
+    /// Keeps reading lines while a bracket is open.
+    pub struct Brackets;
+
+    impl Validator for Brackets {
+        fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+            Ok(if super::input::is_complete(ctx.input()) {
+                ValidationResult::Valid(None)
+            } else {
+                ValidationResult::Incomplete
+            })
+        }
+    }
+    impl Completer for Brackets {
+        type Candidate = String;
+    }
+    impl Hinter for Brackets {
+        type Hint = String;
+    }
+    impl Highlighter for Brackets {}
+    impl Helper for Brackets {}
+}
+
+fn history_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".livejit_history"))
+}
+
+fn interactive_loop(repl: &mut Repl) {
+    use rustyline::error::ReadlineError;
+    let mut rl =
+        match rustyline::Editor::<editor::Brackets, rustyline::history::DefaultHistory>::new() {
+            Ok(rl) => rl,
+            Err(e) => {
+                eprintln!("error: cannot open the line editor: {e}");
+                return;
+            }
+        };
+    rl.set_helper(Some(editor::Brackets));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    eprintln!(
+        "livejit {} — LLVM ORC JIT live coding. :help for commands, Ctrl-D to quit.",
+        env!("CARGO_PKG_VERSION")
+    );
+    loop {
+        match rl.readline("livejit> ") {
+            Ok(line) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let _ = rl.add_history_entry(line.as_str());
+                repl.process(&line);
+                if repl.quit {
+                    break;
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(_) => break,
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
+    }
+}
