@@ -62,6 +62,7 @@ pub fn generate<'ctx>(
     symbol: &str,
     unit: &Unit<'_>,
     resolver: &dyn Resolver,
+    polls: bool,
 ) -> Result<Generated<'ctx>, String> {
     let module = ctx.create_module(symbol);
     let rt = Runtime::declare(ctx, &module);
@@ -118,6 +119,7 @@ pub fn generate<'ctx>(
         locals: Vec::new(),
         loops: Vec::new(),
         ret,
+        polls,
     };
     // Allocas for all locals up front, in the entry block, so mem2reg promotes them.
     for info in locals {
@@ -272,6 +274,14 @@ impl<'ctx> Runtime<'ctx> {
             AttributeLoc::Function,
             ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("cold"), 0),
         );
+        // The poll touches only the task context (an argument) and runtime state LLVM cannot
+        // see: `memory(argmem: readwrite, inaccessiblemem: readwrite)` (LLVM's encoding: two
+        // mod/ref bits per location, argmem at bit 0, inaccessible memory at bit 2). So array
+        // lengths and elements stay in registers across loop back-edges.
+        poll.add_attribute(
+            AttributeLoc::Function,
+            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("memory"), 0b1111),
+        );
         Runtime {
             poll,
             error,
@@ -356,6 +366,8 @@ struct Gen<'a, 'ctx> {
     /// (continue target, break target) of the enclosing loops, innermost last.
     loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
     ret: Type,
+    /// Emit safepoint polls (always, except in the benchmark that measures their cost).
+    polls: bool,
 }
 
 type Value<'ctx> = Option<BasicValueEnum<'ctx>>;
@@ -405,6 +417,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
 
     /// The safepoint poll: `if frame < ctx->limit { lj_poll(ctx, frame, self) }`.
     fn poll(&self) -> Res<()> {
+        if !self.polls {
+            return Ok(());
+        }
         let i64t = self.ctx.i64_type();
         let limit = self.b.build_load(i64t, self.task, "limit").map_err(err)?;
         let inst = limit

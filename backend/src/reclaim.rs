@@ -110,6 +110,7 @@ pub fn pass(shared: &Shared) -> Pass {
             let _ = jit.remove(t);
         }
         v.state = State::Freed;
+        v.freed_ns = Some(crate::runtime::monotonic_ns());
         v.ir = String::new();
         if let Some(n) = name {
             out.freed.push((n.clone(), v.info.n));

@@ -325,6 +325,11 @@ extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
 }
 
 extern "C-unwind" fn lj_time_ns() -> i64 {
+    monotonic_ns()
+}
+
+/// The monotonic clock in nanoseconds, as the `time_ns` builtin reads it.
+pub fn monotonic_ns() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

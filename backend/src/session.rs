@@ -89,6 +89,8 @@ pub struct Session {
     globals: BTreeMap<String, Global>,
     empty_array: usize,
     opt: u8,
+    polls: bool,
+    last_install_ns: i64,
     inputs: usize,
     next_task: u64,
     background: BTreeMap<u64, BackgroundTask>,
@@ -184,6 +186,8 @@ impl Session {
             globals: BTreeMap::new(),
             empty_array,
             opt: 2,
+            polls: true,
+            last_install_ns: 0,
             inputs: 0,
             next_task: 1,
             background: BTreeMap::new(),
@@ -195,6 +199,13 @@ impl Session {
     /// Sets the optimization level (0-3) for new definitions.
     pub fn set_opt(&mut self, level: u8) {
         self.opt = level.min(3);
+    }
+
+    /// Turns safepoint polls off for new definitions. Only for measuring what polls cost:
+    /// without them, code cannot be interrupted, stack overflow is a crash, and replaced
+    /// versions are not retired while a task runs.
+    pub fn set_polls(&mut self, on: bool) {
+        self.polls = on;
     }
 
     /// The current optimization level.
@@ -432,6 +443,7 @@ impl Session {
                 globals: f.globals.clone(),
                 retire_epoch: 0,
                 retired_at: None,
+                freed_ns: None,
                 ir: l.ir,
                 opt: self.opt,
                 span: f.span,
@@ -449,6 +461,7 @@ impl Session {
             entry.versions.push(version);
             installed.push((f.name.clone(), n, p.slot, l.addr, p.new_slot));
         }
+        self.last_install_ns = crate::runtime::monotonic_ns();
         for (_, _, slot, addr, _) in &installed {
             slots::store(*slot, *addr);
         }
@@ -498,6 +511,7 @@ impl Session {
                 globals: program.top.globals.clone(),
                 retire_epoch: 0,
                 retired_at: None,
+                freed_ns: None,
                 ir: l.ir,
                 opt: self.opt,
                 span: Span::new(0, 0),
@@ -634,7 +648,7 @@ impl Session {
         resolver: &dyn Resolver,
     ) -> Result<Linked, String> {
         let ctx = Context::create();
-        let g = codegen::generate(&ctx, symbol, unit, resolver)?;
+        let g = codegen::generate(&ctx, symbol, unit, resolver, self.polls)?;
         self.targets.prepare(&g.module);
         self.targets.optimize(&g.module, self.opt)?;
         let ir = g.module.print_to_string().to_string();
@@ -756,6 +770,32 @@ impl Session {
             Type::Array(e) => crate::runtime::format_array(bits as *const u8, e as u32),
             Type::Unit | Type::Never => "()".into(),
         }
+    }
+
+    /// Monotonic time (as `time_ns()` reads it) just before the last transaction's slot
+    /// stores: the start of swap latency.
+    pub fn last_install_ns(&self) -> i64 {
+        self.last_install_ns
+    }
+
+    /// When version `n` of `name` was freed (monotonic ns), if it was.
+    pub fn freed_ns(&self, name: &str, n: u32) -> Option<i64> {
+        let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+        reg.fns
+            .get(name)?
+            .versions
+            .iter()
+            .find(|v| v.info.n == n)?
+            .freed_ns
+    }
+
+    /// The current value of an int global (for tools and benchmarks).
+    pub fn global_int(&self, name: &str) -> Option<i64> {
+        let g = self.globals.get(name)?;
+        (g.ty == Type::Int).then(|| {
+            // SAFETY: `g.addr` is a live, 8-aligned int cell written atomically by tasks.
+            unsafe { (*(g.addr as *const std::sync::atomic::AtomicI64)).load(SeqCst) }
+        })
     }
 
     /// `:versions NAME`.

@@ -122,8 +122,10 @@ pub struct Version {
     pub globals: BTreeSet<String>,
     /// The epoch of the store that replaced it (valid while draining).
     pub retire_epoch: u64,
-    /// When it stopped being live (for retirement latency).
+    /// When it stopped being live.
     pub retired_at: Option<Instant>,
+    /// When its memory was returned (monotonic ns, as `time_ns()` reads it).
+    pub freed_ns: Option<i64>,
     /// Optimized IR text (for `:ir`).
     pub ir: String,
     /// Optimization level it was compiled at (for `:asm`).

@@ -49,12 +49,25 @@ fn report(event: Event) {
 }
 
 impl Repl {
-    /// Starts a session; installs the Ctrl-C handler.
-    pub fn new(interactive: bool) -> Result<Repl, String> {
-        let session = Session::new(Arc::new(report))?;
-        let foreground = session.foreground.clone();
-        // Ctrl-C interrupts the foreground evaluation. At the prompt rustyline reads the key
-        // itself; in script mode with nothing running, it ends the process as usual.
+    /// Starts a session.
+    pub fn new() -> Result<Repl, String> {
+        let mut session = Session::new(Arc::new(report))?;
+        // Benchmarking knob (bench/run.sh): measure what the safepoint polls cost.
+        if std::env::var_os("LIVEJIT_NO_POLLS").is_some() {
+            session.set_polls(false);
+        }
+        Ok(Repl {
+            session,
+            loaded: Vec::new(),
+            quit: false,
+        })
+    }
+
+    /// Makes Ctrl-C interrupt the foreground evaluation. At the prompt rustyline reads the key
+    /// itself; in script mode with nothing running, Ctrl-C ends the process as usual. Call it
+    /// after the line editor exists: rustyline installs its own SIGINT handler when created.
+    pub fn install_interrupt_handler(&self, interactive: bool) {
+        let foreground = self.session.foreground.clone();
         let _ = ctrlc::set_handler(move || {
             let fg = foreground.lock().unwrap_or_else(|e| e.into_inner()).clone();
             match fg {
@@ -63,11 +76,6 @@ impl Repl {
                 None => {}
             }
         });
-        Ok(Repl {
-            session,
-            loaded: Vec::new(),
-            quit: false,
-        })
     }
 
     /// Interrupts background tasks before exit.

@@ -46,8 +46,8 @@ pub fn main() -> i32 {
     }
 }
 
-fn new_repl(interactive: bool) -> Option<Repl> {
-    match Repl::new(interactive) {
+fn new_repl() -> Option<Repl> {
+    match Repl::new() {
         Ok(r) => Some(r),
         Err(e) => {
             eprintln!("error: cannot start the JIT: {e}");
@@ -57,9 +57,10 @@ fn new_repl(interactive: bool) -> Option<Repl> {
 }
 
 fn run_file(file: &str) -> i32 {
-    let Some(mut repl) = new_repl(false) else {
+    let Some(mut repl) = new_repl() else {
         return 1;
     };
+    repl.install_interrupt_handler(false);
     let ok = repl.load(file);
     repl.shutdown();
     i32::from(!ok)
@@ -67,9 +68,12 @@ fn run_file(file: &str) -> i32 {
 
 fn start(files: &[String]) -> i32 {
     let interactive = std::io::stdin().is_terminal();
-    let Some(mut repl) = new_repl(interactive) else {
+    let Some(mut repl) = new_repl() else {
         return 1;
     };
+    if !interactive {
+        repl.install_interrupt_handler(false);
+    }
     let mut failed = false;
     for f in files {
         failed |= !repl.load(f);
@@ -154,6 +158,7 @@ fn interactive_loop(repl: &mut Repl) {
             }
         };
     rl.set_helper(Some(editor::Brackets));
+    repl.install_interrupt_handler(true);
     let history = history_path();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
