@@ -1,0 +1,410 @@
+//! Source text -> spanned tokens (stage 1 of the chumsky pipeline).
+//!
+//! The lexer never fails as a whole: a character that starts no token is reported and skipped,
+//! a bad escape is reported and the string kept, so the parser always gets a token stream and
+//! every problem in a file is reported in one go.
+
+use crate::{Diagnostic, Span};
+use chumsky::error::EmptyErr;
+use chumsky::inspector::TruncateState;
+use chumsky::prelude::*;
+use std::fmt;
+
+/// One token of the language.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Token<'src> {
+    /// An identifier (anything that is not a keyword).
+    Ident(&'src str),
+    /// An integer literal, underscores removed. Kept wider than `i64` so the parser can fold
+    /// `-9223372036854775808` and report out-of-range literals itself; literals too large for
+    /// `u128` saturate (they are out of range either way).
+    Int(u128),
+    /// A float literal.
+    Float(f64),
+    /// A string literal with its escapes decoded.
+    Str(String),
+    /// A keyword (`fn`, `let`, ...), including `true` and `false`.
+    Kw(Kw),
+    /// An operator or punctuation, as written (`+`, `+=`, `..`, `(`, ...).
+    Punct(&'static str),
+}
+
+/// The reserved words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kw {
+    /// `fn`
+    Fn,
+    /// `let`
+    Let,
+    /// `global`
+    Global,
+    /// `if`
+    If,
+    /// `else`
+    Else,
+    /// `while`
+    While,
+    /// `for`
+    For,
+    /// `in`
+    In,
+    /// `break`
+    Break,
+    /// `continue`
+    Continue,
+    /// `return`
+    Return,
+    /// `true`
+    True,
+    /// `false`
+    False,
+}
+
+impl Kw {
+    /// The keyword as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kw::Fn => "fn",
+            Kw::Let => "let",
+            Kw::Global => "global",
+            Kw::If => "if",
+            Kw::Else => "else",
+            Kw::While => "while",
+            Kw::For => "for",
+            Kw::In => "in",
+            Kw::Break => "break",
+            Kw::Continue => "continue",
+            Kw::Return => "return",
+            Kw::True => "true",
+            Kw::False => "false",
+        }
+    }
+
+    /// Looks a keyword up by its spelling.
+    pub fn from_name(s: &str) -> Option<Kw> {
+        Some(match s {
+            "fn" => Kw::Fn,
+            "let" => Kw::Let,
+            "global" => Kw::Global,
+            "if" => Kw::If,
+            "else" => Kw::Else,
+            "while" => Kw::While,
+            "for" => Kw::For,
+            "in" => Kw::In,
+            "break" => Kw::Break,
+            "continue" => Kw::Continue,
+            "return" => Kw::Return,
+            "true" => Kw::True,
+            "false" => Kw::False,
+            _ => return None,
+        })
+    }
+}
+
+/// Every operator and punctuation token. Longer spellings come first so that the lexer's
+/// ordered choice takes `<<` before `<` and `..` is never split.
+pub const PUNCTS: [&str; 36] = [
+    "..", "->", "+=", "-=", "*=", "/=", "%=", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "+",
+    "-", "*", "/", "%", "<", ">", "=", "!", "&", "|", "^", "(", ")", "[", "]", "{", "}", ",", ";",
+    ":",
+];
+
+impl fmt::Display for Token<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Token::Ident(s) => write!(f, "identifier `{s}`"),
+            Token::Int(n) => write!(f, "integer literal `{n}`"),
+            Token::Float(x) => write!(f, "float literal `{x:?}`"),
+            Token::Str(_) => write!(f, "string literal"),
+            Token::Kw(k) => write!(f, "`{}`", k.as_str()),
+            Token::Punct(p) => write!(f, "`{p}`"),
+        }
+    }
+}
+
+/// The start of the message for a character that starts no token (and is dropped).
+pub const BAD_CHAR: &str = "unexpected character";
+
+/// A token with its location.
+pub type Spanned<'src> = (Token<'src>, SimpleSpan);
+
+/// Lexical errors found so far (span, message). Truncated when the lexer backtracks.
+type Errors = TruncateState<(SimpleSpan, String)>;
+
+/// chumsky's own errors are never shown by the lexer (every character starts some token, or
+/// is reported as a bad one), so they are zero-sized: failed alternatives then cost nothing,
+/// which makes lexing much faster than with `Rich` errors. Our errors are collected in the
+/// parser state instead.
+type LexErr = extra::Full<EmptyErr, Errors, ()>;
+
+/// Digits with `_` separators (`1_000`). A leading `_` would be an identifier, so the first
+/// character must be a digit.
+fn digits<'src>() -> impl Parser<'src, &'src str, &'src str, LexErr> + Clone {
+    one_of('0'..='9')
+        .then(one_of('0'..='9').or(just('_')).repeated())
+        .to_slice()
+}
+
+/// Parses a decimal literal (underscores allowed) into a `u128`, saturating on overflow.
+fn int_value(text: &str) -> u128 {
+    text.bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0u128, |acc, d| {
+            acc.saturating_mul(10).saturating_add(u128::from(d - b'0'))
+        })
+}
+
+fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Spanned<'src>>, LexErr> {
+    // A `.` only belongs to a number when a digit follows it, so `1..5` is `1`, `..`, `5`.
+    let frac = just('.').then(digits());
+    let exp = one_of("eE").then(one_of("+-").or_not()).then(digits());
+    let number = digits()
+        .then(frac.or_not())
+        .then(exp.or_not())
+        .to_slice()
+        .map(|text: &str| {
+            if text.contains(['.', 'e', 'E']) {
+                let cleaned: String = text.chars().filter(|&c| c != '_').collect();
+                // The grammar above only admits valid float syntax, so parsing cannot fail;
+                // fall back to NaN rather than panic all the same.
+                Token::Float(cleaned.parse().unwrap_or(f64::NAN))
+            } else {
+                Token::Int(int_value(text))
+            }
+        });
+
+    // An escape is a backslash and any character; unknown ones are reported but lexing goes on
+    // (the character is kept as written) so one typo does not hide later errors.
+    let escape = just('\\')
+        .ignore_then(any())
+        .map_with(|c: char, e| match c {
+            'n' => '\n',
+            't' => '\t',
+            '"' => '"',
+            '\\' => '\\',
+            other => {
+                let at = e.span();
+                let msg = format!("unknown character escape `\\{}`", other.escape_debug());
+                push_error(e.state(), at, msg);
+                other
+            }
+        });
+    let string = just('"')
+        .ignore_then(none_of("\\\"").or(escape).repeated().collect::<String>())
+        .then(just('"').to(true).or(end().to(false)))
+        .map_with(|(s, closed), e| {
+            if !closed {
+                let at = e.span();
+                push_error(e.state(), at, "unterminated string literal".to_string());
+            }
+            Token::Str(s)
+        });
+
+    // `just` wants a pattern borrowed for the input's lifetime; `to` keeps the `'static` text.
+    let punct = choice(PUNCTS.map(|p: &'static str| just(p as &'src str).to(Token::Punct(p))));
+
+    let word = text::ascii::ident().map(|s: &str| match Kw::from_name(s) {
+        Some(k) => Token::Kw(k),
+        None => Token::Ident(s),
+    });
+
+    // Last resort: any other character is reported and dropped.
+    let bad = any().map_with(|c: char, e| {
+        let at = e.span();
+        let msg = format!("{BAD_CHAR} `{}`", c.escape_debug());
+        push_error(e.state(), at, msg);
+    });
+
+    let token = choice((
+        number.map(Some),
+        string.map(Some),
+        // `//` must be tried before `/`: comments are handled as padding below, so here a
+        // comment start never reaches `punct`.
+        punct.map(Some),
+        word.map(Some),
+        // `map`, not `to`: chumsky skips `map_with` of parsers whose output is unused.
+        bad.map(|()| None),
+    ))
+    .map_with(|t, e| t.map(|t| (t, e.span())));
+
+    let comment = just("//")
+        .then(any().and_is(just('\n').not()).repeated())
+        .padded();
+
+    token
+        .padded_by(comment.repeated())
+        .padded()
+        .repeated()
+        .collect::<Vec<_>>()
+        .map(|ts| ts.into_iter().flatten().collect())
+        .then_ignore(comment.repeated())
+        .then_ignore(end())
+}
+
+/// Records a lexical error (a function so that the state's type is known to inference).
+fn push_error(state: &mut Errors, at: SimpleSpan, msg: String) {
+    state.push((at, msg));
+}
+
+/// Converts a chumsky span to ours.
+pub(crate) fn span(s: SimpleSpan) -> Span {
+    Span::new(s.start, s.end)
+}
+
+/// Splits `src` into tokens. Returns every token that could be formed (bad characters are
+/// skipped) and a diagnostic for each lexical error.
+pub fn lex(src: &str) -> (Vec<Spanned<'_>>, Vec<Diagnostic>) {
+    let mut errors = Errors::default();
+    let (tokens, errs) = lexer()
+        .parse_with_state(src, &mut errors)
+        .into_output_errors();
+    let mut diags: Vec<Diagnostic> = errors
+        .0
+        .into_iter()
+        .map(|(at, msg)| Diagnostic::error(msg, span(at), ""))
+        .collect();
+    if !errs.is_empty() {
+        // Cannot happen (every character is consumed by some alternative); stay located.
+        diags.push(Diagnostic::error(
+            "could not split this input into tokens",
+            Span::new(0, src.len()),
+            "",
+        ));
+    }
+    (tokens.unwrap_or_default(), diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(src: &str) -> Vec<Token<'_>> {
+        let (t, d) = lex(src);
+        assert!(d.is_empty(), "unexpected diagnostics for {src:?}: {d:?}");
+        t.into_iter().map(|(t, _)| t).collect()
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(
+            toks("0 42 1_000_000"),
+            vec![Token::Int(0), Token::Int(42), Token::Int(1_000_000)]
+        );
+        assert_eq!(toks("9223372036854775808"), vec![Token::Int(1 << 63)]);
+        // Far beyond u128: saturates instead of panicking; the parser reports the range.
+        assert_eq!(toks(&"9".repeat(60)), vec![Token::Int(u128::MAX)]);
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(
+            toks("1.5 0.25 2e10 1.5e-3 1.5E3 1e+2"),
+            vec![
+                Token::Float(1.5),
+                Token::Float(0.25),
+                Token::Float(2e10),
+                Token::Float(1.5e-3),
+                Token::Float(1.5e3),
+                Token::Float(100.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn range_is_not_a_float() {
+        assert_eq!(
+            toks("1..5"),
+            vec![Token::Int(1), Token::Punct(".."), Token::Int(5)]
+        );
+        assert_eq!(
+            toks("0..n"),
+            vec![Token::Int(0), Token::Punct(".."), Token::Ident("n")]
+        );
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        assert_eq!(
+            toks(r#""a\n\t\"\\b""#),
+            vec![Token::Str("a\n\t\"\\b".into())]
+        );
+        assert_eq!(toks(r#""""#), vec![Token::Str(String::new())]);
+    }
+
+    #[test]
+    fn bad_escape_is_located() {
+        let (t, d) = lex(r#"print("a\qb")"#);
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].message.contains("unknown character escape"),
+            "{}",
+            d[0].message
+        );
+        assert_eq!(d[0].primary_span(), Some(Span::new(8, 10)));
+        assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn unterminated_string() {
+        let (_, d) = lex("print(\"abc");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].message, "unterminated string literal");
+        assert_eq!(d[0].primary_span(), Some(Span::new(6, 10)));
+    }
+
+    #[test]
+    fn keywords_idents_and_operators() {
+        assert_eq!(
+            toks("fn f_1 global let x += -> << >>= && || ! != == // comment\n }"),
+            vec![
+                Token::Kw(Kw::Fn),
+                Token::Ident("f_1"),
+                Token::Kw(Kw::Global),
+                Token::Kw(Kw::Let),
+                Token::Ident("x"),
+                Token::Punct("+="),
+                Token::Punct("->"),
+                Token::Punct("<<"),
+                Token::Punct(">>"),
+                Token::Punct("="),
+                Token::Punct("&&"),
+                Token::Punct("||"),
+                Token::Punct("!"),
+                Token::Punct("!="),
+                Token::Punct("=="),
+                Token::Punct("}"),
+            ]
+        );
+        assert_eq!(
+            toks("true false _x"),
+            vec![
+                Token::Kw(Kw::True),
+                Token::Kw(Kw::False),
+                Token::Ident("_x")
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_are_byte_offsets() {
+        let (t, _) = lex("é + x");
+        // The bad character is two bytes long; later spans count bytes.
+        assert_eq!(t[1].1.start, 5);
+    }
+
+    #[test]
+    fn bad_characters_are_skipped_and_reported() {
+        let (t, d) = lex("a @ b $ c");
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].message, "unexpected character `@`");
+        assert_eq!(d[0].primary_span(), Some(Span::new(2, 3)));
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn comment_at_end_of_input() {
+        assert_eq!(toks("x // no newline"), vec![Token::Ident("x")]);
+        assert_eq!(toks("// only a comment"), vec![]);
+        assert_eq!(toks(""), vec![]);
+    }
+}
