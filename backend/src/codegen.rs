@@ -834,8 +834,17 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     .basic()
             }
             TExprKind::Print(args) => {
-                self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                // Every argument is evaluated before anything is printed: an argument may call a
+                // function that prints its own line.
+                let mut values = Vec::with_capacity(args.len());
                 for a in args {
+                    values.push(match a {
+                        PrintArg::Value(x) => self.expr(x)?,
+                        PrintArg::Str(_) => None,
+                    });
+                }
+                self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                for (a, v) in args.iter().zip(values) {
                     match a {
                         PrintArg::Str(s) => {
                             let g = self
@@ -848,10 +857,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                                 &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],
                             )?;
                         }
-                        PrintArg::Value(x) => {
-                            let v = self.expr(x)?;
-                            self.print_value(x.ty, v)?;
-                        }
+                        PrintArg::Value(x) => self.print_value(x.ty, v)?,
                     }
                 }
                 self.call_rt(self.rt.print_end, &[self.task.into()])?;

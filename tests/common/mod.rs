@@ -1,0 +1,178 @@
+//! Helpers shared by the end-to-end tests: run the `livejit` binary as a child process with a
+//! timeout and capture everything it writes.
+//!
+//! Only `std` is used here (the tests may depend on nothing but `std` and `libc`).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const LIVEJIT: &str = env!("CARGO_BIN_EXE_livejit");
+
+/// What a finished (or killed) child left behind.
+pub struct Outcome {
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// The exit status (`None` if it had to be killed after the timeout).
+    pub status: Option<ExitStatus>,
+    /// Whether the timeout expired.
+    pub timed_out: bool,
+    /// Wall time from spawn to exit.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// A one-line description of how the process ended.
+    pub fn describe_status(&self) -> String {
+        if self.timed_out {
+            return format!("killed after timeout ({:.1?})", self.elapsed);
+        }
+        match self.status {
+            Some(s) => match s.code() {
+                Some(c) => format!("exit {c}"),
+                None => format!("terminated by signal ({s})"),
+            },
+            None => "unknown".to_string(),
+        }
+    }
+
+    /// The exit code, if the process exited normally.
+    pub fn code(&self) -> Option<i32> {
+        if self.timed_out {
+            None
+        } else {
+            self.status.and_then(|s| s.code())
+        }
+    }
+}
+
+/// A `livejit` command with an environment that keeps diagnostics free of colour codes (the
+/// tests match stderr as plain text).
+pub fn livejit_command(cwd: &Path) -> Command {
+    let mut cmd = Command::new(LIVEJIT);
+    cmd.current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+/// Spawns `cmd`, feeds it `stdin` (or /dev/null), captures stdout and stderr, and kills it if it
+/// has not exited after `timeout`.
+pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> Outcome {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let start = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                stdout: String::new(),
+                stderr: format!("<could not spawn {cmd:?}: {e}>"),
+                status: None,
+                timed_out: false,
+                elapsed: start.elapsed(),
+            }
+        }
+    };
+    let (out_t, err_t, in_t) = spawn_pipes(&mut child, stdin);
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) => {}
+            Err(_) => break None,
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().ok();
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    if let Some(t) = in_t {
+        let _ = t.join();
+    }
+    Outcome {
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+        status,
+        timed_out,
+        elapsed,
+    }
+}
+
+/// Threads that drain stdout and stderr and write stdin (writing stops quietly if the child
+/// exits early, e.g. after `:quit`).
+#[allow(clippy::type_complexity)]
+pub fn spawn_pipes(
+    child: &mut Child,
+    stdin: Option<Vec<u8>>,
+) -> (
+    thread::JoinHandle<String>,
+    thread::JoinHandle<String>,
+    Option<thread::JoinHandle<()>>,
+) {
+    let mut out = child.stdout.take().expect("stdout piped");
+    let mut err = child.stderr.take().expect("stderr piped");
+    let out_t = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let err_t = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let in_t = match (stdin, child.stdin.take()) {
+        (Some(data), Some(mut pipe)) => Some(thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+            // Dropping the pipe closes it: the REPL sees end of input.
+        })),
+        _ => None,
+    };
+    (out_t, err_t, in_t)
+}
+
+/// Checks that every non-empty line of `expected` (trimmed) occurs in `actual` as a substring,
+/// in order (each match must start after the end of the previous one). Returns the first line
+/// that could not be found.
+pub fn find_lines_in_order<'a>(expected: &'a str, actual: &str) -> Result<(), &'a str> {
+    let mut pos = 0;
+    for line in expected.lines() {
+        let want = line.trim();
+        if want.is_empty() {
+            continue;
+        }
+        match actual[pos..].find(want) {
+            Some(i) => pos += i + want.len(),
+            None => return Err(want),
+        }
+    }
+    Ok(())
+}
+
+/// Caps a text for a failure report.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}\n... ({} more bytes)", &s[..cut], s.len() - cut)
+}
