@@ -63,7 +63,10 @@ fn run_program(cmd: &mut Command) -> Option<f64> {
 fn throughput() {
     let dir = root().join("target/bench-c");
     let _ = std::fs::create_dir_all(&dir);
-    println!("{:<8} {:>12} {:>14} {:>10} {:>12} {:>12}", "bench", "livejit ms", "no-polls ms", "C -O2 ms", "vs C", "poll cost");
+    println!(
+        "{:<8} {:>12} {:>14} {:>10} {:>12} {:>12}",
+        "bench", "livejit ms", "no-polls ms", "C -O2 ms", "vs C", "poll cost"
+    );
     for name in ["fib", "msort"] {
         let exe = dir.join(name);
         let c = if compile_c(&root().join(format!("bench/{name}.c")), &exe) {
@@ -93,7 +96,12 @@ fn throughput() {
             (Some(a), Some(b)) => format!("{:+.1}%", (a / b - 1.0) * 100.0),
             _ => "-".into(),
         };
-        println!("{name:<8} {:>12} {:>14} {:>10} {ratio:>12} {cost:>12}", fmt(with), fmt(without), fmt(c));
+        println!(
+            "{name:<8} {:>12} {:>14} {:>10} {ratio:>12} {cost:>12}",
+            fmt(with),
+            fmt(without),
+            fmt(c)
+        );
     }
 }
 
@@ -150,7 +158,10 @@ fn swap_latency() -> (f64, f64) {
 fn retirement_latency() -> (f64, f64) {
     let mut s = session();
     let mut ms = Vec::new();
-    must(&mut s, "global hold: bool = true;\nglobal done_at: int = 0;");
+    must(
+        &mut s,
+        "global hold: bool = true;\nglobal done_at: int = 0;",
+    );
     for round in 0..LATENCY_ROUNDS {
         let v = (round * 2 + 1) as u32;
         must(

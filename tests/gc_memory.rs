@@ -8,10 +8,9 @@
 
 mod common;
 
-use common::{clip, livejit_command, spawn_pipes, LIVEJIT};
+use common::{clip, Measured};
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The bound from the brief: 200 MB (taken as MiB; ru_maxrss is in KiB).
 const RSS_LIMIT_KIB: i64 = 200 * 1024;
@@ -19,77 +18,10 @@ const RSS_LIMIT_KIB: i64 = 200 * 1024;
 /// Generous: these programs allocate ~8 GB in total and the compiler may be a debug build.
 const TIMEOUT: Duration = Duration::from_secs(600);
 
-struct Measured {
-    stdout: String,
-    stderr: String,
-    /// Exit code, or `None` if killed by a signal or the timeout.
-    code: Option<i32>,
-    timed_out: bool,
-    max_rss_kib: i64,
-    elapsed: Duration,
-}
-
-/// Runs `livejit ARGS` (cwd `tests/programs`), optionally feeding `stdin`, reaps it with
-/// `wait4` and returns its peak RSS.
+/// Runs `livejit ARGS` in `tests/programs` and measures its peak RSS.
 fn run_measured(args: &[&str], stdin: Option<Vec<u8>>) -> Measured {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs");
-    let mut cmd = livejit_command(&dir);
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {LIVEJIT}: {e}"));
-    let pid = child.id() as libc::pid_t;
-    let (out_t, err_t, in_t) = spawn_pipes(&mut child, stdin);
-
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut timed_out = false;
-    loop {
-        // SAFETY: `pid` is our own unreaped child; `status` and `usage` are valid for writes.
-        // Reaping it here means `child.wait()` must never be called afterwards (it is not).
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break;
-        }
-        if r < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            panic!("wait4 failed: {err}");
-        }
-        if !timed_out && start.elapsed() > TIMEOUT {
-            timed_out = true;
-            let _ = child.kill();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let elapsed = start.elapsed();
-    if let Some(t) = in_t {
-        let _ = t.join();
-    }
-    let code = if libc::WIFEXITED(status) {
-        Some(libc::WEXITSTATUS(status))
-    } else {
-        None
-    };
-    Measured {
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-        code,
-        timed_out,
-        max_rss_kib: usage.ru_maxrss,
-        elapsed,
-    }
+    common::run_measured(&dir, args, stdin, TIMEOUT)
 }
 
 fn check(what: &str, m: &Measured, want_stdout: &str) {

@@ -3,14 +3,18 @@
 
 mod common;
 
-use common::{clip, livejit_command, run_with_timeout, Outcome};
+use common::{clip, livejit_command, run_measured, run_with_timeout, Outcome};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 fn run_script(script: &str, timeout: Duration) -> Outcome {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    run_with_timeout(livejit_command(dir), Some(script.as_bytes().to_vec()), timeout)
+    run_with_timeout(
+        livejit_command(dir),
+        Some(script.as_bytes().to_vec()),
+        timeout,
+    )
 }
 
 fn report(o: &Outcome) -> String {
@@ -54,10 +58,16 @@ fn stress_300_redefinitions_under_two_calling_tasks() {
     for k in 2..=N {
         let _ = writeln!(s, "fn f() -> int {{ {k} }}");
     }
-    s.push_str(":sleep 100\nrunning = false;\n:wait\n:sleep 300\nprint(\"bad\", bad);\n:versions f\n");
+    s.push_str(
+        ":sleep 100\nrunning = false;\n:wait\n:sleep 300\nprint(\"bad\", bad);\n:versions f\n",
+    );
     let o = run_script(&s, Duration::from_secs(300));
     assert_eq!(o.code(), Some(0), "{}", report(&o));
-    assert!(o.stdout.contains("bad 0"), "a task saw a wrong value\n{}", report(&o));
+    assert!(
+        o.stdout.contains("bad 0"),
+        "a task saw a wrong value\n{}",
+        report(&o)
+    );
     assert!(o.stderr.contains("task 1 ended: "), "{}", report(&o));
     assert!(o.stderr.contains("task 2 ended: "), "{}", report(&o));
     let vs = versions(&o.stdout);
@@ -92,7 +102,12 @@ print(spin(), explode(7));
     assert_eq!(o.code(), Some(0), "{}", report(&o));
     assert!(o.stderr.contains("task 1 failed"), "{}", report(&o));
     assert!(o.stderr.contains("task 2 failed"), "{}", report(&o));
-    assert_eq!(o.stderr.matches("error: interrupted").count(), 2, "{}", report(&o));
+    assert_eq!(
+        o.stderr.matches("error: interrupted").count(),
+        2,
+        "{}",
+        report(&o)
+    );
     assert!(o.stderr.contains("in explode (v1)"), "{}", report(&o));
     let vs = versions(&o.stdout);
     assert_eq!(
@@ -154,35 +169,14 @@ fn peak_rss_kib_after_redefinitions(n: usize) -> i64 {
     }
     s.push_str(":sleep 100\nprint(f());\n");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = livejit_command(dir);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("spawn livejit");
-    let pid = child.id() as libc::pid_t;
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = stdin.write_all(s.as_bytes());
-    });
-    let mut stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        use std::io::Read;
-        let mut out = String::new();
-        let _ = stdout.read_to_string(&mut out);
-        out
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our unreaped child; `status` and `usage` are valid for writes. We never
-    // call `child.wait()` afterwards.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    let _ = writer.join();
-    let out = reader.join().unwrap_or_default();
-    assert_eq!(out.trim(), (n - 1).to_string(), "the last version must be live");
-    usage.ru_maxrss
+    let m = run_measured(dir, &[], Some(s.into_bytes()), Duration::from_secs(600));
+    assert_eq!(m.code, Some(0), "{}", clip(&m.stderr, 4000));
+    assert_eq!(
+        m.stdout.trim(),
+        (n - 1).to_string(),
+        "the last version must be live"
+    );
+    m.max_rss_kib
 }
 
 /// Memory stays bounded under redefinition: 5,000 redefinitions grow peak RSS by less than

@@ -668,8 +668,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             .map_err(err)?;
         self.check(ok, ErrorKind::Index, i, len, span)?;
         let i8t = self.ctx.i8_type();
-        // SAFETY (of the generated code, not of this Rust): the index was bounds-checked above
-        // and the header is 8 bytes, so the address lies inside the allocation.
+        // SAFETY: inkwell marks GEP building unsafe because the emitted code would be UB if the
+        // address left the allocation; the index was bounds-checked just above and the header
+        // is 8 bytes, so the generated address lies inside the array.
         let data = unsafe {
             self.b
                 .build_in_bounds_gep(i8t, arr, &[self.i64c(8)], "data")
@@ -680,7 +681,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             Elem::Float => self.ctx.f64_type().into(),
             Elem::Bool => i8t.into(),
         };
-        // SAFETY: as above.
+        // SAFETY: as above: `i < len`, so element `i` lies inside the array.
         unsafe {
             self.b
                 .build_in_bounds_gep(et, data, &[i], "elem")

@@ -13,12 +13,15 @@
 use inkwell::llvm_sys::error::{LLVMDisposeErrorMessage, LLVMErrorRef, LLVMGetErrorMessage};
 use inkwell::llvm_sys::orc2::lljit::{
     LLVMOrcCreateLLJIT, LLVMOrcDisposeLLJIT, LLVMOrcLLJITAddObjectFileWithRT,
-    LLVMOrcLLJITGetMainJITDylib, LLVMOrcLLJITLookup, LLVMOrcLLJITMangleAndIntern, LLVMOrcLLJITRef,
+    LLVMOrcLLJITGetExecutionSession, LLVMOrcLLJITGetMainJITDylib, LLVMOrcLLJITLookup,
+    LLVMOrcLLJITMangleAndIntern, LLVMOrcLLJITRef,
 };
 use inkwell::llvm_sys::orc2::{
     LLVMJITEvaluatedSymbol, LLVMJITSymbolFlags, LLVMJITSymbolGenericFlags, LLVMOrcAbsoluteSymbols,
-    LLVMOrcCSymbolMapPair, LLVMOrcJITDylibCreateResourceTracker, LLVMOrcJITDylibDefine,
-    LLVMOrcReleaseResourceTracker, LLVMOrcResourceTrackerRef, LLVMOrcResourceTrackerRemove,
+    LLVMOrcCSymbolMapPair, LLVMOrcExecutionSessionGetSymbolStringPool,
+    LLVMOrcJITDylibCreateResourceTracker, LLVMOrcJITDylibDefine, LLVMOrcReleaseResourceTracker,
+    LLVMOrcResourceTrackerRef, LLVMOrcResourceTrackerRemove,
+    LLVMOrcSymbolStringPoolClearDeadEntries,
 };
 use inkwell::memory_buffer::MemoryBuffer;
 use std::ffi::{CStr, CString};
@@ -150,6 +153,19 @@ impl Jit {
             let r = take_error(LLVMOrcResourceTrackerRemove(tracker.0));
             LLVMOrcReleaseResourceTracker(tracker.0);
             r
+        }
+    }
+}
+
+impl Jit {
+    /// Drops interned symbol names no longer referenced (those of freed versions), which ORC
+    /// otherwise keeps forever: one per version ever made.
+    pub fn clear_dead_symbols(&mut self) {
+        // SAFETY: `self.raw` is live; clearing dead pool entries is safe while no other thread
+        // uses the JIT, which the owner's mutex guarantees.
+        unsafe {
+            let es = LLVMOrcLLJITGetExecutionSession(self.raw);
+            LLVMOrcSymbolStringPoolClearDeadEntries(LLVMOrcExecutionSessionGetSymbolStringPool(es));
         }
     }
 }

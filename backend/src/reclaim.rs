@@ -111,10 +111,19 @@ pub fn pass(shared: &Shared) -> Pass {
         }
         v.state = State::Freed;
         v.freed_ns = Some(crate::runtime::monotonic_ns());
+        // A freed version keeps only what `:versions`, `:source` and `:rollback` show, so the
+        // registry grows by a few hundred bytes per redefinition, not by whole inputs.
         v.ir = String::new();
+        v.calls_slots = Vec::new();
+        v.calls = Default::default();
+        v.globals = Default::default();
+        v.info = Arc::new(v.info.without_source());
         if let Some(n) = name {
             out.freed.push((n.clone(), v.info.n));
         }
+    }
+    if !to_free.is_empty() {
+        jit.clear_dead_symbols();
     }
     drop(jit);
     reg.tops.retain(|v| v.state != State::Freed);

@@ -259,12 +259,17 @@ extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
 extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const u8, kind: u32) {
     with_line(ctx, |b| {
         sep(b);
-        b.push_str(&format_array(arr, kind));
+        // SAFETY: JIT code passes a live array of the element kind it names.
+        b.push_str(&unsafe { format_array(arr, kind) });
     });
 }
 
 /// Formats an array as `print` shows it.
-pub fn format_array(arr: *const u8, kind: u32) -> String {
+///
+/// # Safety
+/// `arr` must point to a live array (an i64 length, then that many elements of the kind
+/// `kind` names: 0 int, 1 float, 2 bool).
+pub unsafe fn format_array(arr: *const u8, kind: u32) -> String {
     let mut out = String::from("[");
     // SAFETY: `arr` is a live array: an i64 length then the elements (8-byte ints/floats or
     // 1-byte bools).

@@ -153,7 +153,7 @@ pub fn walk(frame: usize, self_fn: usize) -> Vec<Arc<CodeInfo>> {
     chain.push(first);
     let mut fp = frame;
     let mut last: Option<(usize, Arc<CodeInfo>)> = None;
-    while fp != 0 && fp % 8 == 0 {
+    while fp != 0 && fp.is_multiple_of(8) {
         // SAFETY: `fp` is the frame pointer of a live JIT frame on this thread's stack (the
         // first one is passed by JIT code itself, the next ones come from a JIT frame's saved
         // frame-pointer slot, which we only follow after checking that the frame's return

@@ -119,6 +119,9 @@ struct Linked {
     ir: String,
 }
 
+/// Globals a transaction defines or retypes, with their (new) types.
+type GlobalChanges = Vec<(String, Type)>;
+
 struct EnvSnapshot {
     fns: HashMap<String, FnSig>,
     globals: HashMap<String, Type>,
@@ -537,7 +540,7 @@ impl Session {
         reg: &Registry,
         program: &TProgram,
         source: &Source,
-    ) -> Result<(Vec<Plan>, Vec<(String, Type)>), Vec<Diagnostic>> {
+    ) -> Result<(Vec<Plan>, GlobalChanges), Vec<Diagnostic>> {
         let in_tx: BTreeSet<&str> = program.fns.iter().map(|f| f.name.as_str()).collect();
         let mut errors = Vec::new();
         // Signature changes: every caller must be in this transaction.
@@ -767,7 +770,10 @@ impl Session {
             Type::Int => (bits as i64).to_string(),
             Type::Float => format!("{:?}", f64::from_bits(bits)),
             Type::Bool => (bits != 0).to_string(),
-            Type::Array(e) => crate::runtime::format_array(bits as *const u8, e as u32),
+            // SAFETY: an array global's cell always holds a live array (the shared empty array
+            // until assigned); the cell is a GC root and this thread is registered with the GC
+            // (the main thread is), so the array cannot be collected while it is formatted.
+            Type::Array(e) => unsafe { crate::runtime::format_array(bits as *const u8, e as u32) },
             Type::Unit | Type::Never => "()".into(),
         }
     }

@@ -27,7 +27,7 @@ pub fn alloc() -> Result<usize, String> {
 fn cell(addr: usize) -> &'static AtomicUsize {
     let base = SLOTS.as_ptr() as usize;
     assert!(
-        addr >= base && addr < base + CAPACITY * 8 && (addr - base) % 8 == 0,
+        addr >= base && addr < base + CAPACITY * 8 && (addr - base).is_multiple_of(8),
         "not a slot address"
     );
     &SLOTS[(addr - base) / 8]

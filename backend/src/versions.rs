@@ -52,6 +52,29 @@ impl fmt::Display for CodeInfo {
     }
 }
 
+impl CodeInfo {
+    /// The same identity without the (possibly large) source text, for freed versions whose
+    /// code can no longer raise errors.
+    pub fn without_source(&self) -> CodeInfo {
+        static EMPTY: std::sync::OnceLock<Arc<Source>> = std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(|| {
+            Arc::new(Source {
+                name: String::new(),
+                text: String::new(),
+            })
+        });
+        CodeInfo {
+            id: self.id,
+            name: self.name.clone(),
+            n: self.n,
+            source: empty.clone(),
+            start: self.start,
+            size: self.size,
+            span: Span::default(),
+        }
+    }
+}
+
 static CODE_MAP: RwLock<BTreeMap<usize, Arc<CodeInfo>>> = RwLock::new(BTreeMap::new());
 
 /// The unit whose code contains `pc`, if any.

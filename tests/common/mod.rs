@@ -1,9 +1,9 @@
 //! Helpers shared by the end-to-end tests: run the `livejit` binary as a child process with a
 //! timeout and capture everything it writes.
 //!
-//! Only `std` is used here (the tests may depend on nothing but `std` and `libc`).
+//! Only `std` and `libc` are used here.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses a different subset of these helpers")]
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -175,4 +175,82 @@ pub fn clip(s: &str, max: usize) -> String {
         cut -= 1;
     }
     format!("{}\n... ({} more bytes)", &s[..cut], s.len() - cut)
+}
+
+/// What a measured child left behind.
+pub struct Measured {
+    pub stdout: String,
+    pub stderr: String,
+    /// Exit code, or `None` if killed by a signal or the timeout.
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    pub max_rss_kib: i64,
+    pub elapsed: Duration,
+}
+
+/// Runs `livejit ARGS` in `dir`, optionally feeding `stdin`, reaps it with `wait4` and returns
+/// its peak RSS (`ru_maxrss`, KiB on Linux) with its output. Killed after `timeout`.
+pub fn run_measured(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Measured {
+    let mut cmd = livejit_command(dir);
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {LIVEJIT}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let (out_t, err_t, in_t) = spawn_pipes(&mut child, stdin);
+
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut timed_out = false;
+    loop {
+        // SAFETY: `pid` is our own unreaped child; `status` and `usage` are valid for writes.
+        // Reaping it here means `child.wait()` must never be called afterwards (it is not).
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        if r < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            panic!("wait4 failed: {err}");
+        }
+        if !timed_out && start.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let elapsed = start.elapsed();
+    if let Some(t) = in_t {
+        let _ = t.join();
+    }
+    let code = if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status))
+    } else {
+        None
+    };
+    Measured {
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+        code,
+        timed_out,
+        max_rss_kib: usage.ru_maxrss,
+        elapsed,
+    }
 }
