@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 5;
+const RUNS: usize = 10;
 const LATENCY_ROUNDS: usize = 20;
 
 fn root() -> PathBuf {
@@ -76,17 +76,23 @@ fn throughput() {
         };
         let src = root().join(format!("bench/{name}.src"));
         let jit = |polls: bool| {
-            best_of(|| {
-                let mut cmd = Command::new(env!("CARGO_BIN_EXE_livejit"));
-                cmd.arg("run").arg(&src);
-                if !polls {
-                    cmd.env("LIVEJIT_NO_POLLS", "1");
-                }
-                run_program(&mut cmd)
-            })
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_livejit"));
+            cmd.arg("run").arg(&src);
+            if !polls {
+                cmd.env("LIVEJIT_NO_POLLS", "1");
+            }
+            run_program(&mut cmd)
         };
-        let with = jit(true);
-        let without = jit(false);
+        // Interleave the two builds so that drift in machine load hits both alike.
+        let (mut with, mut without) = (None::<f64>, None::<f64>);
+        for _ in 0..RUNS {
+            if let Some(t) = jit(true) {
+                with = Some(with.map_or(t, |b| b.min(t)));
+            }
+            if let Some(t) = jit(false) {
+                without = Some(without.map_or(t, |b| b.min(t)));
+            }
+        }
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         let ratio = match (with, c) {
             (Some(a), Some(b)) => format!("{:.2}x", a / b),

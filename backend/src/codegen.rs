@@ -107,6 +107,12 @@ pub fn generate<'ctx>(
         .ok_or("missing ctx parameter")?
         .into_pointer_value();
     task.set_name("ctx");
+    // No user value ever points into the task context: telling LLVM lets array data stay in
+    // registers across polls and runtime calls that take `ctx`.
+    func.add_attribute(
+        AttributeLoc::Param(0),
+        ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("noalias"), 0),
+    );
     let mut g = Gen {
         ctx,
         module: &module,

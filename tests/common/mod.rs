@@ -116,7 +116,7 @@ pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Durat
 
 /// Threads that drain stdout and stderr and write stdin (writing stops quietly if the child
 /// exits early, e.g. after `:quit`).
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, reason = "three join handles, named where they are used")]
 pub fn spawn_pipes(
     child: &mut Child,
     stdin: Option<Vec<u8>>,
