@@ -28,6 +28,11 @@ pub struct Targets {
     machines: Vec<TargetMachine>,
 }
 
+// SAFETY: an LLVM TargetMachine has no thread affinity; it only must not be used by two threads
+// at once. `Targets` is not `Sync`, so moving it to another thread (the session moves between
+// the REPL thread and the file watcher under a mutex) can never create concurrent use.
+unsafe impl Send for Targets {}
+
 impl Targets {
     /// Target machines for the host CPU at levels 0..=3.
     pub fn host() -> Result<Targets, String> {

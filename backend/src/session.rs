@@ -959,3 +959,93 @@ impl Drop for Session {
         self.interrupt_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(Arc::new(|_: Event| {})).expect("session starts")
+    }
+
+    fn eval_ok(s: &mut Session, text: &str) {
+        let name = s.next_input_name();
+        assert!(matches!(s.eval(&name, text), EvalResult::Ok), "{text}");
+    }
+
+    fn states(s: &Session, name: &str) -> Vec<State> {
+        let reg = s.shared.reg.lock().unwrap();
+        reg.fns[name].versions.iter().map(|v| v.state).collect()
+    }
+
+    #[test]
+    fn redefinition_makes_versions_and_frees_the_old_one() {
+        let mut s = session();
+        eval_ok(&mut s, "global r: int = 0;\nfn f() -> int { 1 }\nr = f();");
+        assert_eq!(s.global_int("r"), Some(1));
+        eval_ok(&mut s, "fn f() -> int { 2 }\nr = f();");
+        assert_eq!(s.global_int("r"), Some(2));
+        // Identical source: no new version.
+        eval_ok(&mut s, "fn f() -> int { 2 }");
+        assert!(s.drain(Duration::from_secs(5)));
+        assert_eq!(states(&s, "f"), vec![State::Freed, State::Live]);
+        assert!(s.freed_ns("f", 1).is_some());
+    }
+
+    #[test]
+    fn a_failing_transaction_installs_nothing() {
+        let mut s = session();
+        eval_ok(&mut s, "fn f() -> int { 1 }");
+        let name = s.next_input_name();
+        let r = s.eval(&name, "fn f() -> int { 2 }\nfn g() -> int { true }");
+        assert!(matches!(r, EvalResult::Rejected(_)));
+        assert_eq!(states(&s, "f"), vec![State::Live]);
+        assert!(s.shared.reg.lock().unwrap().fns.get("g").is_none());
+    }
+
+    #[test]
+    fn signature_change_needs_its_callers() {
+        let mut s = session();
+        eval_ok(&mut s, "fn f(x: int) -> int { x }\nfn g() -> int { f(1) }");
+        let name = s.next_input_name();
+        match s.eval(&name, "fn f(x: int, y: int) -> int { x + y }") {
+            EvalResult::Rejected(e) => {
+                assert!(
+                    e.diagnostics[0].message.contains("`g`"),
+                    "{}",
+                    e.diagnostics[0].message
+                );
+            }
+            _ => panic!("signature change without its caller was accepted"),
+        }
+        eval_ok(
+            &mut s,
+            "fn f(x: int, y: int) -> int { x + y }\nfn g() -> int { f(1, 2) }\nglobal out: int = 0;\nout = g();",
+        );
+        assert_eq!(s.global_int("out"), Some(3));
+    }
+
+    #[test]
+    fn runtime_errors_carry_location_and_chain() {
+        let mut s = session();
+        eval_ok(
+            &mut s,
+            "fn inner(d: int) -> int { 10 / d }\nfn outer() -> int { inner(0) }",
+        );
+        let name = s.next_input_name();
+        match s.eval(&name, "outer();") {
+            EvalResult::RuntimeError(e) => {
+                assert_eq!(e.message, "division by zero");
+                assert!(
+                    e.chain.starts_with("in inner (v1) called from outer (v1)"),
+                    "{}",
+                    e.chain
+                );
+            }
+            _ => panic!("expected a runtime error"),
+        }
+        // The session survives.
+        eval_ok(&mut s, "global z: int = 0;\nz = 10 / 5;");
+        assert_eq!(s.global_int("z"), Some(2));
+    }
+}

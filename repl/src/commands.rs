@@ -13,6 +13,7 @@ An input continues onto the next line while a bracket is open.
 
 :load FILE          load or reload a file as one transaction, then run its top-level code
 :reload             reload every loaded file that changed
+:watch FILE         load, then reload on every save until :unwatch FILE
 :list               functions (signature, current version) and globals (type, value)
 :versions NAME      every version of a function: state, active frames, code size, origin
 :source NAME [N]    source of the current version or of version N
@@ -28,11 +29,23 @@ An input continues onto the next line while a bracket is open.
 :opt 0-3            optimization level for new definitions (default 2)
 :help / :quit       this text / leave (Ctrl-D works too; Ctrl-C interrupts an evaluation)";
 
+/// The pause a well-formed `:sleep MS` input asks for. The input loops sleep without holding
+/// the REPL lock, so `:watch` reloads can happen meanwhile.
+pub fn sleep_request(text: &str) -> Option<Duration> {
+    let arg = text.trim().strip_prefix(":sleep")?;
+    if !arg.starts_with(char::is_whitespace) {
+        return None;
+    }
+    arg.trim().parse().ok().map(Duration::from_millis)
+}
+
 /// The REPL's state: the session plus what the commands need.
 pub struct Repl {
     session: Session,
     /// Files loaded so far, with the text last loaded.
     loaded: Vec<(String, String)>,
+    /// Files under `:watch`, with the text last seen.
+    watched: Vec<(String, String)>,
     /// Set by `:quit`.
     pub quit: bool,
 }
@@ -59,6 +72,7 @@ impl Repl {
         Ok(Repl {
             session,
             loaded: Vec::new(),
+            watched: Vec::new(),
             quit: false,
         })
     }
@@ -154,6 +168,20 @@ impl Repl {
             }
             "load" | "l" => need("a file") && self.load(arg),
             "reload" | "r" => self.reload(),
+            "watch" => need("a file") && self.watch(arg),
+            "unwatch" => {
+                if !need("a file") {
+                    return false;
+                }
+                let before = self.watched.len();
+                self.watched.retain(|(p, _)| p != arg);
+                if self.watched.len() == before {
+                    eprintln!("error: `{arg}` is not watched");
+                    return false;
+                }
+                eprintln!("stopped watching {arg}");
+                true
+            }
             "list" => {
                 print!("{}", self.session.listing());
                 true
@@ -282,6 +310,36 @@ impl Repl {
                 eprintln!("error: unknown command `:{name}` (try :help)");
                 false
             }
+        }
+    }
+
+    /// Loads `path` and keeps watching it: [`Repl::poll_watched`] reloads it when it changes.
+    fn watch(&mut self, path: &str) -> bool {
+        let ok = self.load(path);
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        self.watched.retain(|(p, _)| p != path);
+        self.watched.push((path.to_string(), text));
+        eprintln!("watching {path}");
+        ok
+    }
+
+    /// Reloads every watched file whose text changed since it was last seen. Called by the
+    /// watcher thread a few times per second.
+    pub fn poll_watched(&mut self) {
+        let mut changed = Vec::new();
+        for (path, seen) in &mut self.watched {
+            // A file being rewritten may be briefly missing or empty: wait for a real text.
+            match std::fs::read_to_string(&*path) {
+                Ok(text) if !text.is_empty() && text != *seen => {
+                    *seen = text;
+                    changed.push(path.clone());
+                }
+                _ => {}
+            }
+        }
+        for path in changed {
+            eprintln!("{path} changed, reloading");
+            self.load(&path);
         }
     }
 

@@ -11,6 +11,43 @@ pub mod render;
 
 use commands::Repl;
 use std::io::{BufRead, IsTerminal};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The REPL, shared between the input loop and the `:watch` thread.
+type SharedRepl = Arc<Mutex<Repl>>;
+
+fn lock(repl: &SharedRepl) -> MutexGuard<'_, Repl> {
+    repl.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Processes one input; returns false if it failed and true if the REPL should go on.
+fn run_input(repl: &SharedRepl, text: &str) -> (bool, bool) {
+    if let Some(pause) = commands::sleep_request(text) {
+        std::thread::sleep(pause);
+        return (true, true);
+    }
+    let mut r = lock(repl);
+    let ok = r.process(text);
+    (ok, !r.quit)
+}
+
+/// Reloads `:watch`ed files when they change, until the REPL quits. It takes the REPL lock, so
+/// a reload never overlaps an input being processed.
+fn start_watcher(repl: &SharedRepl) {
+    let repl = Arc::downgrade(repl);
+    let _ = std::thread::Builder::new()
+        .name("livejit-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let Some(repl) = repl.upgrade() else { return };
+            let mut r = lock(&repl);
+            if r.quit {
+                return;
+            }
+            r.poll_watched();
+        });
+}
 
 const USAGE: &str = "\
 usage: livejit                 start the REPL (script mode when stdin is not a terminal)
@@ -78,19 +115,23 @@ fn start(files: &[String]) -> i32 {
     for f in files {
         failed |= !repl.load(f);
     }
+    let repl: SharedRepl = Arc::new(Mutex::new(repl));
+    start_watcher(&repl);
     let status = if interactive {
-        interactive_loop(&mut repl);
+        interactive_loop(&repl);
         0
     } else {
-        failed |= !script_loop(&mut repl);
+        failed |= !script_loop(&repl);
         i32::from(failed)
     };
-    repl.shutdown();
+    let mut r = lock(&repl);
+    r.quit = true;
+    r.shutdown();
     status
 }
 
 /// Script mode: same inputs as the REPL, no prompt, keeps going after errors.
-fn script_loop(repl: &mut Repl) -> bool {
+fn script_loop(repl: &SharedRepl) -> bool {
     let stdin = std::io::stdin();
     let mut ok = true;
     let mut pending = String::new();
@@ -102,13 +143,14 @@ fn script_loop(repl: &mut Repl) -> bool {
             continue;
         }
         let text = std::mem::take(&mut pending);
-        ok &= repl.process(&text);
-        if repl.quit {
+        let (input_ok, go_on) = run_input(repl, &text);
+        ok &= input_ok;
+        if !go_on {
             return ok;
         }
     }
     if !pending.trim().is_empty() {
-        ok &= repl.process(&pending);
+        ok &= run_input(repl, &pending).0;
     }
     ok
 }
@@ -147,7 +189,7 @@ fn history_path() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".livejit_history"))
 }
 
-fn interactive_loop(repl: &mut Repl) {
+fn interactive_loop(repl: &SharedRepl) {
     use rustyline::error::ReadlineError;
     let mut rl =
         match rustyline::Editor::<editor::Brackets, rustyline::history::DefaultHistory>::new() {
@@ -158,7 +200,7 @@ fn interactive_loop(repl: &mut Repl) {
             }
         };
     rl.set_helper(Some(editor::Brackets));
-    repl.install_interrupt_handler(true);
+    lock(repl).install_interrupt_handler(true);
     let history = history_path();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
@@ -174,8 +216,7 @@ fn interactive_loop(repl: &mut Repl) {
                     continue;
                 }
                 let _ = rl.add_history_entry(line.as_str());
-                repl.process(&line);
-                if repl.quit {
+                if !run_input(repl, &line).1 {
                     break;
                 }
             }

@@ -3,7 +3,10 @@
 //!
 //! Only `std` and `libc` are used here.
 
-#![allow(dead_code, reason = "each test binary uses a different subset of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of these helpers"
+)]
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -116,7 +119,10 @@ pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Durat
 
 /// Threads that drain stdout and stderr and write stdin (writing stops quietly if the child
 /// exits early, e.g. after `:quit`).
-#[allow(clippy::type_complexity, reason = "three join handles, named where they are used")]
+#[allow(
+    clippy::type_complexity,
+    reason = "three join handles, named where they are used"
+)]
 pub fn spawn_pipes(
     child: &mut Child,
     stdin: Option<Vec<u8>>,
