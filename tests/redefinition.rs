@@ -192,3 +192,66 @@ fn redefinition_memory_is_bounded() {
         "{per_redef_bytes:.0} bytes per redefinition (500: {small} KiB, 5000: {large} KiB)"
     );
 }
+
+/// A signature change (with its caller, from one file) while the old caller runs: the running
+/// old caller keeps calling the old body through the old slot (its ABI), so the old `f` stays
+/// `draining` as long as old code can call it, and both old versions are freed once it ends.
+#[test]
+fn signature_change_while_the_old_caller_runs() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sig_change_test");
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(
+        dir.join("new_sig.src"),
+        "fn f(x: int, y: int) -> int { x + y }\n\
+         fn spin() -> int { let s = 0; while running { s += f(1, 2); } s }\n",
+    )
+    .unwrap();
+    let script = "\
+global running: bool = true;
+global calls: int = 0;
+fn f(x: int) -> int { x }
+fn spin() -> int { let s = 0; while running { s += f(1); calls += 1; } s }
+:spawn spin()
+:sleep 100
+:load new_sig.src
+:sleep 200
+:versions f
+running = false;
+:wait
+:sleep 300
+:versions f
+:versions spin
+print(f(2, 3));
+print(calls);
+";
+    let o = run_with_timeout(
+        livejit_command(&dir),
+        Some(script.as_bytes().to_vec()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(o.code(), Some(0), "{}", report(&o));
+    let vs = versions(&o.stdout);
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        vs,
+        vec![
+            (1, s("draining")),
+            (2, s("live")),
+            (1, s("freed")),
+            (2, s("live")),
+            (1, s("freed")),
+            (2, s("live"))
+        ],
+        "{}",
+        report(&o)
+    );
+    // The task ran old code to the end: every call it made returned 1 (the old f), so its
+    // sum equals its number of calls.
+    let calls = o.stdout.lines().last().unwrap_or_default();
+    assert!(
+        o.stderr.contains(&format!("task 1 ended: {calls}\n")),
+        "{}",
+        report(&o)
+    );
+    assert!(o.stdout.contains("5\n"), "{}", report(&o));
+}
