@@ -39,6 +39,11 @@ fn versions(stdout: &str) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// Expected `:versions` lines as `(N, state)` pairs.
+fn expect(list: &[(u32, &str)]) -> Vec<(u32, String)> {
+    list.iter().map(|(v, st)| (*v, st.to_string())).collect()
+}
+
 /// Two tasks call `f` in tight loops while `f` is redefined 300 times. Every call must return
 /// the value of some installed version, and since versions are installed in order, a task may
 /// never see the value go down. Afterwards every version but the last is freed.
@@ -112,12 +117,7 @@ print(spin(), explode(7));
     let vs = versions(&o.stdout);
     assert_eq!(
         vs,
-        vec![
-            (1, "freed".to_string()),
-            (2, "live".to_string()),
-            (1, "freed".to_string()),
-            (2, "live".to_string())
-        ],
+        expect(&[(1, "freed"), (2, "live"), (1, "freed"), (2, "live")]),
         "{}",
         report(&o)
     );
@@ -149,12 +149,7 @@ running = false;
     let vs = versions(&o.stdout);
     assert_eq!(
         vs,
-        vec![
-            (1, "draining".to_string()),
-            (2, "live".to_string()),
-            (1, "freed".to_string()),
-            (2, "live".to_string())
-        ],
+        expect(&[(1, "draining"), (2, "live"), (1, "freed"), (2, "live")]),
         "{}",
         report(&o)
     );
@@ -231,17 +226,16 @@ print(calls);
     );
     assert_eq!(o.code(), Some(0), "{}", report(&o));
     let vs = versions(&o.stdout);
-    let s = |v: &str| v.to_string();
     assert_eq!(
         vs,
-        vec![
-            (1, s("draining")),
-            (2, s("live")),
-            (1, s("freed")),
-            (2, s("live")),
-            (1, s("freed")),
-            (2, s("live"))
-        ],
+        expect(&[
+            (1, "draining"),
+            (2, "live"),
+            (1, "freed"),
+            (2, "live"),
+            (1, "freed"),
+            (2, "live")
+        ]),
         "{}",
         report(&o)
     );
@@ -286,10 +280,9 @@ print(v1_calls > 0, v2_calls > 0, unsorted);
     let o = run_script(script, Duration::from_secs(120));
     assert_eq!(o.code(), Some(0), "{}", report(&o));
     assert!(o.stdout.contains("true true 0\n"), "{}", report(&o));
-    let s = |v: &str| v.to_string();
     assert_eq!(
         versions(&o.stdout),
-        vec![(1, s("freed")), (2, s("live"))],
+        expect(&[(1, "freed"), (2, "live")]),
         "{}",
         report(&o)
     );

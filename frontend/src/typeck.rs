@@ -382,15 +382,7 @@ impl<'a> Checker<'a> {
         let init = self.expr(&g.init);
         let init_failed = self.error_count() > errors_before;
         let ty = match &g.ty {
-            Some(ann) => {
-                if !fits(init.ty, ann.ty) {
-                    self.error(
-                        mismatch(ann.ty, init.ty, init.span)
-                            .with_label(ann.span, "expected because of this type"),
-                    );
-                }
-                ann.ty
-            }
+            Some(ann) => self.annotated(ann, &init),
             None => match init.ty {
                 // A diverging initializer at the top level is always an error of its own
                 // (`return`, or `break` outside a loop), so only unit is reported here.
@@ -576,21 +568,24 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The type a `let` or `global` annotation gives, after checking the initializer fits it.
+    fn annotated(&mut self, ann: &ast::TypeAnn, init: &TExpr) -> Type {
+        if !fits(init.ty, ann.ty) {
+            self.error(
+                mismatch(ann.ty, init.ty, init.span)
+                    .with_label(ann.span, "expected because of this type"),
+            );
+        }
+        ann.ty
+    }
+
     fn stmt(&mut self, s: &ast::Stmt) -> TStmt {
         match &s.kind {
             StmtKind::Let { name, ty, init } => {
                 let errors_before = self.error_count();
                 let init = self.expr(init);
                 let local_ty = match ty {
-                    Some(ann) => {
-                        if !fits(init.ty, ann.ty) {
-                            self.error(
-                                mismatch(ann.ty, init.ty, init.span)
-                                    .with_label(ann.span, "expected because of this type"),
-                            );
-                        }
-                        ann.ty
-                    }
+                    Some(ann) => self.annotated(ann, &init),
                     // A diverging initializer never stores anything: any type would do, and
                     // unit needs no storage. After an error, keep the variable as poison.
                     None if init.ty == Type::Never && self.error_count() == errors_before => {
