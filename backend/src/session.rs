@@ -107,8 +107,6 @@ struct Plan {
     version: Option<u32>,
     /// The slot it will live in.
     slot: usize,
-    /// Whether the slot is new (new function or changed signature).
-    new_slot: bool,
 }
 
 /// A unit compiled and linked but not yet installed.
@@ -348,7 +346,6 @@ impl Session {
                 if let Some(v) = reg.tops.iter_mut().find(|v| v.info.id == top_id) {
                     v.state = State::Draining;
                     v.retire_epoch = EPOCH.load(SeqCst);
-                    v.retired_at = Some(Instant::now());
                 }
             }
         })
@@ -453,11 +450,9 @@ impl Session {
                 calls: f.calls.clone(),
                 globals: f.globals.clone(),
                 retire_epoch: 0,
-                retired_at: None,
                 freed_ns: None,
                 ir: l.ir,
                 opt: self.opt,
-                span: f.span,
             };
             let entry = reg.fns.entry(f.name.clone()).or_insert_with(|| FnEntry {
                 slot: p.slot,
@@ -465,15 +460,14 @@ impl Session {
             });
             if let Some(old) = entry.versions.last_mut() {
                 old.state = State::Draining;
-                old.retired_at = Some(Instant::now());
                 retired.push((f.name.clone(), old.info.n));
             }
             entry.slot = p.slot;
             entry.versions.push(version);
-            installed.push((f.name.clone(), n, p.slot, l.addr, p.new_slot));
+            installed.push((f.name.clone(), n, p.slot, l.addr));
         }
         self.last_install_ns = crate::runtime::monotonic_ns();
-        for (_, _, slot, addr, _) in &installed {
+        for (_, _, slot, addr) in &installed {
             slots::store(*slot, *addr);
         }
         for (name, g) in &globals {
@@ -521,16 +515,14 @@ impl Session {
                 calls: program.top.calls.clone(),
                 globals: program.top.globals.clone(),
                 retire_epoch: 0,
-                retired_at: None,
                 freed_ns: None,
                 ir: l.ir,
                 opt: self.opt,
-                span: Span::new(0, 0),
             });
             (l.addr, id)
         });
         drop(reg);
-        for (name, n, _, _, _) in &installed {
+        for (name, n, _, _) in &installed {
             let msg = if *n == 1 {
                 format!("defined {name}")
             } else {
@@ -645,7 +637,6 @@ impl Session {
                 index,
                 version,
                 slot,
-                new_slot,
             });
         }
         Ok((plans, global_changes))

@@ -11,7 +11,6 @@ use livejit_frontend::{FnSig, Span};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 /// A source text that code was compiled from (a file or one REPL input).
 #[derive(Debug)]
@@ -145,16 +144,12 @@ pub struct Version {
     pub globals: BTreeSet<String>,
     /// The epoch of the store that replaced it (valid while draining).
     pub retire_epoch: u64,
-    /// When it stopped being live.
-    pub retired_at: Option<Instant>,
     /// When its memory was returned (monotonic ns, as `time_ns()` reads it).
     pub freed_ns: Option<i64>,
     /// Optimized IR text (for `:ir`).
     pub ir: String,
     /// Optimization level it was compiled at (for `:asm`).
     pub opt: u8,
-    /// Span of the item in its source.
-    pub span: Span,
 }
 
 /// All functions of the session with their version histories.
