@@ -151,13 +151,34 @@ extern "C-unwind" fn lj_error(
 
 const HEADER: usize = 8;
 
+/// The largest array we allocate: half the machine's memory. Beyond that the allocation would
+/// "succeed" lazily and the kernel's OOM killer would end the whole session while the array is
+/// filled; refusing it is an ordinary runtime error instead.
+fn max_array_bytes() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        // SAFETY: sysconf only reads system configuration.
+        let (pages, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        if pages > 0 && page > 0 {
+            (pages as usize).saturating_mul(page as usize) / 2
+        } else {
+            1 << 32
+        }
+    })
+}
+
 /// Allocates an array of `n` elements of `esize` bytes, length header set, contents unset.
 fn alloc_array(n: i64, esize: i64) -> Option<*mut u8> {
     let bytes = usize::try_from(n)
         .ok()?
         .checked_mul(usize::try_from(esize).ok()?)?
         .checked_add(HEADER)?;
-    if bytes > (1usize << 40) {
+    if bytes > max_array_bytes() {
         return None;
     }
     let p = gc::alloc_atomic(bytes);

@@ -272,7 +272,7 @@ impl Session {
             name: name.to_string(),
             text: text.to_string(),
         });
-        let entry = match self.install(source) {
+        let entry = match self.install_on_big_stack(source) {
             Ok(e) => e,
             Err(errors) => return EvalResult::Rejected(errors),
         };
@@ -301,7 +301,7 @@ impl Session {
             name: name.to_string(),
             text: text.to_string(),
         });
-        let Some((entry, top_id)) = self.install(source.clone())? else {
+        let Some((entry, top_id)) = self.install_on_big_stack(source.clone())? else {
             return Ok(None);
         };
         let id = self.next_task;
@@ -347,6 +347,33 @@ impl Session {
                     v.state = State::Draining;
                     v.retire_epoch = EPOCH.load(SeqCst);
                 }
+            }
+        })
+    }
+
+    /// Runs [`Session::install`] on a thread with a large stack: code generation and LLVM
+    /// recurse once per level of an expression tree, and a long operator chain (the parser
+    /// allows a thousand operators in a statement) would overflow the REPL thread's stack.
+    fn install_on_big_stack(
+        &mut self,
+        source: Arc<Source>,
+    ) -> Result<Option<(usize, u64)>, CompileErrors> {
+        const STACK: usize = 256 << 20;
+        std::thread::scope(|scope| {
+            let job = std::thread::Builder::new()
+                .name("livejit-compile".into())
+                .stack_size(STACK)
+                .spawn_scoped(scope, || self.install(source.clone()));
+            match job {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(e) => Err(CompileErrors {
+                    source: source.clone(),
+                    diagnostics: vec![Diagnostic::plain(format!(
+                        "cannot start the compiler thread: {e}"
+                    ))],
+                }),
             }
         })
     }
