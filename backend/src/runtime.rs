@@ -323,7 +323,22 @@ extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
     });
 }
 
+/// Where program output goes instead of stdout, if set (the interactive REPL routes it through
+/// the line editor so that a background task's lines do not garble the prompt).
+static OUTPUT_HOOK: std::sync::OnceLock<Box<dyn Fn(&str) + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+/// Routes every line of program output (`print`, final values) to `hook` from now on. Only the
+/// first call has an effect.
+pub fn route_program_output(hook: Box<dyn Fn(&str) + Send + Sync>) {
+    let _ = OUTPUT_HOOK.set(hook);
+}
+
 fn write_stdout(line: &str) {
+    if let Some(hook) = OUTPUT_HOOK.get() {
+        hook(line);
+        return;
+    }
     let mut out = std::io::stdout().lock();
     // A closed stdout (e.g. `| head`) must not kill the session: ignore write errors.
     let _ = out.write_all(line.as_bytes());

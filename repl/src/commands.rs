@@ -4,7 +4,7 @@ use crate::render;
 use livejit_backend::session::{EvalResult, Event, Session};
 use livejit_backend::CompileErrors;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const HELP: &str = "\
@@ -50,6 +50,36 @@ pub struct Repl {
     pub quit: bool,
 }
 
+/// The line editor's printer while the interactive REPL runs: messages that arrive while the
+/// user is typing are printed above the prompt, which is then redrawn.
+type TerminalPrinter = Box<dyn FnMut(String) + Send>;
+
+static TERMINAL: Mutex<Option<TerminalPrinter>> = Mutex::new(None);
+
+/// Sends asynchronous output (status lines, background task output) through `printer`.
+pub fn use_terminal_printer(printer: TerminalPrinter) {
+    *TERMINAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(printer);
+    livejit_backend::runtime::route_program_output(Box::new(|line: &str| {
+        print_async(format!("{line}\n"), false)
+    }));
+}
+
+/// Prints text that may arrive at any time: through the line editor when interactive, else to
+/// stderr (`to_stderr`) or stdout.
+fn print_async(text: String, to_stderr: bool) {
+    if let Some(p) = TERMINAL.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        p(text);
+        return;
+    }
+    if to_stderr {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
 fn report(event: Event) {
     let text = match event {
         Event::Status(s) => format!("{s}\n"),
@@ -57,8 +87,7 @@ fn report(event: Event) {
             format!("task {id} failed\n{}", render::runtime_error(&error))
         }
     };
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(text.as_bytes());
+    print_async(text, true);
 }
 
 impl Repl {

@@ -200,6 +200,12 @@ fn interactive_loop(repl: &SharedRepl) {
             }
         };
     rl.set_helper(Some(editor::Brackets));
+    if let Ok(mut printer) = rl.create_external_printer() {
+        use rustyline::ExternalPrinter;
+        commands::use_terminal_printer(Box::new(move |text| {
+            let _ = printer.print(text);
+        }));
+    }
     lock(repl).install_interrupt_handler(true);
     let history = history_path();
     if let Some(h) = &history {
