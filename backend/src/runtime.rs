@@ -325,12 +325,14 @@ extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
 
 /// Where program output goes instead of stdout, if set (the interactive REPL routes it through
 /// the line editor so that a background task's lines do not garble the prompt).
-static OUTPUT_HOOK: std::sync::OnceLock<Box<dyn Fn(&str) + Send + Sync>> =
-    std::sync::OnceLock::new();
+static OUTPUT_HOOK: std::sync::OnceLock<OutputHook> = std::sync::OnceLock::new();
+
+/// Receives each line of program output (without its newline).
+pub type OutputHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Routes every line of program output (`print`, final values) to `hook` from now on. Only the
 /// first call has an effect.
-pub fn route_program_output(hook: Box<dyn Fn(&str) + Send + Sync>) {
+pub fn route_program_output(hook: OutputHook) {
     let _ = OUTPUT_HOOK.set(hook);
 }
 
