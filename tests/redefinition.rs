@@ -131,10 +131,12 @@ fn old_version_drains_then_frees_while_its_task_keeps_running() {
     let script = "\
 global hold: bool = true;
 global running: bool = true;
-fn inner() -> int { while hold { } 1 }
+global entered: bool = false;
+fn inner() -> int { entered = true; while hold { } 1 }
 fn outer() -> int { let n = 0; while running { n += inner(); } n }
+fn wait_entered() { let t0 = time_ns(); while !entered && time_ns() - t0 < 20000000000 { sleep_ms(1); } }
 :spawn outer()
-:sleep 100
+wait_entered();
 fn inner() -> int { 2 }
 :sleep 100
 :versions inner
@@ -206,8 +208,9 @@ global running: bool = true;
 global calls: int = 0;
 fn f(x: int) -> int { x }
 fn spin() -> int { let s = 0; while running { s += f(1); calls += 1; } s }
+fn wait_calls() { let t0 = time_ns(); while calls == 0 && time_ns() - t0 < 20000000000 { sleep_ms(1); } }
 :spawn spin()
-:sleep 100
+wait_calls();
 :load new_sig.src
 :sleep 200
 :versions f
