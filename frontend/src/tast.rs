@@ -15,7 +15,7 @@ pub type LocalId = usize;
 pub struct LocalInfo {
     /// Source name (for IR readability).
     pub name: String,
-    /// Its type (never `Never`).
+    /// Its type (`Never` for a variable whose initializer diverges: it is never read).
     pub ty: Type,
 }
 

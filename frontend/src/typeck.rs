@@ -582,15 +582,13 @@ impl<'a> Checker<'a> {
     fn stmt(&mut self, s: &ast::Stmt) -> TStmt {
         match &s.kind {
             StmtKind::Let { name, ty, init } => {
-                let errors_before = self.error_count();
                 let init = self.expr(init);
                 let local_ty = match ty {
                     Some(ann) => self.annotated(ann, &init),
-                    // A diverging initializer never stores anything: any type would do, and
-                    // unit needs no storage. After an error, keep the variable as poison.
-                    None if init.ty == Type::Never && self.error_count() == errors_before => {
-                        Type::Unit
-                    }
+                    // A diverging initializer never stores anything, so the variable can never
+                    // be read at run time: as in Rust it has the never type, which fits
+                    // anything (`let x = return 5; x` checks in a function returning int).
+                    // After an error the variable is poison, which is the same type.
                     None => init.ty,
                 };
                 // Declared after the initializer: `let x = x + 1;` reads the outer `x`.
