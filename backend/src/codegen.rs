@@ -136,7 +136,18 @@ pub fn generate<'ctx>(
         g.locals.push(slot);
     }
     if let Unit::Fn(f) = unit {
-        for (i, _) in f.sig.params.iter().enumerate() {
+        for (i, ty) in f.sig.params.iter().enumerate() {
+            if matches!(ty, Type::Array(_)) {
+                // Arrays are never null and always start with their 8-byte length, so LLVM
+                // may load the (invariant) length speculatively, e.g. hoist it out of a loop.
+                let loc = AttributeLoc::Param(i as u32 + 1);
+                let attr = |name: &str, v: u64| {
+                    ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), v)
+                };
+                func.add_attribute(loc, attr("nonnull", 0));
+                func.add_attribute(loc, attr("dereferenceable", 8));
+                func.add_attribute(loc, attr("align", 8));
+            }
             let value = func
                 .get_nth_param(i as u32 + 1)
                 .ok_or("missing parameter")?;
@@ -653,6 +664,23 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         Ok(())
     }
 
+    /// Loads an array's length. Arrays never change length, so the load is `!invariant.load`:
+    /// LLVM may hoist it out of loops and reuse it across element stores, which lets it drop
+    /// bounds checks that a loop condition already implies.
+    fn array_len(&self, arr: PointerValue<'ctx>) -> Res<IntValue<'ctx>> {
+        let len = self
+            .b
+            .build_load(self.ctx.i64_type(), arr, "len")
+            .map_err(err)?;
+        let inst = len.as_instruction_value().ok_or("load is no instruction")?;
+        inst.set_metadata(
+            self.ctx.metadata_node(&[]),
+            self.ctx.get_kind_id("invariant.load"),
+        )
+        .map_err(err)?;
+        Ok(len.into_int_value())
+    }
+
     /// Address of element `i` after the bounds check (`index I out of range for length N`).
     fn elem_ptr(
         &self,
@@ -661,12 +689,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         elem: Elem,
         span: Span,
     ) -> Res<PointerValue<'ctx>> {
-        let i64t = self.ctx.i64_type();
-        let len = self
-            .b
-            .build_load(i64t, arr, "len")
-            .map_err(err)?
-            .into_int_value();
+        let len = self.array_len(arr)?;
         // One unsigned compare also rejects negative indices.
         let ok = self
             .b
@@ -683,7 +706,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 .map_err(err)?
         };
         let et: BasicTypeEnum = match elem {
-            Elem::Int => i64t.into(),
+            Elem::Int => self.ctx.i64_type().into(),
             Elem::Float => self.ctx.f64_type().into(),
             Elem::Bool => i8t.into(),
         };
@@ -1251,11 +1274,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         let span = i64t.const_int(pack_span(e.span), false);
         Ok(match builtin {
             Builtin::Print => return Err("print is not a plain builtin".into()),
-            Builtin::Len => Some(
-                self.b
-                    .build_load(i64t, arg(0)?.into_pointer_value(), "len")
-                    .map_err(err)?,
-            ),
+            Builtin::Len => Some(self.array_len(arg(0)?.into_pointer_value())?.into()),
             Builtin::Float => Some(
                 self.b
                     .build_signed_int_to_float(arg(0)?.into_int_value(), f64t, "float")
