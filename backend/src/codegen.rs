@@ -66,7 +66,6 @@ pub fn generate<'ctx>(
 ) -> Result<Generated<'ctx>, String> {
     let module = ctx.create_module(symbol);
     let rt = Runtime::declare(ctx, &module);
-    let ptr_t = ctx.ptr_type(Default::default());
     let (params, ret, locals): (Vec<Type>, Type, &[LocalInfo]) = match unit {
         Unit::Fn(f) => (f.sig.params.clone(), f.sig.ret, &f.locals),
         Unit::Top(t) => (Vec::new(), Type::Unit, &t.locals),
@@ -92,16 +91,6 @@ pub fn generate<'ctx>(
     let builder = ctx.create_builder();
     let entry = ctx.append_basic_block(func, "entry");
     builder.position_at_end(entry);
-    let frame_fn = Intrinsic::find("llvm.frameaddress")
-        .and_then(|i| i.get_declaration(&module, &[ptr_t.into()]))
-        .ok_or("llvm.frameaddress is missing")?;
-    let frame = builder
-        .build_call(frame_fn, &[ctx.i32_type().const_zero().into()], "fp")
-        .map_err(err)?
-        .try_as_basic_value()
-        .basic()
-        .ok_or("frameaddress returned void")?
-        .into_pointer_value();
     let task = func
         .get_nth_param(0)
         .ok_or("missing ctx parameter")?
@@ -119,13 +108,13 @@ pub fn generate<'ctx>(
         b: builder,
         func,
         task,
-        frame,
         rt,
         resolver,
         locals: Vec::new(),
         loops: Vec::new(),
         ret,
         polls,
+        pending_poll: true,
     };
     // Allocas for all locals up front, in the entry block, so mem2reg promotes them.
     for info in locals {
@@ -157,7 +146,6 @@ pub fn generate<'ctx>(
             }
         }
     }
-    g.poll()?;
     match unit {
         Unit::Fn(f) => {
             let value = g.block(&f.body)?;
@@ -374,8 +362,9 @@ struct Gen<'a, 'ctx> {
     func: FunctionValue<'ctx>,
     /// The task context parameter.
     task: PointerValue<'ctx>,
-    /// This function's frame address (computed once at entry).
-    frame: PointerValue<'ctx>,
+    /// Whether no poll has run yet on the current path since function entry (see
+    /// [`Gen::call_poll`]).
+    pending_poll: bool,
     rt: Runtime<'ctx>,
     resolver: &'a dyn Resolver,
     /// Alloca of each local (`None` for unit-typed locals).
@@ -433,7 +422,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     /// The safepoint poll: `if frame < ctx->limit { lj_poll(ctx, frame, self) }`.
-    fn poll(&self) -> Res<()> {
+    fn poll(&mut self) -> Res<()> {
+        self.pending_poll = false;
         if !self.polls {
             return Ok(());
         }
@@ -445,13 +435,24 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         inst.set_atomic_ordering(AtomicOrdering::Monotonic)
             .map_err(err)?;
         inst.set_alignment(8).map_err(err)?;
-        let fp = self
+        // Compare the stack pointer, not the frame address: reading `rsp` needs no frame, so
+        // LLVM can still shrink-wrap the prologue into the paths that call something (in
+        // fib, the base case runs without pushing a frame at all).
+        let read_register = Intrinsic::find("llvm.read_register")
+            .and_then(|i| i.get_declaration(self.module, &[i64t.into()]))
+            .ok_or("llvm.read_register is missing")?;
+        let rsp = self.ctx.metadata_node(&[self.ctx.metadata_string("rsp").into()]);
+        let sp = self
             .b
-            .build_ptr_to_int(self.frame, i64t, "fpi")
-            .map_err(err)?;
+            .build_call(read_register, &[rsp.into()], "sp")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic()
+            .ok_or("read_register returned void")?
+            .into_int_value();
         let below = self
             .b
-            .build_int_compare(IntPredicate::ULT, fp, limit.into_int_value(), "poll")
+            .build_int_compare(IntPredicate::ULT, sp, limit.into_int_value(), "poll")
             .map_err(err)?;
         let below = self.expect_false(below)?;
         let slow = self.ctx.append_basic_block(self.func, "poll.slow");
@@ -463,12 +464,43 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         self.b
             .build_call(
                 self.rt.poll,
-                &[self.task.into(), self.frame.into(), self.self_ptr().into()],
+                &[self.task.into(), self.frame_addr()?.into(), self.self_ptr().into()],
                 "",
             )
             .map_err(err)?;
         self.b.build_unconditional_branch(cont).map_err(err)?;
         self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    /// This function's frame address, read where it is needed (poll slow paths, runtime
+    /// calls), which are all calls, so the frame is set up there even when LLVM shrink-wraps
+    /// the prologue away from paths that call nothing.
+    fn frame_addr(&self) -> Res<PointerValue<'ctx>> {
+        let ptr_t = self.ctx.ptr_type(Default::default());
+        let frame_fn = Intrinsic::find("llvm.frameaddress")
+            .and_then(|i| i.get_declaration(self.module, &[ptr_t.into()]))
+            .ok_or("llvm.frameaddress is missing")?;
+        Ok(self
+            .b
+            .build_call(frame_fn, &[self.ctx.i32_type().const_zero().into()], "fp")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic()
+            .ok_or("frameaddress returned void")?
+            .into_pointer_value())
+    }
+
+    /// The function-entry poll, placed lazily: before the first call to a user function on
+    /// each path rather than at entry. A path that calls nothing and has no loop runs briefly
+    /// and cannot recurse, so it needs no poll, and LLVM can then keep it frameless (fib's base
+    /// case). Every call still follows a poll in its own frame, so unbounded recursion, call-only
+    /// loops and version scans are caught exactly as with an entry poll; loop headers always
+    /// poll.
+    fn call_poll(&mut self) -> Res<()> {
+        if self.pending_poll {
+            self.poll()?;
+        }
         Ok(())
     }
 
@@ -520,7 +552,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     self.ctx.i32_type().const_int(kind as u64, false).into(),
                     a.into(),
                     b.into(),
-                    self.frame.into(),
+                    self.frame_addr()?.into(),
                     self.self_ptr().into(),
                     self.ctx.i64_type().const_int(pack_span(span), false).into(),
                 ],
@@ -847,6 +879,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         vals.push(v.into());
                     }
                 }
+                // The poll comes before the slot load: a poll that publishes for a new epoch
+                // guarantees that the load sees the slots stored before that epoch.
+                self.call_poll()?;
                 let slot_ptr = self.ptr_const(slot)?;
                 let p = self.ctx.ptr_type(Default::default());
                 let target = self.b.build_load(p, slot_ptr, "callee").map_err(err)?;
@@ -958,7 +993,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         n.into(),
                         self.i64c(elem_size(elem) as i64).into(),
                         bits.into(),
-                        self.frame.into(),
+                        self.frame_addr()?.into(),
                         self.self_ptr().into(),
                         i64t.const_int(pack_span(e.span), false).into(),
                     ],
@@ -1089,7 +1124,10 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             .build_conditional_branch(lv.into_int_value(), t, f)
             .map_err(err)?;
         self.b.position_at_end(rhs_bb);
+        let pending_before = self.pending_poll;
         let rv = self.expr(r)?;
+        // The right operand may be skipped, and with it any poll it ran.
+        self.pending_poll |= pending_before;
         let rhs_end = self.b.get_insert_block().ok_or("no block")?;
         let rhs_open = self.open();
         if rhs_open {
@@ -1123,6 +1161,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             .map_err(err)?;
         let mut incoming: Vec<(BasicValueEnum<'ctx>, BasicBlock<'ctx>)> = Vec::new();
         let lt = llvm_type(self.ctx, ty);
+        // After the merge a poll is still pending if it is on any path that reaches it.
+        let pending_before = self.pending_poll;
+        let mut pending_after = false;
         self.b.position_at_end(then_bb);
         let tv = self.block(then)?;
         if self.open() {
@@ -1130,7 +1171,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 incoming.push((tv.unwrap_or_else(|| poison(t)), self.current()?));
             }
             self.b.build_unconditional_branch(merge).map_err(err)?;
+            pending_after |= self.pending_poll;
         }
+        self.pending_poll = pending_before;
         self.b.position_at_end(else_bb);
         let ev = match els {
             Some(e) => self.expr(e)?,
@@ -1141,7 +1184,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 incoming.push((ev.unwrap_or_else(|| poison(t)), self.current()?));
             }
             self.b.build_unconditional_branch(merge).map_err(err)?;
+            pending_after |= self.pending_poll;
         }
+        self.pending_poll = pending_after;
         self.b.position_at_end(merge);
         match lt {
             Some(t) if !incoming.is_empty() => {
@@ -1297,7 +1342,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     &[
                         self.task.into(),
                         arg(0)?.into(),
-                        self.frame.into(),
+                        self.frame_addr()?.into(),
                         self.self_ptr().into(),
                     ],
                 )?;
@@ -1308,7 +1353,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 &[
                     self.task.into(),
                     arg(0)?.into(),
-                    self.frame.into(),
+                    self.frame_addr()?.into(),
                     self.self_ptr().into(),
                     span.into(),
                 ],
