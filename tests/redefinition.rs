@@ -83,18 +83,22 @@ fn stress_300_redefinitions_under_two_calling_tasks() {
     }
 }
 
-/// `:kill` stops a `while true` loop and a call-only recursion with no loop in it (the poll at
-/// function entry delivers the interrupt); the killed code's versions can then be freed.
+/// `:kill` stops a `while true` loop, a (practically) endless `for` loop and a call-only
+/// recursion with no loop in it (the poll before each call delivers the interrupt); the killed
+/// code's versions can then be freed.
 #[test]
 fn kill_stops_loops_and_loopless_recursion_and_frees_their_code() {
     let script = "\
 fn spin() -> int { let n = 0; while true { n += 1; } n }
 fn explode(n: int) -> int { if n == 0 { 1 } else { explode(n - 1) + explode(n - 1) } }
+fn count() -> int { let n = 0; for i in 0..9223372036854775807 { n = n * 31 + i; } n }
 :spawn spin()
 :spawn explode(80)
+:spawn count()
 :sleep 200
 :kill 1
 :kill 2
+:kill 3
 :wait
 fn spin() -> int { 0 }
 fn explode(n: int) -> int { n }
@@ -107,9 +111,10 @@ print(spin(), explode(7));
     assert_eq!(o.code(), Some(0), "{}", report(&o));
     assert!(o.stderr.contains("task 1 failed"), "{}", report(&o));
     assert!(o.stderr.contains("task 2 failed"), "{}", report(&o));
+    assert!(o.stderr.contains("task 3 failed"), "{}", report(&o));
     assert_eq!(
         o.stderr.matches("error: interrupted").count(),
-        2,
+        3,
         "{}",
         report(&o)
     );
