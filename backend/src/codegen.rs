@@ -5,9 +5,10 @@
 //!   `safepoint.rs`); user parameters follow. Unit functions return `void`.
 //! - Every call to a user function is `load atomic ptr, slot monotonic` + indirect call: no
 //!   direct calls, so installing a version is one store per slot (`slots.rs`).
-//! - Every function entry and every loop header polls: one load of `ctx->limit`, compared with
-//!   the frame address; the rarely taken branch calls `lj_poll`, which handles stack overflow,
-//!   interruption and version-scan requests.
+//! - Safepoint polls (one load of `ctx->limit` compared with `rsp`; the rarely taken branch
+//!   calls `lj_poll`, which handles stack overflow, interruption and version-scan requests) sit
+//!   before the first user call on each path, at every `while` header and once per chunk of
+//!   `for` iterations (see `Gen::call_poll` and `Gen::for_loop`).
 //! - Functions keep frame pointers (`"frame-pointer"="all"`) and unwind tables (`uwtable`), so
 //!   the frame-pointer walk and Rust panics (runtime errors) both cross JIT frames.
 //! - Globals are cells read and written with monotonic atomics; arrays are `ptr` to
@@ -424,7 +425,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         Ok(())
     }
 
-    /// The safepoint poll: `if frame < ctx->limit { lj_poll(ctx, frame, self) }`.
+    /// The safepoint poll: `if rsp < ctx->limit { lj_poll(ctx, frame, self) }`.
     fn poll(&mut self) -> Res<()> {
         self.pending_poll = false;
         if !self.polls {

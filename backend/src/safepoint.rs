@@ -1,7 +1,7 @@
 //! Task contexts, the safepoint poll, and the frame-pointer walk.
 //!
-//! Every JIT function receives its task's [`TaskCtx`] as first argument and, at entry and at
-//! every loop header, compares its frame address with `ctx.limit` (offset 0). Normally `limit`
+//! Every JIT function receives its task's [`TaskCtx`] as first argument and, before its first
+//! call on each path and in every loop, compares the stack pointer with `ctx.limit` (offset 0). Normally `limit`
 //! is the stack limit, so the branch is taken only on stack overflow. To get a task's attention
 //! (interrupt it, or ask it which versions it is running), another thread sets `limit` to
 //! `usize::MAX`: the next poll then enters [`lj_poll`], the slow path. This is Go's stack-guard
@@ -37,7 +37,7 @@ pub struct Published {
 /// Per-task state shared between the task thread, JIT code, the REPL and the reclaimer.
 #[repr(C)]
 pub struct TaskCtx {
-    /// Offset 0, read by every poll in JIT code: the frame address below which the slow path
+    /// Offset 0, read by every poll in JIT code: the stack pointer below which the slow path
     /// runs. Either `stack_limit` or `usize::MAX` (attention requested).
     pub limit: AtomicUsize,
     /// The real stack limit (stack bottom + [`STACK_MARGIN`]).
@@ -180,7 +180,7 @@ pub fn walk(frame: usize, self_fn: usize) -> Vec<Arc<CodeInfo>> {
     chain
 }
 
-/// The poll slow path, called by JIT code when its frame address is below `ctx.limit`.
+/// The poll slow path, called by JIT code when its stack pointer is below `ctx.limit`.
 ///
 /// # Safety
 /// Called only by JIT code with its own task context, frame address and function address.
