@@ -36,6 +36,15 @@ fn best_of(mut run: impl FnMut() -> Option<f64>) -> Option<f64> {
     (0..RUNS).filter_map(|_| run()).reduce(f64::min)
 }
 
+/// The lines a benchmark prints besides its time (result, checksum): C and livejit must agree.
+fn results(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("time_ms:"))
+        .map(str::to_string)
+        .collect()
+}
+
 fn compile_c(src: &Path, out: &Path) -> bool {
     for cc in ["clang-19", "clang", "cc"] {
         let ok = Command::new(cc)
@@ -51,13 +60,15 @@ fn compile_c(src: &Path, out: &Path) -> bool {
     false
 }
 
-fn run_program(cmd: &mut Command) -> Option<f64> {
+/// Runs a benchmark program; returns its time and what else it printed.
+fn run_program(cmd: &mut Command) -> Option<(f64, Vec<String>)> {
     let out = cmd.output().ok()?;
     if !out.status.success() {
         eprintln!("{}", String::from_utf8_lossy(&out.stderr));
         return None;
     }
-    time_ms(&String::from_utf8_lossy(&out.stdout))
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Some((time_ms(&stdout)?, results(&stdout)))
 }
 
 fn throughput() {
@@ -69,19 +80,27 @@ fn throughput() {
     );
     for name in ["fib", "msort"] {
         let exe = dir.join(name);
+        let mut c_results = None;
         let c = if compile_c(&root().join(format!("bench/{name}.c")), &exe) {
-            best_of(|| run_program(&mut Command::new(&exe)))
+            best_of(|| {
+                let (t, r) = run_program(&mut Command::new(&exe))?;
+                c_results = Some(r);
+                Some(t)
+            })
         } else {
             None
         };
+        let mut jit_results = None;
         let src = root().join(format!("bench/{name}.src"));
-        let jit = |polls: bool| {
+        let mut jit = |polls: bool| {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_livejit"));
             cmd.arg("run").arg(&src);
             if !polls {
                 cmd.env("LIVEJIT_NO_POLLS", "1");
             }
-            run_program(&mut cmd)
+            let (t, r) = run_program(&mut cmd)?;
+            jit_results = Some(r);
+            Some(t)
         };
         // Interleave the two builds so that drift in machine load hits both alike.
         let (mut with, mut without) = (None::<f64>, None::<f64>);
@@ -92,6 +111,9 @@ fn throughput() {
             if let Some(t) = jit(false) {
                 without = Some(without.map_or(t, |b| b.min(t)));
             }
+        }
+        if let (Some(a), Some(b)) = (&jit_results, &c_results) {
+            assert_eq!(a, b, "{name}: livejit and C computed different results");
         }
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         let ratio = match (with, c) {
