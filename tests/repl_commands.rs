@@ -90,3 +90,87 @@ fn list_shows_functions_and_globals() {
         );
     }
 }
+
+/// `:ir` shows the optimized IR of the current version (its versioned symbol, the slot call
+/// convention) and `:asm` its machine code; `:opt 0` keeps the IR unoptimized (allocas stay).
+#[test]
+fn ir_and_asm_show_the_current_version() {
+    let out = script(
+        "fn sq(x: int) -> int { x * x }\n\
+         fn sq(x: int) -> int { x * x + 0 * x }\n\
+         :ir sq\n\
+         :asm sq\n\
+         :opt 0\n\
+         fn cube(x: int) -> int { let y = x * x; y * x }\n\
+         :ir cube\n",
+    );
+    let report = format!(
+        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        out.describe_status(),
+        clip(&out.stdout, 4000),
+        clip(&out.stderr, 3000)
+    );
+    assert_eq!(out.code(), Some(0), "{report}");
+    assert!(out.stdout.contains("define"), "{report}");
+    assert!(
+        out.stdout.contains("define i64 @\"sq$v2\"(ptr noalias"),
+        "{report}"
+    );
+    assert!(out.stdout.contains("\nsq$v2:"), "asm label of v2\n{report}");
+    assert!(out.stdout.contains("imul"), "{report}");
+    assert!(
+        out.stdout.contains("alloca"),
+        "unoptimized IR keeps allocas\n{report}"
+    );
+}
+
+/// `:tasks` lists running background tasks with their expression; `:reload` reloads a loaded
+/// file only when it changed.
+#[test]
+fn tasks_listing_and_reload() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reload_test");
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join("r.src"), "fn r() -> int { 1 }\n").unwrap();
+    let input = "\
+:load r.src
+global go: bool = true;
+fn idle() { while go { sleep_ms(1); } }
+:spawn idle()
+:tasks
+go = false;
+:wait
+:tasks
+:sleep 1600
+:reload
+print(r());
+:reload
+";
+    let dir2 = dir.clone();
+    // The edit lands while the script sleeps between `:load` and `:reload`.
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(600));
+        std::fs::write(dir2.join("r.src"), "fn r() -> int { 2 }\n").unwrap();
+    });
+    let out = run_with_timeout(
+        livejit_command(&dir),
+        Some(input.as_bytes().to_vec()),
+        Duration::from_secs(60),
+    );
+    writer.join().unwrap();
+    let report = format!(
+        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        out.describe_status(),
+        clip(&out.stdout, 4000),
+        clip(&out.stderr, 3000)
+    );
+    assert_eq!(out.code(), Some(0), "{report}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("1 ") && lines[0].contains("running") && lines[0].ends_with("idle()"),
+        "{report}"
+    );
+    assert_eq!(lines.get(1), Some(&"no running tasks"), "{report}");
+    assert_eq!(lines.get(2), Some(&"2"), "{report}");
+    // The second `:reload` finds nothing changed: no third version.
+    assert_eq!(out.stderr.matches("redefined r").count(), 1, "{report}");
+}
