@@ -174,3 +174,31 @@ print(r());
     // The second `:reload` finds nothing changed: no third version.
     assert_eq!(out.stderr.matches("redefined r").count(), 1, "{report}");
 }
+
+/// A replaced version that no task is in is freed at once, by the install itself: `:versions`
+/// right after the redefinition already shows v1 freed, with no pause in between.
+#[test]
+fn replaced_version_is_freed_at_once_when_no_task_is_in_it() {
+    let out = script("fn f() -> int { 1 }\nf()\nfn f() -> int { 2 }\n:versions f\n");
+    let states: Vec<(String, String)> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('v'))
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next().unwrap_or("").into(), w.next().unwrap_or("").into())
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![("v1".into(), "freed".into()), ("v2".into(), "live".into())],
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("redefined f (v2)\nfreed f v1\n"),
+        "{}",
+        out.stderr
+    );
+}

@@ -130,7 +130,9 @@ pub fn pass(shared: &Shared) -> Pass {
     out
 }
 
-/// Runs the reclaimer until the session is dropped. `report` receives status lines.
+/// Runs the reclaimer until the session is dropped. `report` receives status lines. (The
+/// driver also runs a pass right after each install, so versions no task is in are freed at
+/// once.)
 pub fn run(shared: std::sync::Weak<Shared>, report: Arc<dyn Fn(String) + Send + Sync>) {
     let mut last_scan = Instant::now();
     loop {

@@ -557,6 +557,11 @@ impl Session {
             };
             (self.reporter)(Event::Status(msg));
         }
+        // A replaced version that no task can be in is freed at once, not at the reclaimer's
+        // next tick (that thread handles the versions that must wait for frames).
+        for (name, n) in reclaim::pass(&self.shared).freed {
+            (self.reporter)(Event::Status(format!("freed {name} v{n}")));
+        }
         Ok(top)
     }
 
@@ -832,6 +837,15 @@ impl Session {
 
     /// `:versions NAME`.
     pub fn versions_listing(&self, name: &str) -> Result<String, String> {
+        // Frame counts come from the tasks' last scans: ask for a fresh one and give running
+        // tasks a moment to publish it (a task busy in a long builtin keeps its older count).
+        let epoch = tasks::request_scan();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        while Instant::now() < deadline
+            && !tasks::running().iter().all(|t| t.published_since(epoch))
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
         let f = reg
             .fns
@@ -1011,9 +1025,12 @@ mod tests {
         assert_eq!(s.global_int("r"), Some(1));
         eval_ok(&mut s, "fn f() -> int { 2 }\nr = f();");
         assert_eq!(s.global_int("r"), Some(2));
+        // No task of this session can be in v1 any more. (The install frees it at once when no
+        // task runs; other tests' sessions in this process may have tasks, hence the wait.)
+        assert!(s.drain(Duration::from_secs(5)));
+        assert_eq!(states(&s, "f"), vec![State::Freed, State::Live]);
         // Identical source: no new version.
         eval_ok(&mut s, "fn f() -> int { 2 }");
-        assert!(s.drain(Duration::from_secs(5)));
         assert_eq!(states(&s, "f"), vec![State::Freed, State::Live]);
         assert!(s.freed_ns("f", 1).is_some());
     }
