@@ -17,15 +17,6 @@ fn run_script(script: &str, timeout: Duration) -> Outcome {
     )
 }
 
-fn report(o: &Outcome) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        o.describe_status(),
-        clip(&o.stdout, 4000),
-        clip(&o.stderr, 4000)
-    )
-}
-
 /// Lines of `:versions NAME` output: (version number, state).
 fn versions(stdout: &str) -> Vec<(u32, String)> {
     stdout
@@ -67,19 +58,19 @@ fn stress_300_redefinitions_under_two_calling_tasks() {
         ":sleep 100\nrunning = false;\n:wait\n:sleep 300\nprint(\"bad\", bad);\n:versions f\n",
     );
     let o = run_script(&s, Duration::from_secs(300));
-    assert_eq!(o.code(), Some(0), "{}", report(&o));
+    assert_eq!(o.code(), Some(0), "{}", o.report());
     assert!(
         o.stdout.contains("bad 0"),
         "a task saw a wrong value\n{}",
-        report(&o)
+        o.report()
     );
-    assert!(o.stderr.contains("task 1 ended: "), "{}", report(&o));
-    assert!(o.stderr.contains("task 2 ended: "), "{}", report(&o));
+    assert!(o.stderr.contains("task 1 ended: "), "{}", o.report());
+    assert!(o.stderr.contains("task 2 ended: "), "{}", o.report());
     let vs = versions(&o.stdout);
-    assert_eq!(vs.len(), N as usize, "{}", report(&o));
+    assert_eq!(vs.len(), N as usize, "{}", o.report());
     for (v, state) in &vs {
         let want = if *v == N as u32 { "live" } else { "freed" };
-        assert_eq!(state, want, "v{v}\n{}", report(&o));
+        assert_eq!(state, want, "v{v}\n{}", o.report());
     }
 }
 
@@ -108,25 +99,25 @@ fn explode(n: int) -> int { n }
 print(spin(), explode(7));
 ";
     let o = run_script(script, Duration::from_secs(60));
-    assert_eq!(o.code(), Some(0), "{}", report(&o));
-    assert!(o.stderr.contains("task 1 failed"), "{}", report(&o));
-    assert!(o.stderr.contains("task 2 failed"), "{}", report(&o));
-    assert!(o.stderr.contains("task 3 failed"), "{}", report(&o));
+    assert_eq!(o.code(), Some(0), "{}", o.report());
+    assert!(o.stderr.contains("task 1 failed"), "{}", o.report());
+    assert!(o.stderr.contains("task 2 failed"), "{}", o.report());
+    assert!(o.stderr.contains("task 3 failed"), "{}", o.report());
     assert_eq!(
         o.stderr.matches("error: interrupted").count(),
         3,
         "{}",
-        report(&o)
+        o.report()
     );
-    assert!(o.stderr.contains("in explode (v1)"), "{}", report(&o));
+    assert!(o.stderr.contains("in explode (v1)"), "{}", o.report());
     let vs = versions(&o.stdout);
     assert_eq!(
         vs,
         expect(&[(1, "freed"), (2, "live"), (1, "freed"), (2, "live")]),
         "{}",
-        report(&o)
+        o.report()
     );
-    assert!(o.stdout.contains("0 7"), "{}", report(&o));
+    assert!(o.stdout.contains("0 7"), "{}", o.report());
 }
 
 /// A frame still running the old version keeps it `draining`; once that frame returns the
@@ -152,15 +143,15 @@ running = false;
 :wait
 ";
     let o = run_script(script, Duration::from_secs(60));
-    assert_eq!(o.code(), Some(0), "{}", report(&o));
+    assert_eq!(o.code(), Some(0), "{}", o.report());
     let vs = versions(&o.stdout);
     assert_eq!(
         vs,
         expect(&[(1, "draining"), (2, "live"), (1, "freed"), (2, "live")]),
         "{}",
-        report(&o)
+        o.report()
     );
-    assert!(o.stderr.contains("freed inner v1"), "{}", report(&o));
+    assert!(o.stderr.contains("freed inner v1"), "{}", o.report());
 }
 
 /// Peak RSS of a session that redefines `f` `n` times, calling each version once.
@@ -232,7 +223,7 @@ print(calls);
         Some(script.as_bytes().to_vec()),
         Duration::from_secs(60),
     );
-    assert_eq!(o.code(), Some(0), "{}", report(&o));
+    assert_eq!(o.code(), Some(0), "{}", o.report());
     let vs = versions(&o.stdout);
     assert_eq!(
         vs,
@@ -245,7 +236,7 @@ print(calls);
             (2, "live")
         ]),
         "{}",
-        report(&o)
+        o.report()
     );
     // The task ran old code to the end: every call it made returned 1 (the old f), so its
     // sum equals its number of calls.
@@ -253,9 +244,9 @@ print(calls);
     assert!(
         o.stderr.contains(&format!("task 1 ended: {calls}\n")),
         "{}",
-        report(&o)
+        o.report()
     );
-    assert!(o.stdout.contains("5\n"), "{}", report(&o));
+    assert!(o.stdout.contains("5\n"), "{}", o.report());
 }
 
 /// The mid-loop swap of the issue: a task sorts fresh data in a loop until a global flag is set;
@@ -286,13 +277,13 @@ print(v1_calls > 0, v2_calls > 0, unsorted);
 :versions sort
 ";
     let o = run_script(script, Duration::from_secs(120));
-    assert_eq!(o.code(), Some(0), "{}", report(&o));
-    assert!(o.stdout.contains("true true 0\n"), "{}", report(&o));
+    assert_eq!(o.code(), Some(0), "{}", o.report());
+    assert!(o.stdout.contains("true true 0\n"), "{}", o.report());
     assert_eq!(
         versions(&o.stdout),
         expect(&[(1, "freed"), (2, "live")]),
         "{}",
-        report(&o)
+        o.report()
     );
-    assert!(o.stderr.contains("freed sort v1"), "{}", report(&o));
+    assert!(o.stderr.contains("freed sort v1"), "{}", o.report());
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{clip, livejit_command, run_with_timeout};
+use common::{livejit_command, run_with_timeout};
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,12 +28,7 @@ fn versions_lines() {
          f()\n\
          :versions f\n",
     );
-    let report = format!(
-        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        out.describe_status(),
-        out.stdout,
-        clip(&out.stderr, 3000)
-    );
+    let report = out.report();
     assert_eq!(out.code(), Some(0), "{report}");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.first(), Some(&"2"), "value of f() first\n{report}");
@@ -104,12 +99,7 @@ fn ir_and_asm_show_the_current_version() {
          fn cube(x: int) -> int { let y = x * x; y * x }\n\
          :ir cube\n",
     );
-    let report = format!(
-        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        out.describe_status(),
-        clip(&out.stdout, 4000),
-        clip(&out.stderr, 3000)
-    );
+    let report = out.report();
     assert_eq!(out.code(), Some(0), "{report}");
     assert!(out.stdout.contains("define"), "{report}");
     assert!(
@@ -157,12 +147,7 @@ print(r());
         Duration::from_secs(60),
     );
     writer.join().unwrap();
-    let report = format!(
-        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        out.describe_status(),
-        clip(&out.stdout, 4000),
-        clip(&out.stderr, 3000)
-    );
+    let report = out.report();
     assert_eq!(out.code(), Some(0), "{report}");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{clip, livejit_command, run_with_timeout};
+use common::{livejit_command, run_with_timeout};
 use std::time::Duration;
 
 #[test]
@@ -39,12 +39,7 @@ print(f());
         Duration::from_secs(60),
     );
     editor.join().unwrap();
-    let report = format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        o.describe_status(),
-        clip(&o.stdout, 3000),
-        clip(&o.stderr, 3000)
-    );
+    let report = o.report();
     assert_eq!(o.code(), Some(0), "{report}");
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines.first(), Some(&"1 10"), "{report}");

@@ -46,6 +46,16 @@ impl Outcome {
         }
     }
 
+    /// Status, stdout and stderr (clipped), for a failed assertion's message.
+    pub fn report(&self) -> String {
+        format!(
+            "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.describe_status(),
+            clip(&self.stdout, 4000),
+            clip(&self.stderr, 4000)
+        )
+    }
+
     /// The exit code, if the process exited normally.
     pub fn code(&self) -> Option<i32> {
         if self.timed_out {
