@@ -363,7 +363,12 @@ impl Session {
             let job = std::thread::Builder::new()
                 .name("livejit-compile".into())
                 .stack_size(STACK)
-                .spawn_scoped(scope, || self.install(source.clone()));
+                .spawn_scoped(scope, || {
+                    // The install allocates GC roots (global cells): only registered threads
+                    // may call into the collector.
+                    let _gc = gc::ThreadRegistration::register();
+                    self.install(source.clone())
+                });
             match job {
                 Ok(handle) => handle
                     .join()
