@@ -1096,11 +1096,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         // Outer loop: poll, then set the end of the next chunk.
         self.b.position_at_end(outer);
         self.poll()?;
-        let i = self
-            .b
-            .build_load(i64t, counter, "i")
-            .map_err(err)?
-            .into_int_value();
+        let i = self.load_i64(counter, "i")?;
         let more = self
             .b
             .build_int_compare(IntPredicate::SLT, i, end, "more")
@@ -1129,16 +1125,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
 
         // Inner loop: no poll.
         self.b.position_at_end(head);
-        let i = self
-            .b
-            .build_load(i64t, counter, "i")
-            .map_err(err)?
-            .into_int_value();
-        let stop = self
-            .b
-            .build_load(i64t, chunk_end, "stop")
-            .map_err(err)?
-            .into_int_value();
+        let i = self.load_i64(counter, "i")?;
+        let stop = self.load_i64(chunk_end, "stop")?;
         let in_chunk = self
             .b
             .build_int_compare(IntPredicate::SLT, i, stop, "inchunk")
@@ -1157,11 +1145,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             self.b.build_unconditional_branch(step).map_err(err)?;
         }
         self.b.position_at_end(step);
-        let i = self
-            .b
-            .build_load(i64t, counter, "i")
-            .map_err(err)?
-            .into_int_value();
+        let i = self.load_i64(counter, "i")?;
         let next = self.b.build_int_add(i, self.i64c(1), "next").map_err(err)?;
         self.b.build_store(counter, next).map_err(err)?;
         self.b.build_unconditional_branch(head).map_err(err)?;
@@ -1169,6 +1153,15 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         // Every path out of the loop went through the outer poll.
         self.pending_poll = false;
         Ok(())
+    }
+
+    /// Loads an i64 from a stack slot (the loop counters).
+    fn load_i64(&self, slot: PointerValue<'ctx>, name: &str) -> Res<IntValue<'ctx>> {
+        Ok(self
+            .b
+            .build_load(self.ctx.i64_type(), slot, name)
+            .map_err(err)?
+            .into_int_value())
     }
 
     fn entry_alloca(&self, ty: BasicTypeEnum<'ctx>, name: &str) -> Res<PointerValue<'ctx>> {
