@@ -25,8 +25,9 @@ pub const RESCAN: Duration = Duration::from_millis(20);
 /// What one reclamation pass did.
 #[derive(Default, Debug)]
 pub struct Pass {
-    /// `name vN` of every function version freed (top-level units are not reported).
-    pub freed: Vec<(String, u32)>,
+    /// A `freed NAME vN` status line per function version freed (top-level units are not
+    /// reported).
+    pub freed: Vec<String>,
     /// Whether some draining version is waiting for frames to return.
     pub pinned_by_frames: bool,
     /// Whether anything is still draining.
@@ -119,7 +120,7 @@ pub fn pass(shared: &Shared) -> Pass {
         v.globals = Default::default();
         v.info = Arc::new(v.info.without_source());
         if let Some(n) = name {
-            out.freed.push((n.clone(), v.info.n));
+            out.freed.push(format!("freed {n} v{}", v.info.n));
         }
     }
     if !to_free.is_empty() {
@@ -141,8 +142,8 @@ pub fn run(shared: std::sync::Weak<Shared>, report: Arc<dyn Fn(String) + Send + 
             return;
         };
         let p = pass(&shared);
-        for (name, n) in p.freed {
-            report(format!("freed {name} v{n}"));
+        for line in p.freed {
+            report(line);
         }
         if p.pinned_by_frames && last_scan.elapsed() >= RESCAN {
             tasks::request_scan();

@@ -246,10 +246,7 @@ impl Session {
 
     /// Type-checks an expression without running it (`:type`).
     pub fn type_of(&mut self, name: &str, text: &str) -> Result<Type, CompileErrors> {
-        let source = Arc::new(Source {
-            name: name.to_string(),
-            text: text.to_string(),
-        });
+        let source = Source::new(name, text);
         let program = compile_front(text, &self.env()).map_err(|diagnostics| CompileErrors {
             source: source.clone(),
             diagnostics,
@@ -268,10 +265,7 @@ impl Session {
     /// Compiles and installs `text` as one transaction, then runs its top-level code in the
     /// foreground and waits for it.
     pub fn eval(&mut self, name: &str, text: &str) -> EvalResult {
-        let source = Arc::new(Source {
-            name: name.to_string(),
-            text: text.to_string(),
-        });
+        let source = Source::new(name, text);
         let entry = match self.install_on_big_stack(source) {
             Ok(e) => e,
             Err(errors) => return EvalResult::Rejected(errors),
@@ -297,10 +291,7 @@ impl Session {
     /// Compiles `text` (an expression or statements) and runs it as background task; returns
     /// its id.
     pub fn spawn(&mut self, name: &str, text: &str) -> Result<Option<u64>, CompileErrors> {
-        let source = Arc::new(Source {
-            name: name.to_string(),
-            text: text.to_string(),
-        });
+        let source = Source::new(name, text);
         let Some((entry, top_id)) = self.install_on_big_stack(source.clone())? else {
             return Ok(None);
         };
@@ -564,8 +555,8 @@ impl Session {
         }
         // A replaced version that no task can be in is freed at once, not at the reclaimer's
         // next tick (that thread handles the versions that must wait for frames).
-        for (name, n) in reclaim::pass(&self.shared).freed {
-            (self.reporter)(Event::Status(format!("freed {name} v{n}")));
+        for line in reclaim::pass(&self.shared).freed {
+            (self.reporter)(Event::Status(line));
         }
         Ok(top)
     }
@@ -852,10 +843,7 @@ impl Session {
             std::thread::sleep(Duration::from_millis(1));
         }
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let f = reg
-            .fns
-            .get(name)
-            .ok_or_else(|| format!("no function `{name}`"))?;
+        let f = reg.function(name)?;
         let mut frames: HashMap<u64, u32> = HashMap::new();
         for t in tasks::running() {
             let p = t.published.lock().unwrap_or_else(|e| e.into_inner());
@@ -885,10 +873,7 @@ impl Session {
     /// `:source NAME [N]`.
     pub fn source_of(&self, name: &str, n: Option<u32>) -> Result<String, String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let f = reg
-            .fns
-            .get(name)
-            .ok_or_else(|| format!("no function `{name}`"))?;
+        let f = reg.function(name)?;
         let v = match n {
             None => f.current(),
             Some(n) => f
@@ -903,10 +888,7 @@ impl Session {
     /// The text of the version before the current one (for `:rollback`).
     pub fn previous_source(&self, name: &str) -> Result<String, String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let f = reg
-            .fns
-            .get(name)
-            .ok_or_else(|| format!("no function `{name}`"))?;
+        let f = reg.function(name)?;
         let cur = f.current();
         f.versions
             .iter()
@@ -919,10 +901,7 @@ impl Session {
     /// `:ir NAME`.
     pub fn ir_of(&self, name: &str) -> Result<String, String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let f = reg
-            .fns
-            .get(name)
-            .ok_or_else(|| format!("no function `{name}`"))?;
+        let f = reg.function(name)?;
         Ok(f.current().ir.clone())
     }
 
@@ -930,10 +909,7 @@ impl Session {
     pub fn asm_of(&self, name: &str) -> Result<String, String> {
         let (ir, opt) = {
             let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-            let f = reg
-                .fns
-                .get(name)
-                .ok_or_else(|| format!("no function `{name}`"))?;
+            let f = reg.function(name)?;
             (f.current().ir.clone(), f.current().opt)
         };
         let ctx = Context::create();

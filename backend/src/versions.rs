@@ -21,6 +21,16 @@ pub struct Source {
     pub text: String,
 }
 
+impl Source {
+    /// A shared source text named `name`.
+    pub fn new(name: &str, text: &str) -> Arc<Source> {
+        Arc::new(Source {
+            name: name.to_string(),
+            text: text.to_string(),
+        })
+    }
+}
+
 /// What the code map knows about one compiled unit.
 #[derive(Debug)]
 pub struct CodeInfo {
@@ -56,12 +66,7 @@ impl CodeInfo {
     /// code can no longer raise errors.
     pub fn without_source(&self) -> CodeInfo {
         static EMPTY: std::sync::OnceLock<Arc<Source>> = std::sync::OnceLock::new();
-        let empty = EMPTY.get_or_init(|| {
-            Arc::new(Source {
-                name: String::new(),
-                text: String::new(),
-            })
-        });
+        let empty = EMPTY.get_or_init(|| Source::new("", ""));
         CodeInfo {
             id: self.id,
             name: self.name.clone(),
@@ -186,9 +191,11 @@ impl Registry {
         self.next_id
     }
 
-    /// The current signature of a function.
-    pub fn sig(&self, name: &str) -> Option<&FnSig> {
-        self.fns.get(name).map(|f| &f.current().sig)
+    /// A function by name, or the error commands show for an unknown one.
+    pub fn function(&self, name: &str) -> Result<&FnEntry, String> {
+        self.fns
+            .get(name)
+            .ok_or_else(|| format!("no function `{name}`"))
     }
 
     /// Every version that is not yet freed, function versions and top-level units alike.
