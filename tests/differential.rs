@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{clip, livejit_command, run_with_timeout};
+use common::{clip, run_script};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -132,11 +132,7 @@ fn jit_arithmetic_matches_the_reference_semantics() {
         let _ = writeln!(expected, "{} {} {}", v < 1.5, v == v, v as i64);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = run_with_timeout(
-        livejit_command(dir),
-        Some(script.clone().into_bytes()),
-        Duration::from_secs(300),
-    );
+    let o = run_script(dir, &script, Duration::from_secs(300));
     let got: Vec<&str> = o.stdout.lines().collect();
     let want: Vec<&str> = expected.lines().collect();
     let inputs: Vec<&str> = script.lines().collect();

@@ -3,18 +3,14 @@
 
 mod common;
 
-use common::{clip, livejit_command, run_measured, run_with_timeout, Outcome};
+use common::{clip, run_measured, run_script, Outcome};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-fn run_script(script: &str, timeout: Duration) -> Outcome {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    run_with_timeout(
-        livejit_command(dir),
-        Some(script.as_bytes().to_vec()),
-        timeout,
-    )
+/// Runs a script with the repository root as working directory.
+fn run_here(script: &str, timeout: Duration) -> Outcome {
+    run_script(Path::new(env!("CARGO_MANIFEST_DIR")), script, timeout)
 }
 
 /// Lines of `:versions NAME` output: (version number, state).
@@ -57,7 +53,7 @@ fn stress_300_redefinitions_under_two_calling_tasks() {
     s.push_str(
         ":sleep 100\nrunning = false;\n:wait\n:sleep 300\nprint(\"bad\", bad);\n:versions f\n",
     );
-    let o = run_script(&s, Duration::from_secs(300));
+    let o = run_here(&s, Duration::from_secs(300));
     assert_eq!(o.code(), Some(0), "{}", o.report());
     assert!(
         o.stdout.contains("bad 0"),
@@ -98,7 +94,7 @@ fn explode(n: int) -> int { n }
 :versions explode
 print(spin(), explode(7));
 ";
-    let o = run_script(script, Duration::from_secs(60));
+    let o = run_here(script, Duration::from_secs(60));
     assert_eq!(o.code(), Some(0), "{}", o.report());
     assert!(o.stderr.contains("task 1 failed"), "{}", o.report());
     assert!(o.stderr.contains("task 2 failed"), "{}", o.report());
@@ -142,7 +138,7 @@ hold = false;
 running = false;
 :wait
 ";
-    let o = run_script(script, Duration::from_secs(60));
+    let o = run_here(script, Duration::from_secs(60));
     assert_eq!(o.code(), Some(0), "{}", o.report());
     let vs = versions(&o.stdout);
     assert_eq!(
@@ -218,11 +214,7 @@ running = false;
 print(f(2, 3));
 print(calls);
 ";
-    let o = run_with_timeout(
-        livejit_command(&dir),
-        Some(script.as_bytes().to_vec()),
-        Duration::from_secs(60),
-    );
+    let o = run_script(&dir, script, Duration::from_secs(60));
     assert_eq!(o.code(), Some(0), "{}", o.report());
     let vs = versions(&o.stdout);
     assert_eq!(
@@ -276,7 +268,7 @@ running = false;
 print(v1_calls > 0, v2_calls > 0, unsorted);
 :versions sort
 ";
-    let o = run_script(script, Duration::from_secs(120));
+    let o = run_here(script, Duration::from_secs(120));
     assert_eq!(o.code(), Some(0), "{}", o.report());
     assert!(o.stdout.contains("true true 0\n"), "{}", o.report());
     assert_eq!(

@@ -3,17 +3,13 @@
 
 mod common;
 
-use common::{livejit_command, run_with_timeout};
+use common::run_script;
 use std::path::Path;
 use std::time::Duration;
 
 fn script(input: &str) -> common::Outcome {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repl");
-    run_with_timeout(
-        livejit_command(&dir),
-        Some(input.as_bytes().to_vec()),
-        Duration::from_secs(60),
-    )
+    run_script(&dir, input, Duration::from_secs(60))
 }
 
 /// `:versions NAME` prints one line per version, oldest first, starting at column 0 with `vN`,
@@ -141,11 +137,7 @@ print(r());
         std::thread::sleep(Duration::from_millis(600));
         std::fs::write(dir2.join("r.src"), "fn r() -> int { 2 }\n").unwrap();
     });
-    let out = run_with_timeout(
-        livejit_command(&dir),
-        Some(input.as_bytes().to_vec()),
-        Duration::from_secs(60),
-    );
+    let out = run_script(&dir, input, Duration::from_secs(60));
     writer.join().unwrap();
     let report = out.report();
     assert_eq!(out.code(), Some(0), "{report}");

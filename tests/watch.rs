@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{livejit_command, run_with_timeout};
+use common::run_script;
 use std::time::Duration;
 
 #[test]
@@ -33,11 +33,7 @@ print(f());
             std::fs::write(&file, "fn f() -> int { 3 }\nfn g() -> int { 10 }\n").unwrap();
         })
     };
-    let o = run_with_timeout(
-        livejit_command(&dir),
-        Some(script.as_bytes().to_vec()),
-        Duration::from_secs(60),
-    );
+    let o = run_script(&dir, script, Duration::from_secs(60));
     editor.join().unwrap();
     let report = o.report();
     assert_eq!(o.code(), Some(0), "{report}");

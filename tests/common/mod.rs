@@ -127,6 +127,15 @@ pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Durat
     }
 }
 
+/// Pipes `script` into `livejit` (script mode) started in `dir`, killed after `timeout`.
+pub fn run_script(dir: &Path, script: &str, timeout: Duration) -> Outcome {
+    run_with_timeout(
+        livejit_command(dir),
+        Some(script.as_bytes().to_vec()),
+        timeout,
+    )
+}
+
 /// Threads that drain stdout and stderr and write stdin (writing stops quietly if the child
 /// exits early, e.g. after `:quit`).
 #[allow(
