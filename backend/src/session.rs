@@ -544,7 +544,8 @@ impl Session {
             });
             (l.addr, id)
         });
-        drop(reg);
+        // Reported before the registry lock is released: the reclaimer thread needs that lock
+        // to free a replaced version, so its `freed f v1` can never precede `redefined f (v2)`.
         for (name, n, _, _) in &installed {
             let msg = if *n == 1 {
                 format!("defined {name}")
@@ -553,6 +554,7 @@ impl Session {
             };
             (self.reporter)(Event::Status(msg));
         }
+        drop(reg);
         // A replaced version that no task can be in is freed at once, not at the reclaimer's
         // next tick (that thread handles the versions that must wait for frames).
         for line in reclaim::pass(&self.shared).freed {
