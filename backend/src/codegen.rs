@@ -28,7 +28,7 @@ use inkwell::values::{
 use inkwell::{AtomicOrdering, FloatPredicate, IntPredicate};
 use livejit_frontend::ast::{BinOp, UnOp};
 use livejit_frontend::tast::{
-    Builtin, LocalInfo, PrintArg, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
+    Builtin, LocalInfo, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
 };
 use livejit_frontend::{Elem, FnSig, Span, Type};
 
@@ -65,6 +65,9 @@ pub fn generate<'ctx>(
     resolver: &dyn Resolver,
     polls: bool,
 ) -> Result<Generated<'ctx>, String> {
+    if let Some(what) = unsupported(unit) {
+        return Err(format!("{what} {UNSUPPORTED}"));
+    }
     let module = ctx.create_module(symbol);
     let rt = Runtime::declare(ctx, &module);
     let (params, ret, locals): (Vec<Type>, Type, &[LocalInfo]) = match unit {
@@ -182,7 +185,9 @@ fn llvm_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> 
         Type::Int => Some(ctx.i64_type().into()),
         Type::Float => Some(ctx.f64_type().into()),
         Type::Bool => Some(ctx.bool_type().into()),
-        Type::Array(_) => Some(ctx.ptr_type(Default::default()).into()),
+        Type::Array(_) | Type::Str | Type::Struct(_) => {
+            Some(ctx.ptr_type(Default::default()).into())
+        }
         Type::Unit | Type::Never => None,
     }
 }
@@ -206,14 +211,92 @@ fn fn_llvm_type<'ctx>(
     }
 }
 
+/// Until the back end supports the language's strs, structs, nested arrays and `loop`.
+const UNSUPPORTED: &str = "is not supported by the back end yet";
+
+/// The first construct of `unit` this back end cannot compile yet, if any.
+fn unsupported(unit: &Unit<'_>) -> Option<&'static str> {
+    use livejit_frontend::tast::{visit_block, visit_expr, visit_stmt};
+    let old_type = |t: Type| match t {
+        Type::Str | Type::Struct(_) => false,
+        Type::Array(e) => matches!(e, Elem::INT | Elem::FLOAT | Elem::BOOL),
+        _ => true,
+    };
+    let mut found = None;
+    // String literals only as direct `print` arguments.
+    let (mut literals, mut printed) = (0usize, 0usize);
+    let mut check = |e: &TExpr| {
+        match &e.kind {
+            TExprKind::Str(_) => literals += 1,
+            TExprKind::Print(args) => {
+                printed += args
+                    .iter()
+                    .filter(|a| matches!(a.kind, TExprKind::Str(_)))
+                    .count()
+            }
+            _ => {}
+        }
+        if found.is_some() {
+            return;
+        }
+        let new_kind = match &e.kind {
+            TExprKind::Str(_) => !matches!(e.ty, Type::Str),
+            TExprKind::Slice(..)
+            | TExprKind::Field(..)
+            | TExprKind::StructLit(..)
+            | TExprKind::Loop(_) => true,
+            TExprKind::Builtin(b, _) => {
+                Builtin::ALL.iter().position(|x| x == b).unwrap_or(99) >= 11
+            }
+            TExprKind::Binary(
+                BinOp::Shl | BinOp::Shr | BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor,
+                ..,
+            ) => false,
+            _ => false,
+        };
+        if new_kind || (!old_type(e.ty) && !matches!(e.kind, TExprKind::Str(_))) {
+            found = Some("this construct");
+        }
+    };
+    match unit {
+        Unit::Fn(f) => {
+            if f.locals.iter().any(|l| !old_type(l.ty)) || !old_type(f.sig.ret) {
+                return Some("a str, struct or nested array type");
+            }
+            visit_block(&f.body, &mut check);
+        }
+        Unit::Top(t) => {
+            if t.locals.iter().any(|l| !old_type(l.ty)) {
+                return Some("a str, struct or nested array type");
+            }
+            for item in &t.items {
+                match item {
+                    TTopItem::Global { ty, init, .. } => {
+                        if !old_type(*ty) {
+                            return Some("a str, struct or nested array type");
+                        }
+                        visit_expr(init, &mut check);
+                    }
+                    TTopItem::Stmt(s) => visit_stmt(s, &mut check),
+                    TTopItem::Tail(e) => visit_expr(e, &mut check),
+                }
+            }
+        }
+    }
+    if literals > printed {
+        return Some("a string value");
+    }
+    found
+}
+
 /// Iterations of a `for` loop between two polls (see `Gen::for_loop`).
 const FOR_CHUNK: i64 = 1024;
 
 /// Element size in bytes of an array of `elem`.
 fn elem_size(elem: Elem) -> u64 {
     match elem {
-        Elem::Int | Elem::Float => 8,
-        Elem::Bool => 1,
+        Elem::BOOL => 1,
+        _ => 8,
     }
 }
 
@@ -702,6 +785,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     self.store_elem(p, elem, v)?;
                 }
             }
+            TPlace::Field(..) => return Err(UNSUPPORTED.into()),
         }
         Ok(())
     }
@@ -748,9 +832,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 .map_err(err)?
         };
         let et: BasicTypeEnum = match elem {
-            Elem::Int => self.ctx.i64_type().into(),
-            Elem::Float => self.ctx.f64_type().into(),
-            Elem::Bool => i8t.into(),
+            Elem::FLOAT => self.ctx.f64_type().into(),
+            Elem::BOOL => i8t.into(),
+            _ => self.ctx.i64_type().into(),
         };
         // SAFETY: as above: `i < len`, so element `i` lies inside the array.
         unsafe {
@@ -762,15 +846,15 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
 
     fn load_elem(&self, p: PointerValue<'ctx>, elem: Elem) -> Res<BasicValueEnum<'ctx>> {
         Ok(match elem {
-            Elem::Int => self
+            Elem::INT => self
                 .b
                 .build_load(self.ctx.i64_type(), p, "e")
                 .map_err(err)?,
-            Elem::Float => self
+            Elem::FLOAT => self
                 .b
                 .build_load(self.ctx.f64_type(), p, "e")
                 .map_err(err)?,
-            Elem::Bool => {
+            Elem::BOOL => {
                 let byte = self
                     .b
                     .build_load(self.ctx.i8_type(), p, "e")
@@ -781,12 +865,13 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     .map_err(err)?
                     .into()
             }
+            _ => return Err(UNSUPPORTED.into()),
         })
     }
 
     fn store_elem(&self, p: PointerValue<'ctx>, elem: Elem, v: BasicValueEnum<'ctx>) -> Res<()> {
         let v: BasicValueEnum = match elem {
-            Elem::Bool => self
+            Elem::BOOL => self
                 .b
                 .build_int_z_extend(v.into_int_value(), self.ctx.i8_type(), "b8")
                 .map_err(err)?
@@ -913,18 +998,19 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 // function that prints its own line.
                 let mut values = Vec::with_capacity(args.len());
                 for a in args {
-                    values.push(match a {
-                        PrintArg::Value(x) => self.expr(x)?,
-                        PrintArg::Str(_) => None,
+                    values.push(match a.kind {
+                        TExprKind::Str(_) => None,
+                        _ => self.expr(a)?,
                     });
                 }
                 self.call_rt(self.rt.print_begin, &[self.task.into()])?;
                 for (a, v) in args.iter().zip(values) {
-                    match a {
-                        PrintArg::Str(s) => {
+                    match &a.kind {
+                        TExprKind::Str(bytes) => {
+                            let s = String::from_utf8_lossy(bytes);
                             let g = self
                                 .b
-                                .build_global_string_ptr(s, "str")
+                                .build_global_string_ptr(&s, "str")
                                 .map_err(err)?
                                 .as_pointer_value();
                             self.call_rt(
@@ -932,7 +1018,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                                 &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],
                             )?;
                         }
-                        PrintArg::Value(x) => self.print_value(x.ty, v)?,
+                        _ => self.print_value(a.ty, v)?,
                     }
                 }
                 self.call_rt(self.rt.print_end, &[self.task.into()])?;
@@ -985,16 +1071,17 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     return Ok(None);
                 };
                 let bits = match elem {
-                    Elem::Int => v.into_int_value(),
-                    Elem::Float => self
+                    Elem::INT => v.into_int_value(),
+                    Elem::FLOAT => self
                         .b
                         .build_bit_cast(v, i64t, "bits")
                         .map_err(err)?
                         .into_int_value(),
-                    Elem::Bool => self
+                    Elem::BOOL => self
                         .b
                         .build_int_z_extend(v.into_int_value(), i64t, "bits")
                         .map_err(err)?,
+                    _ => return Err(UNSUPPORTED.into()),
                 };
                 self.call_rt(
                     self.rt.array_repeat,
@@ -1065,6 +1152,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 self.dead_block();
                 None
             }
+            _ => return Err(UNSUPPORTED.into()),
         })
     }
 
@@ -1453,6 +1541,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 )?;
                 None
             }
+            _ => return Err(UNSUPPORTED.into()),
         })
     }
 
@@ -1470,7 +1559,13 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 self.call_rt(self.rt.print_bool, &[t, w.into()])?
             }
             (Type::Array(elem), Some(v)) => {
-                let kind = self.ctx.i32_type().const_int(elem as u64, false);
+                let kind = match elem {
+                    Elem::INT => 0,
+                    Elem::FLOAT => 1,
+                    Elem::BOOL => 2,
+                    _ => return Err(UNSUPPORTED.into()),
+                };
+                let kind = self.ctx.i32_type().const_int(kind, false);
                 self.call_rt(self.rt.print_array, &[t, v.into(), kind.into()])?
             }
             _ => self.call_rt(self.rt.print_unit, &[t])?,

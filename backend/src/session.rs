@@ -802,8 +802,17 @@ impl Session {
             // SAFETY: an array global's cell always holds a live array (the shared empty array
             // until assigned); the cell is a GC root and this thread is registered with the GC
             // (the main thread is), so the array cannot be collected while it is formatted.
-            Type::Array(e) => unsafe { crate::runtime::format_array(bits as *const u8, e as u32) },
-            Type::Unit | Type::Never => "()".into(),
+            Type::Array(e) => {
+                let kind = match e {
+                    livejit_frontend::Elem::INT => 0,
+                    livejit_frontend::Elem::FLOAT => 1,
+                    livejit_frontend::Elem::BOOL => 2,
+                    _ => return "?".into(),
+                };
+                // SAFETY: as above.
+                unsafe { crate::runtime::format_array(bits as *const u8, kind) }
+            }
+            _ => "()".into(),
         }
     }
 

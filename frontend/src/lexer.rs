@@ -21,8 +21,8 @@ pub enum Token<'src> {
     Int(u128),
     /// A float literal.
     Float(f64),
-    /// A string literal with its escapes decoded.
-    Str(String),
+    /// A string literal with its escapes decoded: bytes, since `\xHH` may make it non-UTF-8.
+    Str(Vec<u8>),
     /// A keyword (`fn`, `let`, ...), including `true` and `false`.
     Kw(Kw),
     /// An operator or punctuation, as written (`+`, `+=`, `..`, `(`, ...).
@@ -38,6 +38,10 @@ pub enum Kw {
     Let,
     /// `global`
     Global,
+    /// `struct`
+    Struct,
+    /// `loop`
+    Loop,
     /// `if`
     If,
     /// `else`
@@ -67,6 +71,8 @@ impl Kw {
             Kw::Fn => "fn",
             Kw::Let => "let",
             Kw::Global => "global",
+            Kw::Struct => "struct",
+            Kw::Loop => "loop",
             Kw::If => "if",
             Kw::Else => "else",
             Kw::While => "while",
@@ -86,6 +92,8 @@ impl Kw {
             "fn" => Kw::Fn,
             "let" => Kw::Let,
             "global" => Kw::Global,
+            "struct" => Kw::Struct,
+            "loop" => Kw::Loop,
             "if" => Kw::If,
             "else" => Kw::Else,
             "while" => Kw::While,
@@ -103,10 +111,10 @@ impl Kw {
 
 /// Every operator and punctuation token. Longer spellings come first so that the lexer's
 /// ordered choice takes `<<` before `<` and `..` is never split.
-pub const PUNCTS: [&str; 36] = [
-    "..", "->", "+=", "-=", "*=", "/=", "%=", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "+",
-    "-", "*", "/", "%", "<", ">", "=", "!", "&", "|", "^", "(", ")", "[", "]", "{", "}", ",", ";",
-    ":",
+pub const PUNCTS: [&str; 42] = [
+    "..", "<<=", ">>=", "&=", "|=", "^=", ".", "->", "+=", "-=", "*=", "/=", "%=", "<<", ">>",
+    "<=", ">=", "==", "!=", "&&", "||", "+", "-", "*", "/", "%", "<", ">", "=", "!", "&", "|", "^",
+    "(", ")", "[", "]", "{", "}", ",", ";", ":",
 ];
 
 impl fmt::Display for Token<'_> {
@@ -154,6 +162,15 @@ fn int_value(text: &str) -> u128 {
         })
 }
 
+/// One unit of a string literal's contents.
+#[derive(Clone, Copy)]
+enum Piece {
+    /// A source character, kept as its UTF-8 bytes.
+    Char(char),
+    /// A byte from an escape.
+    Byte(u8),
+}
+
 fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Spanned<'src>>, LexErr> {
     // A `.` only belongs to a number when a digit follows it, so `1..5` is `1`, `..`, `5`.
     let frac = just('.').then(digits());
@@ -173,24 +190,54 @@ fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Spanned<'src>>, LexErr> {
             }
         });
 
-    // An escape is a backslash and any character; unknown ones are reported but lexing goes on
-    // (the character is kept as written) so one typo does not hide later errors.
+    // An escape is a backslash and any character (`\xHH` takes two hex digits more); unknown
+    // ones are reported but lexing goes on (the character is kept as written) so one typo does
+    // not hide later errors.
+    let hex = one_of("0123456789abcdefABCDEF");
+    let byte_escape = just("\\x")
+        .ignore_then(hex.then(hex).to_slice())
+        .map(|h: &str| Piece::Byte(u8::from_str_radix(h, 16).unwrap_or(0)));
     let escape = just('\\')
         .ignore_then(any())
         .map_with(|c: char, e| match c {
-            'n' => '\n',
-            't' => '\t',
-            '"' => '"',
-            '\\' => '\\',
+            'n' => Piece::Byte(b'\n'),
+            't' => Piece::Byte(b'\t'),
+            'r' => Piece::Byte(b'\r'),
+            '0' => Piece::Byte(0),
+            '"' => Piece::Byte(b'"'),
+            '\\' => Piece::Byte(b'\\'),
             other => {
                 let at = e.span();
-                let msg = format!("unknown character escape `\\{}`", other.escape_debug());
+                let msg = if other == 'x' {
+                    "invalid `\\x` escape: expected two hex digits (`\\x00` to `\\xFF`)".to_string()
+                } else {
+                    format!("unknown character escape `\\{}`", other.escape_debug())
+                };
                 push_error(e.state(), at, msg);
-                other
+                Piece::Char(other)
             }
         });
     let string = just('"')
-        .ignore_then(none_of("\\\"").or(escape).repeated().collect::<String>())
+        .ignore_then(
+            none_of("\\\"")
+                .map(Piece::Char)
+                .or(byte_escape)
+                .or(escape)
+                .repeated()
+                .collect::<Vec<Piece>>()
+                .map(|pieces| {
+                    let mut bytes = Vec::with_capacity(pieces.len());
+                    for p in pieces {
+                        match p {
+                            Piece::Byte(b) => bytes.push(b),
+                            Piece::Char(c) => {
+                                bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes())
+                            }
+                        }
+                    }
+                    bytes
+                }),
+        )
         .then(just('"').to(true).or(end().to(false)))
         .map_with(|(s, closed), e| {
             if !closed {
@@ -326,9 +373,16 @@ mod tests {
     fn strings_and_escapes() {
         assert_eq!(
             toks(r#""a\n\t\"\\b""#),
-            vec![Token::Str("a\n\t\"\\b".into())]
+            vec![Token::Str(b"a\n\t\"\\b".to_vec())]
         );
-        assert_eq!(toks(r#""""#), vec![Token::Str(String::new())]);
+        assert_eq!(toks(r#""""#), vec![Token::Str(Vec::new())]);
+        assert_eq!(
+            toks(r#""\r\0\x41\xff\xFFé""#),
+            vec![Token::Str(b"\r\0A\xff\xff\xc3\xa9".to_vec())]
+        );
+        let (_, d) = lex(r#""\xZ1""#);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.starts_with("invalid `\\x` escape"), "{d:?}");
     }
 
     #[test]
@@ -365,8 +419,7 @@ mod tests {
                 Token::Punct("+="),
                 Token::Punct("->"),
                 Token::Punct("<<"),
-                Token::Punct(">>"),
-                Token::Punct("="),
+                Token::Punct(">>="),
                 Token::Punct("&&"),
                 Token::Punct("||"),
                 Token::Punct("!"),
@@ -381,6 +434,36 @@ mod tests {
                 Token::Kw(Kw::True),
                 Token::Kw(Kw::False),
                 Token::Ident("_x")
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_and_new_operators() {
+        assert_eq!(
+            toks("p.x xs[0].y 1.5 a..b x <<= 1 &= |= ^= struct loop"),
+            vec![
+                Token::Ident("p"),
+                Token::Punct("."),
+                Token::Ident("x"),
+                Token::Ident("xs"),
+                Token::Punct("["),
+                Token::Int(0),
+                Token::Punct("]"),
+                Token::Punct("."),
+                Token::Ident("y"),
+                Token::Float(1.5),
+                Token::Ident("a"),
+                Token::Punct(".."),
+                Token::Ident("b"),
+                Token::Ident("x"),
+                Token::Punct("<<="),
+                Token::Int(1),
+                Token::Punct("&="),
+                Token::Punct("|="),
+                Token::Punct("^="),
+                Token::Kw(Kw::Struct),
+                Token::Kw(Kw::Loop),
             ]
         );
     }
