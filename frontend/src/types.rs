@@ -221,6 +221,36 @@ impl Type {
         matches!(self, Type::Str | Type::Array(_) | Type::Struct(_))
     }
 
+    /// The type as one number, for the runtime (which walks types to print, copy and zero
+    /// values); [`Type::from_code`] reverses it.
+    pub fn code(self) -> u64 {
+        match self {
+            Type::Int => 0,
+            Type::Float => 1,
+            Type::Bool => 2,
+            Type::Str => 3,
+            Type::Unit => 4,
+            Type::Never => 5,
+            Type::Array(e) => 6 | (u64::from(e.0) << 8),
+            Type::Struct(s) => 7 | (u64::from(s.0) << 8),
+        }
+    }
+
+    /// The type [`Type::code`] gave `code` (`Unit` for numbers it never gives).
+    pub fn from_code(code: u64) -> Type {
+        let id = (code >> 8) as u32;
+        match code & 0xff {
+            0 => Type::Int,
+            1 => Type::Float,
+            2 => Type::Bool,
+            3 => Type::Str,
+            5 => Type::Never,
+            6 => Type::Array(Elem(id)),
+            7 => Type::Struct(StructId(id)),
+            _ => Type::Unit,
+        }
+    }
+
     /// The struct, for struct types.
     pub fn as_struct(self) -> Option<StructId> {
         match self {
@@ -331,6 +361,9 @@ mod tests {
             Type::Struct(node).array_of().unwrap()
         );
         assert_eq!(struct_text(node), "struct TNode { kids: [TNode] }");
+        for t in [Type::Int, Type::Str, Type::Unit, a, Type::Struct(node)] {
+            assert_eq!(Type::from_code(t.code()), t);
+        }
         let mut names = std::collections::BTreeSet::new();
         Type::Struct(node)
             .array_of()
