@@ -188,7 +188,7 @@ fn llvm_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> 
         Type::Array(_) | Type::Str | Type::Struct(_) => {
             Some(ctx.ptr_type(Default::default()).into())
         }
-        Type::Unit | Type::Never => None,
+        Type::Unit | Type::Never | Type::Error => None,
     }
 }
 

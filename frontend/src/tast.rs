@@ -299,6 +299,42 @@ impl Builtin {
     pub fn from_name(name: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|b| b.name() == name)
     }
+
+    /// Parameter and result types, for the builtins with one fixed signature; `None` for the
+    /// ones the checker types by hand (`print` takes anything, `len`, `copy`, `str`, `abs`,
+    /// `min` and `max` several types).
+    pub fn signature(self) -> Option<(&'static [Type], Type)> {
+        const S: Type = Type::Str;
+        const STRS: Type = Type::Array(crate::Elem::STR);
+        Some(match self {
+            Builtin::Print
+            | Builtin::Len
+            | Builtin::Copy
+            | Builtin::Str
+            | Builtin::Abs
+            | Builtin::Min
+            | Builtin::Max => return None,
+            Builtin::Float => (&[Type::Int], Type::Float),
+            Builtin::Int => (&[Type::Float], Type::Int),
+            Builtin::Sqrt => (&[Type::Float], Type::Float),
+            Builtin::TimeNs => (&[], Type::Int),
+            Builtin::SleepMs | Builtin::Seed => (&[Type::Int], Type::Unit),
+            Builtin::Rand => (&[Type::Int], Type::Int),
+            Builtin::Assert => (&[Type::Bool], Type::Unit),
+            Builtin::ParseInt => (&[S], Type::Int),
+            Builtin::ParseFloat => (&[S], Type::Float),
+            Builtin::Find => (&[S, S], Type::Int),
+            Builtin::Split => (&[S, S], STRS),
+            Builtin::Join => (&[STRS, S], S),
+            Builtin::Trim => (&[S], S),
+            Builtin::Chr => (&[Type::Int], S),
+            Builtin::Fixed => (&[Type::Float, Type::Int], S),
+            Builtin::ReadLine => (&[], S),
+            Builtin::Args => (&[], STRS),
+            Builtin::ReadFile => (&[S], S),
+            Builtin::WriteFile => (&[S, S], Type::Unit),
+        })
+    }
 }
 
 /// Kinds of checked expressions.

@@ -1,11 +1,12 @@
 //! AST -> typed AST: name resolution and type checking.
 //!
 //! The checker reports every error it finds. After an error it carries on with a *poison*
-//! value: an expression of type [`Type::Never`], which fits every expected type, so one mistake
+//! value: an expression of type [`Type::Error`], which fits every expected type, so one mistake
 //! does not cascade into a stream of follow-up errors. Poison never reaches the output: a
 //! program with any error yields `Err`. (Parser recovery feeds the same mechanism: an
 //! `ExprKind::Error` placeholder, or a type annotation the parser could not read and left as
-//! `Never`, is poison that was already reported.)
+//! `Error`, is poison that was already reported.) Divergence is a type of its own,
+//! [`Type::Never`]: it also fits everywhere, but it is a real type the back end compiles.
 
 use crate::ast::{self, BinOp, ExprKind, StmtKind, TypeExpr, UnOp};
 use crate::tast::{
@@ -232,10 +233,10 @@ impl Snapshot {
     }
 }
 
-/// `actual` can be used where `expected` is wanted. `Never` (divergence or poison) fits
-/// everywhere, and an unreadable annotation (also `Never`) accepts everything.
+/// `actual` can be used where `expected` is wanted. `Never` (divergence) and `Error` (poison)
+/// fit everywhere, and an unreadable annotation (`Error`) accepts everything.
 fn fits(actual: Type, expected: Type) -> bool {
-    actual == expected || actual == Type::Never || expected == Type::Never
+    actual == expected || actual.fits_anywhere() || expected == Type::Error
 }
 
 fn mismatch(expected: impl std::fmt::Display, found: Type, at: Span) -> Diagnostic {
@@ -258,7 +259,7 @@ fn plural(n: usize, word: &str) -> String {
 fn poison(span: Span) -> TExpr {
     TExpr {
         kind: TExprKind::Unit,
-        ty: Type::Never,
+        ty: Type::Error,
         span,
     }
 }
@@ -312,8 +313,6 @@ struct Checker<'a> {
     /// then keep.
     read_before_decl: HashMap<String, (Type, Span)>,
     body: Body,
-    /// Parser placeholders met (errors reported by the parser, not here).
-    silent_errors: usize,
 }
 
 impl<'a> Checker<'a> {
@@ -332,18 +331,11 @@ impl<'a> Checker<'a> {
             pending_globals: HashSet::new(),
             read_before_decl: HashMap::new(),
             body: Body::default(),
-            silent_errors: 0,
         }
     }
 
     fn error(&mut self, d: Diagnostic) {
         self.diags.push(d);
-    }
-
-    /// Errors so far, including the parser's placeholders: a `Never` type that appears while
-    /// this grows is poison, not divergence.
-    fn error_count(&self) -> usize {
-        self.diags.len() + self.silent_errors
     }
 
     fn program(&mut self, program: &ast::Program) -> TProgram {
@@ -526,13 +518,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// The type an annotation names (`Never` after an error, reported once per annotation).
+    /// The type an annotation names (`Error` after an error, reported once per annotation).
     fn ann_type(&mut self, ann: &ast::TypeAnn) -> Type {
         let key = (ann.span.start, ann.span.end);
         if let Some(&t) = self.ann_cache.get(&key) {
             return t;
         }
-        let t = self.type_expr(&ann.ty).unwrap_or(Type::Never);
+        let t = self.type_expr(&ann.ty).unwrap_or(Type::Error);
         self.ann_cache.insert(key, t);
         t
     }
@@ -635,7 +627,7 @@ impl<'a> Checker<'a> {
     /// A field type of a session struct `me`, with the structs it names resolved again by name.
     fn rederive(&mut self, t: Type, me: StructId) -> Type {
         match t {
-            Type::Array(e) => self.rederive(e.ty(), me).array_of().unwrap_or(Type::Never),
+            Type::Array(e) => self.rederive(e.ty(), me).array_of().unwrap_or(Type::Error),
             Type::Struct(s) if s == me => Type::Struct(StructId::SELF),
             Type::Struct(s) => Type::Struct(self.resolve_struct(&s.name()).unwrap_or(s)),
             t => t,
@@ -682,7 +674,7 @@ impl<'a> Checker<'a> {
     /// Records the type of a global declared in this program.
     fn declare_global(&mut self, name: &ast::Ident, ty: Type) {
         if let Some(prev) = self.globals.get(&name.name) {
-            if prev.ty != ty && prev.ty != Type::Never && ty != Type::Never {
+            if prev.ty != ty && prev.ty != Type::Error && ty != Type::Error {
                 let prev = *prev;
                 self.error(
                     Diagnostic::error(
@@ -700,7 +692,7 @@ impl<'a> Checker<'a> {
         }
         self.pending_globals.remove(&name.name);
         if let Some((old, used)) = self.read_before_decl.get(&name.name).copied() {
-            if old != ty && ty != Type::Never {
+            if old != ty && ty != Type::Error {
                 self.error(
                     Diagnostic::error(
                         format!(
@@ -725,17 +717,17 @@ impl<'a> Checker<'a> {
 
     fn global_decl(&mut self, g: &ast::GlobalDecl) -> TTopItem {
         let name = &g.name.name;
-        let errors_before = self.error_count();
         let expected = g.ty.as_ref().map(|ann| self.ann_type(ann));
         let init = self.expr_expect(&g.init, expected);
-        let init_failed = self.error_count() > errors_before;
         let ty = match &g.ty {
             Some(ann) => self.annotated(ann, &init),
             None => match init.ty {
-                // A diverging initializer at the top level is always an error of its own
-                // (`return`, or `break` outside a loop), so only unit is reported here.
-                Type::Unit | Type::Never => {
-                    if !init_failed && init.ty == Type::Unit {
+                // A diverging initializer at the top level is an error of its own (`return`,
+                // or `break` outside a loop) unless it is an endless `loop`, and poison was
+                // reported where it arose.
+                Type::Unit | Type::Never | Type::Error => {
+                    let endless = matches!(init.kind, TExprKind::Loop(_));
+                    if init.ty == Type::Unit || (init.ty == Type::Never && endless) {
                         self.error(Diagnostic::error(
                             format!(
                                 "a global cannot have type `{}`",
@@ -746,8 +738,8 @@ impl<'a> Checker<'a> {
                         ));
                     }
                     // Known from now on as poison, so that its uses add no errors.
-                    self.declare_global(&g.name, Type::Never);
-                    Type::Never
+                    self.declare_global(&g.name, Type::Error);
+                    Type::Error
                 }
                 t => {
                     self.declare_global(&g.name, t);
@@ -915,12 +907,16 @@ impl<'a> Checker<'a> {
             .as_ref()
             .map(|t| Box::new(self.expr_expect(t, expected)));
         self.body.scopes.pop();
-        let diverges = stmts
-            .iter()
-            .any(|s| matches!(s, TStmt::Expr(e) if e.ty == Type::Never));
+        let stmt_ty = |want: Type| {
+            stmts
+                .iter()
+                .any(|s| matches!(s, TStmt::Expr(e) if e.ty == want))
+        };
         let ty = match &tail {
             Some(t) => t.ty,
-            None if diverges => Type::Never,
+            None if stmt_ty(Type::Never) => Type::Never,
+            // A poisoned statement: the block's type is unknown, not `()`.
+            None if stmt_ty(Type::Error) => Type::Error,
             None => Type::Unit,
         };
         TBlock {
@@ -980,7 +976,7 @@ impl<'a> Checker<'a> {
                         }
                         Some(op) => {
                             let ok = fits(value.ty, target_ty)
-                                && (target_ty == Type::Never
+                                && (target_ty.fits_anywhere()
                                     || binary_type(*op, target_ty, value.ty) == Some(target_ty));
                             if !ok {
                                 self.error(
@@ -1065,7 +1061,7 @@ impl<'a> Checker<'a> {
             ok = false;
         }
         let elem = match base.ty {
-            Type::Never => Type::Never,
+            t @ (Type::Never | Type::Error) => t,
             Type::Str => Type::Int,
             t => match t.elem() {
                 Some(e) => e,
@@ -1086,7 +1082,9 @@ impl<'a> Checker<'a> {
     fn field(&mut self, base: &ast::Expr, field: &ast::Ident) -> Option<(TExpr, usize, Type)> {
         let base = self.expr(base);
         match base.ty {
-            Type::Never => None,
+            // Divergence: the field is never read (nor written).
+            Type::Never => Some((base, 0, Type::Never)),
+            Type::Error => None,
             Type::Struct(id) => {
                 let def = id.def();
                 match def.field(&field.name) {
@@ -1170,7 +1168,7 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let t = self.expr_expect(x, elem);
-            if elem.is_none() && t.ty != Type::Never {
+            if elem.is_none() && !t.ty.fits_anywhere() {
                 elem = Some(t.ty);
             }
             out.push(Some(t));
@@ -1181,12 +1179,15 @@ impl<'a> Checker<'a> {
             .map(|(t, x)| t.unwrap_or_else(|| self.expr_expect(x, elem)))
             .collect();
         let typed = |kind, ty| TExpr { kind, ty, span: at };
-        let Some(elem) = elem.or_else(|| xs.iter().map(|x| x.ty).find(|&t| t != Type::Never))
+        let Some(elem) = elem.or_else(|| xs.iter().map(|x| x.ty).find(|&t| !t.fits_anywhere()))
         else {
             if xs.is_empty() {
                 return self.cannot_infer(at);
             }
-            // Every element diverges (or failed): the array is never built.
+            // Every element failed, or diverges: the array is never built.
+            if xs.iter().any(|x| x.ty == Type::Error) {
+                return poison(at);
+            }
             return typed(TExprKind::ArrayList(xs), Type::Never);
         };
         let Some(array_ty) = self.array_of(elem, xs.first().map_or(at, |x| x.span)) else {
@@ -1227,7 +1228,7 @@ impl<'a> Checker<'a> {
             ok = false;
         }
         let ty = match x.ty {
-            Type::Never => Type::Never,
+            t @ (Type::Never | Type::Error) => t,
             t => match self.array_of(t, x.span) {
                 Some(a) => a,
                 None => return poison(at),
@@ -1282,9 +1283,10 @@ impl<'a> Checker<'a> {
             Some(els) => {
                 let els = self.expr_expect(
                     els,
-                    expected.or(Some(then.ty).filter(|t| *t != Type::Never)),
+                    expected.or(Some(then.ty).filter(|t| !t.fits_anywhere())),
                 );
                 let ty = match (then.ty, els.ty) {
+                    (Type::Error, _) | (_, Type::Error) => Type::Error,
                     (Type::Never, t) | (t, Type::Never) => t,
                     (t, u) if t == u => t,
                     (t, u) => {
@@ -1466,7 +1468,7 @@ impl<'a> Checker<'a> {
             ExprKind::Unary(op, a) => {
                 let a = self.expr(a);
                 let ty = match (op, a.ty) {
-                    (_, Type::Never) => Type::Never,
+                    (_, t @ (Type::Never | Type::Error)) => t,
                     (UnOp::Neg, t @ (Type::Int | Type::Float)) => t,
                     (UnOp::Not, Type::Bool) => Type::Bool,
                     (op, t) => {
@@ -1641,10 +1643,8 @@ impl<'a> Checker<'a> {
                 }
                 typed(kind, Type::Never)
             }
-            ExprKind::Error => {
-                self.silent_errors += 1;
-                poison(at)
-            }
+            // The parser reported this one.
+            ExprKind::Error => poison(at),
         }
     }
 
@@ -1689,11 +1689,14 @@ impl<'a> Checker<'a> {
         let typed = |kind, ty| TExpr { kind, ty, span: at };
         if let Some(b) = Builtin::from_name(&f.name) {
             if b == Builtin::Print {
-                let args = args.iter().map(|a| self.expr(a)).collect();
+                let args: Vec<TExpr> = args.iter().map(|a| self.expr(a)).collect();
+                if args.iter().any(|a| a.ty == Type::Error) {
+                    return poison(at);
+                }
                 return typed(TExprKind::Print(args), Type::Unit);
             }
             // Fixed parameter types give `[]` arguments their type (`join([], ",")`).
-            let fixed = fixed_signature(b).filter(|(p, _)| p.len() == args.len());
+            let fixed = b.signature().filter(|(p, _)| p.len() == args.len());
             let targs: Vec<TExpr> = match fixed {
                 Some((params, _)) => args
                     .iter()
@@ -1764,7 +1767,7 @@ impl<'a> Checker<'a> {
     }
 
     fn builtin(&mut self, b: Builtin, f: &ast::Ident, args: Vec<TExpr>, at: Span) -> TExpr {
-        let arity = match fixed_signature(b) {
+        let arity = match b.signature() {
             Some((params, _)) => params.len(),
             None => match b {
                 Builtin::Min | Builtin::Max => 2,
@@ -1774,7 +1777,7 @@ impl<'a> Checker<'a> {
         if !self.arity(b.name(), arity, args.len(), at, f.span) {
             return poison(at);
         }
-        let ret = match fixed_signature(b) {
+        let ret = match b.signature() {
             Some((params, ret)) => {
                 let mut ok = true;
                 for (a, &p) in args.iter().zip(params) {
@@ -1796,26 +1799,27 @@ impl<'a> Checker<'a> {
                 let t = args[0].ty;
                 let (ok, want, ret) = match b {
                     Builtin::Len => (
-                        matches!(t, Type::Array(_) | Type::Str | Type::Never),
+                        matches!(t, Type::Array(_) | Type::Str) || t.fits_anywhere(),
                         "an array or a str",
                         Type::Int,
                     ),
                     Builtin::Copy => (
-                        matches!(t, Type::Array(_) | Type::Struct(_) | Type::Never),
+                        matches!(t, Type::Array(_) | Type::Struct(_)) || t.fits_anywhere(),
                         "an array or a struct",
                         t,
                     ),
                     Builtin::Str => (true, "a value", Type::Str),
                     Builtin::Abs => (
-                        matches!(t, Type::Int | Type::Float | Type::Never),
+                        matches!(t, Type::Int | Type::Float) || t.fits_anywhere(),
                         "an int or a float",
                         t,
                     ),
                     _ => {
                         // min, max: two ints or two floats.
                         let u = args[1].ty;
-                        let operand = if t == Type::Never { u } else { t };
-                        let ok = matches!(operand, Type::Int | Type::Float | Type::Never)
+                        let operand = if t.fits_anywhere() { u } else { t };
+                        let ok = (matches!(operand, Type::Int | Type::Float)
+                            || operand.fits_anywhere())
                             && fits(u, operand);
                         if !ok {
                             self.error(
@@ -1852,41 +1856,6 @@ impl<'a> Checker<'a> {
             span: at,
         }
     }
-}
-
-/// Parameter types and result of the builtins whose signature does not depend on their
-/// arguments; `None` for `print`, `len`, `copy`, `str`, `abs`, `min` and `max`.
-fn fixed_signature(b: Builtin) -> Option<(&'static [Type], Type)> {
-    const S: Type = Type::Str;
-    const STRS: Type = Type::Array(crate::types::Elem::STR);
-    Some(match b {
-        Builtin::Print
-        | Builtin::Len
-        | Builtin::Copy
-        | Builtin::Str
-        | Builtin::Abs
-        | Builtin::Min
-        | Builtin::Max => return None,
-        Builtin::Float => (&[Type::Int], Type::Float),
-        Builtin::Int => (&[Type::Float], Type::Int),
-        Builtin::Sqrt => (&[Type::Float], Type::Float),
-        Builtin::TimeNs => (&[], Type::Int),
-        Builtin::SleepMs | Builtin::Seed => (&[Type::Int], Type::Unit),
-        Builtin::Rand => (&[Type::Int], Type::Int),
-        Builtin::Assert => (&[Type::Bool], Type::Unit),
-        Builtin::ParseInt => (&[S], Type::Int),
-        Builtin::ParseFloat => (&[S], Type::Float),
-        Builtin::Find => (&[S, S], Type::Int),
-        Builtin::Split => (&[S, S], STRS),
-        Builtin::Join => (&[STRS, S], S),
-        Builtin::Trim => (&[S], S),
-        Builtin::Chr => (&[Type::Int], S),
-        Builtin::Fixed => (&[Type::Float, Type::Int], S),
-        Builtin::ReadLine => (&[], S),
-        Builtin::Args => (&[], STRS),
-        Builtin::ReadFile => (&[S], S),
-        Builtin::WriteFile => (&[S, S], Type::Unit),
-    })
 }
 
 fn describe_params(params: &[Type]) -> String {
@@ -1930,10 +1899,11 @@ fn expr_structs(e: &TExpr, out: &mut BTreeSet<String>) {
     crate::tast::visit_expr(e, &mut |e| e.ty.structs_in(out));
 }
 
-/// The result type of `a op b`, or `None` if the operator does not apply. `Never` operands
-/// (divergence or poison) take the other operand's type.
+/// The result type of `a op b`, or `None` if the operator does not apply. A poisoned operand
+/// poisons the result; a diverging one takes the other operand's type.
 fn binary_type(op: BinOp, a: Type, b: Type) -> Option<Type> {
     let operand = match (a, b) {
+        (Type::Error, _) | (_, Type::Error) => return Some(Type::Error),
         (Type::Never, t) | (t, Type::Never) => t,
         (t, u) if t == u => t,
         _ => return None,
@@ -2012,6 +1982,21 @@ mod tests {
             Some(TTopItem::Tail(e)) => e.ty,
             other => panic!("no tail: {other:?}"),
         }
+    }
+
+    #[test]
+    fn poison_is_not_divergence() {
+        // A poisoned statement makes its block's type unknown (no follow-up `()` error), and
+        // a poisoned initializer makes a poisoned global whose uses report nothing more.
+        err1("fn f() -> int { nope; }");
+        err1("global g = nope; let h: int = g + 1;");
+        err1("fn f() -> int { let x: strng = 1; x + 1 }");
+        err1("global g = print(nope);");
+        err1("struct P { x: int } fn f(p: P) -> int { p.nope + 1 }");
+        // Divergence is a real type: it fits anywhere and reaches the back end.
+        let p = ok("fn f() -> int { let x = return 1; x }");
+        assert_eq!(p.fns[0].body.ty, Type::Never);
+        assert_eq!(err1("let g = loop { };").0, "a global cannot have type `!`");
     }
 
     #[test]

@@ -53,9 +53,15 @@ pub enum Type {
     Array(Elem),
     /// A struct (named record, reference semantics).
     Struct(StructId),
-    /// The type of diverging expressions (`return`, `break`, `continue`); fits any type.
-    /// Appears only in the typed AST, never in a signature or a variable.
+    /// The type of diverging expressions (`return`, `break`, `continue`, a `loop` without
+    /// `break`, a block that ends in one); fits any type. Appears only in the typed AST, never
+    /// in a signature or a global.
     Never,
+    /// Poison: the type of an expression (or an annotation) whose error has already been
+    /// reported. It fits everything and accepts everything, so one mistake does not cascade
+    /// into follow-up errors. A program containing it is always rejected: it never reaches
+    /// the back end.
+    Error,
 }
 
 #[derive(Default)]
@@ -199,6 +205,11 @@ fn subst_self(t: &mut Tables, ty: Type, id: StructId) -> Type {
 }
 
 impl Type {
+    /// True for the types that fit wherever a value is expected: divergence and poison.
+    pub fn fits_anywhere(self) -> bool {
+        matches!(self, Type::Never | Type::Error)
+    }
+
     /// The element type as a full type, for arrays.
     pub fn elem(self) -> Option<Type> {
         match self {
@@ -210,7 +221,7 @@ impl Type {
     /// The array type whose elements are `self`, if `self` can be an element.
     pub fn array_of(self) -> Option<Type> {
         match self {
-            Type::Unit | Type::Never => None,
+            Type::Unit | Type::Never | Type::Error => None,
             t => Some(Type::Array(Elem::of(t))),
         }
     }
@@ -231,6 +242,7 @@ impl Type {
             Type::Str => 3,
             Type::Unit => 4,
             Type::Never => 5,
+            Type::Error => 8,
             Type::Array(e) => 6 | (u64::from(e.0) << 8),
             Type::Struct(s) => 7 | (u64::from(s.0) << 8),
         }
@@ -247,6 +259,7 @@ impl Type {
             5 => Type::Never,
             6 => Type::Array(Elem(id)),
             7 => Type::Struct(StructId(id)),
+            8 => Type::Error,
             _ => Type::Unit,
         }
     }
@@ -290,6 +303,7 @@ impl fmt::Display for Type {
             Type::Struct(StructId::SELF) => write!(f, "Self"),
             Type::Struct(s) => write!(f, "{}", s.name()),
             Type::Never => write!(f, "!"),
+            Type::Error => write!(f, "{{error}}"),
         }
     }
 }
