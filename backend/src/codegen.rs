@@ -112,6 +112,7 @@ pub fn generate<'ctx>(
         rt,
         resolver,
         locals: Vec::new(),
+        local_types: locals.iter().map(|l| l.ty).collect(),
         loops: Vec::new(),
         ret,
         polls,
@@ -184,6 +185,7 @@ fn llvm_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> 
         Type::Bool => Some(ctx.bool_type().into()),
         Type::Array(_) => Some(ctx.ptr_type(Default::default()).into()),
         Type::Unit | Type::Never => None,
+        Type::Error => unreachable!("a poisoned type reached codegen: the checker rejects them"),
     }
 }
 
@@ -373,6 +375,8 @@ struct Gen<'a, 'ctx> {
     resolver: &'a dyn Resolver,
     /// Alloca of each local (`None` for unit-typed locals).
     locals: Vec<Option<PointerValue<'ctx>>>,
+    /// The type of each local.
+    local_types: Vec<Type>,
     /// (continue target, break target) of the enclosing loops, innermost last.
     loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
     ret: Type,
@@ -381,6 +385,33 @@ struct Gen<'a, 'ctx> {
 }
 
 type Value<'ctx> = Option<BasicValueEnum<'ctx>>;
+
+/// An evaluated assignment target.
+enum Place<'ctx> {
+    /// A local's alloca, its LLVM type and its type.
+    Local {
+        slot: PointerValue<'ctx>,
+        lt: BasicTypeEnum<'ctx>,
+        ty: Type,
+    },
+    /// A global, by name, and its type.
+    Global(String, Type),
+    /// An array element's address, after the bounds check.
+    Elem(PointerValue<'ctx>, Elem),
+}
+
+impl Place<'_> {
+    /// The type stored at the place.
+    fn ty(&self) -> Type {
+        match self {
+            Place::Local { ty, .. } => *ty,
+            Place::Global(_, ty) => *ty,
+            Place::Elem(_, Elem::Int) => Type::Int,
+            Place::Elem(_, Elem::Float) => Type::Float,
+            Place::Elem(_, Elem::Bool) => Type::Bool,
+        }
+    }
+}
 type Res<T> = Result<T, String>;
 
 impl<'a, 'ctx> Gen<'a, 'ctx> {
@@ -645,44 +676,46 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         Ok(())
     }
 
+    /// `place = value` or `place op= value`, in Rust's order: the right operand first, then
+    /// the place (array, index and bounds check), then for a compound assignment the old value
+    /// and the operator, then the store. A diverging right operand ends the statement there.
+    /// The operator's type is the place's, not the right operand's (which may be `!`).
     fn assign(&mut self, target: &TPlace, op: Option<BinOp>, value: &TExpr, span: Span) -> Res<()> {
-        match target {
+        let rhs = self.expr(value)?;
+        if value.ty == Type::Never {
+            return Ok(());
+        }
+        let Some(place) = self.place(target)? else {
+            return Ok(());
+        };
+        let v = match op {
+            None => rhs,
+            Some(op) => {
+                let old = self.load_place(&place)?;
+                self.arith(op, place.ty(), old, rhs, span)?
+            }
+        };
+        self.store_place(&place, v)
+    }
+
+    /// Evaluates an assignment target to where it stores; `None` if it has no storage (a unit
+    /// or diverging local) or its evaluation diverged.
+    fn place(&mut self, target: &TPlace) -> Res<Option<Place<'ctx>>> {
+        Ok(match target {
             TPlace::Local(id) => {
-                let slot = self.locals[*id];
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let (Some(slot), Some(ty)) = (slot, llvm_type(self.ctx, value.ty)) else {
-                            return Ok(());
-                        };
-                        let old = self.b.build_load(ty, slot, "old").map_err(err)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, Some(old), rhs, span)?
-                    }
-                };
-                if let (Some(slot), Some(v)) = (slot, v) {
-                    self.b.build_store(slot, v).map_err(err)?;
+                let ty = self.local_types[*id];
+                match (self.locals[*id], llvm_type(self.ctx, ty)) {
+                    (Some(slot), Some(lt)) => Some(Place::Local { slot, lt, ty }),
+                    _ => None,
                 }
             }
-            TPlace::Global(name) => {
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let old = self.load_global(name)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, old, rhs, span)?
-                    }
-                };
-                self.store_global(name, v)?;
-            }
+            TPlace::Global(name) => Some(Place::Global(name.clone(), self.resolver.global(name).1)),
             TPlace::Index(arr, idx) => {
                 let Type::Array(elem) = arr.ty else {
-                    return Err("index assignment on a non-array".into());
+                    return Ok(None);
                 };
-                let a = self.expr(arr)?;
-                let i = self.expr(idx)?;
-                let (Some(a), Some(i)) = (a, i) else {
-                    return Ok(());
+                let (Some(a), Some(i)) = (self.expr(arr)?, self.expr(idx)?) else {
+                    return Ok(None);
                 };
                 let p = self.elem_ptr(
                     a.into_pointer_value(),
@@ -690,20 +723,31 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     elem,
                     idx.span.to(arr.span),
                 )?;
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let old = self.load_elem(p, elem)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, Some(old), rhs, span)?
-                    }
-                };
-                if let Some(v) = v {
-                    self.store_elem(p, elem, v)?;
-                }
+                Some(Place::Elem(p, elem))
             }
+        })
+    }
+
+    fn load_place(&self, place: &Place<'ctx>) -> Res<Value<'ctx>> {
+        match place {
+            Place::Local { slot, lt, .. } => {
+                Ok(Some(self.b.build_load(*lt, *slot, "old").map_err(err)?))
+            }
+            Place::Global(name, _) => self.load_global(name),
+            Place::Elem(p, elem) => Ok(Some(self.load_elem(*p, *elem)?)),
         }
-        Ok(())
+    }
+
+    fn store_place(&self, place: &Place<'ctx>, v: Value<'ctx>) -> Res<()> {
+        let Some(v) = v else { return Ok(()) };
+        match place {
+            Place::Local { slot, .. } => {
+                self.b.build_store(*slot, v).map_err(err)?;
+                Ok(())
+            }
+            Place::Global(name, _) => self.store_global(name, Some(v)),
+            Place::Elem(p, elem) => self.store_elem(*p, *elem, v),
+        }
     }
 
     /// Loads an array's length. Arrays never change length, so the load is `!invariant.load`:

@@ -803,7 +803,7 @@ impl Session {
             // until assigned); the cell is a GC root and this thread is registered with the GC
             // (the main thread is), so the array cannot be collected while it is formatted.
             Type::Array(e) => unsafe { crate::runtime::format_array(bits as *const u8, e as u32) },
-            Type::Unit | Type::Never => "()".into(),
+            Type::Unit | Type::Never | Type::Error => "()".into(),
         }
     }
 

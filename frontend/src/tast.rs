@@ -15,7 +15,8 @@ pub type LocalId = usize;
 pub struct LocalInfo {
     /// Source name (for IR readability).
     pub name: String,
-    /// Its type (`Never` for a variable whose initializer diverges: it is never read).
+    /// Its type (`Never` for a variable whose initializer diverges: it is never read; never
+    /// `Error`, which no checked program contains).
     pub ty: Type,
 }
 
