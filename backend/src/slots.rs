@@ -8,15 +8,21 @@
 //! body until no such code remains).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Maximum number of slots in a session.
 pub const CAPACITY: usize = 1 << 16;
 
 static SLOTS: [AtomicUsize; CAPACITY] = [const { AtomicUsize::new(0) }; CAPACITY];
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Slots given back by transactions that were rolled back before any store.
+static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// Allocates a fresh slot and returns its address (stable for the life of the process).
 pub fn alloc() -> Result<usize, String> {
+    if let Some(addr) = FREE.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        return Ok(addr);
+    }
     let i = NEXT.fetch_add(1, Ordering::Relaxed);
     if i >= CAPACITY {
         return Err(format!("too many function slots (the limit is {CAPACITY})"));
@@ -31,6 +37,14 @@ fn cell(addr: usize) -> &'static AtomicUsize {
         "not a slot address"
     );
     &SLOTS[(addr - base) / 8]
+}
+
+/// Gives back a slot that was never stored into and that no linked code refers to (its
+/// transaction was rolled back and its code unlinked).
+pub fn release(addr: usize) {
+    debug_assert_eq!(load(addr), 0, "a released slot was never stored");
+    cell(addr);
+    FREE.lock().unwrap_or_else(|e| e.into_inner()).push(addr);
 }
 
 /// Installs `code` in the slot: every later load (from any thread) sees it.
@@ -54,5 +68,16 @@ mod tests {
         super::store(b, 0x5678);
         assert_eq!(super::load(a), 0x1234);
         assert_eq!(super::load(b), 0x5678);
+    }
+
+    #[test]
+    fn a_released_slot_is_reused() {
+        let a = super::alloc().unwrap();
+        super::release(a);
+        // Other tests allocate concurrently, so the freed slot may go to one of them; either
+        // way it is handed out again rather than lost.
+        let again: Vec<usize> = (0..64).map(|_| super::alloc().unwrap()).collect();
+        let reused = again.contains(&a);
+        assert!(reused || super::FREE.lock().unwrap().is_empty());
     }
 }
