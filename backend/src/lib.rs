@@ -9,6 +9,7 @@
 //! The public surface is this facade: [`Session`], what its calls return, the [`Event`]s it
 //! reports, and query results as plain data. All user-facing text is made by the REPL.
 
+mod abi;
 mod codegen;
 mod driver;
 mod gc;

@@ -184,7 +184,7 @@ impl Session {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
         gc::init();
-        let jit = Jit::new(&crate::runtime::symbols())?;
+        let jit = Jit::new(&crate::abi::symbols())?;
         let shared = Arc::new(Shared {
             jit: Arc::new(Mutex::new(jit)),
             reg: Mutex::new(Registry::default()),
@@ -540,7 +540,7 @@ impl Session {
             // SAFETY: an array global's cell always holds a live array (the shared empty array
             // until assigned); the cell is a GC root and this thread is registered with the GC
             // (the main thread is), so the array cannot be collected while it is formatted.
-            Type::Array(e) => unsafe { crate::runtime::format_array(bits as *const u8, e as u32) },
+            Type::Array(e) => unsafe { crate::runtime::format_array(bits as *const u8, e.into()) },
             Type::Unit | Type::Never | Type::Error => "()".into(),
         }
     }

@@ -1059,17 +1059,10 @@ impl<'a> Checker<'a> {
 
     fn builtin(&mut self, b: Builtin, f: &ast::Ident, args: Vec<TExpr>, at: Span) -> TExpr {
         // (parameter types, result type); `len` and `copy` take any array, checked below.
-        let (params, ret): (&[Type], Type) = match b {
-            Builtin::Print => (&[], Type::Unit),
-            Builtin::Len => (&[Type::Error], Type::Int),
-            Builtin::Copy => (&[Type::Error], Type::Error),
-            Builtin::Float => (&[Type::Int], Type::Float),
-            Builtin::Int => (&[Type::Float], Type::Int),
-            Builtin::Sqrt => (&[Type::Float], Type::Float),
-            Builtin::TimeNs => (&[], Type::Int),
-            Builtin::SleepMs | Builtin::Seed => (&[Type::Int], Type::Unit),
-            Builtin::Rand => (&[Type::Int], Type::Int),
-            Builtin::Assert => (&[Type::Bool], Type::Unit),
+        let (params, ret): (&[Type], Type) = match (b, b.signature()) {
+            (_, Some(sig)) => sig,
+            (Builtin::Len | Builtin::Copy, None) => (&[Type::Error], Type::Error),
+            (_, None) => (&[], Type::Unit),
         };
         if !self.arity(b.name(), params.len(), args.len(), at, f.span) {
             return poison(at);
