@@ -274,7 +274,9 @@ impl Session {
         let Some((entry, top_id)) = entry else {
             return EvalResult::Ok;
         };
-        let task = match tasks::spawn(entry, false, self.retire_top_on_end(top_id)) {
+        // SAFETY: `entry` is the top-level unit the install just committed, a `void (ptr)`
+        // function; it is retired only by the `on_end` callback, so it stays mapped meanwhile.
+        let task = match unsafe { tasks::spawn(entry, false, self.retire_top_on_end(top_id)) } {
             Ok(t) => t,
             Err(e) => return EvalResult::Crashed(e),
         };
@@ -317,7 +319,8 @@ impl Session {
                 }),
             }
         });
-        let task = tasks::spawn(entry, true, on_end).map_err(|e| CompileErrors {
+        // SAFETY: as in `eval`: a committed top-level unit, retired only by `on_end`.
+        let task = unsafe { tasks::spawn(entry, true, on_end) }.map_err(|e| CompileErrors {
             source: source.clone(),
             diagnostics: vec![Diagnostic::plain(e)],
         })?;

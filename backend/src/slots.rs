@@ -47,8 +47,13 @@ pub fn release(addr: usize) {
     FREE.lock().unwrap_or_else(|e| e.into_inner()).push(addr);
 }
 
-/// Installs `code` in the slot: every later load (from any thread) sees it.
-pub fn store(addr: usize, code: usize) {
+/// Installs `code` in the slot: every later load (from any thread) sees it, and JIT code
+/// calls it.
+///
+/// # Safety
+/// `code` is the entry of linked code of the signature this slot was allocated for, and it
+/// stays mapped while it can be reached through the slot (the retirement protocol).
+pub unsafe fn store(addr: usize, code: usize) {
     cell(addr).store(code, Ordering::SeqCst);
 }
 
@@ -64,8 +69,11 @@ mod tests {
         let a = super::alloc().unwrap();
         let b = super::alloc().unwrap();
         assert_ne!(a, b);
-        super::store(a, 0x1234);
-        super::store(b, 0x5678);
+        // SAFETY: no JIT code calls through these fresh test slots.
+        unsafe {
+            super::store(a, 0x1234);
+            super::store(b, 0x5678);
+        }
         assert_eq!(super::load(a), 0x1234);
         assert_eq!(super::load(b), 0x5678);
     }

@@ -129,7 +129,10 @@ pub(crate) fn commit(
     }
     let stored_ns = crate::runtime::monotonic_ns();
     for (_, _, slot, addr) in &installed {
-        slots::store(*slot, *addr);
+        // SAFETY: `addr` is the entry of a version compiled for this slot's signature (the plan
+        // gives a new signature a new slot); its `Code` now lives in the registry, freed only
+        // by the retirement protocol.
+        unsafe { slots::store(*slot, *addr) };
     }
     let epoch = tasks::request_scan();
     for name in &replaced {
