@@ -83,6 +83,7 @@ pub enum Event {
 pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// Errors of one input, with the source they point into.
+#[derive(Debug)]
 pub struct CompileErrors {
     /// The source.
     pub source: Arc<Source>,
@@ -761,6 +762,39 @@ mod tests {
         assert!(rows[1].code_size.is_some_and(|n| n > 0));
         assert_eq!(rows[1].origin, "<input:2>");
         assert!(s.versions("nope").is_err());
+    }
+
+    #[test]
+    fn a_version_with_a_running_frame_drains_then_is_freed() {
+        let mut s = session();
+        eval_ok(
+            &mut s,
+            "global go: bool = true;\nglobal started: int = 0;\n\
+             fn inner() -> int { started = 1; let n = 0; while go { n += 1; } n }",
+        );
+        let name = s.next_input_name();
+        let id = s.spawn(&name, "inner()").unwrap().expect("a task");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.global_int("started") != Some(1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        eval_ok(&mut s, "fn inner() -> int { 2 }");
+        // Frame counts are as fresh as the tasks' last scans; on a loaded machine a scan can
+        // take longer than the 50 ms `versions` waits, so ask again until it is in.
+        let mut rows = s.versions("inner").unwrap();
+        while rows[0].frames == 0 && Instant::now() < deadline {
+            rows = s.versions("inner").unwrap();
+        }
+        assert_eq!((rows[0].state, rows[0].frames), (State::Draining, 1));
+        assert_eq!((rows[1].state, rows[1].frames), (State::Live, 0));
+        assert_eq!(s.tasks().len(), 1);
+        eval_ok(&mut s, "go = false;");
+        s.wait(Some(id)).unwrap();
+        assert!(s.drain(Duration::from_secs(5)));
+        let rows = s.versions("inner").unwrap();
+        assert_eq!(rows[0].state, State::Freed);
+        assert_eq!(rows[0].code_size, None);
+        assert!(s.tasks().is_empty());
     }
 
     #[test]
