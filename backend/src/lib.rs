@@ -23,6 +23,7 @@ mod slots;
 mod tasks;
 mod versions;
 
+pub use abi::ErrorKind;
 pub use runtime::{route_program_output, RuntimeError};
 pub use session::{
     CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Reporter, Session, TaskRow, VersionRow,

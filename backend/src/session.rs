@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// State shared by the REPL thread, task threads and the reclaimer.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The JIT; its mutex serializes every compilation and removal.
     pub(crate) jit: Arc<Mutex<Jit>>,
     /// Functions and their versions, and the globals.
@@ -122,7 +122,25 @@ pub struct Session {
     background: BTreeMap<u64, BackgroundTask>,
     reporter: Reporter,
     /// The foreground task's context while one runs (Ctrl-C interrupts it).
-    pub foreground: Arc<Mutex<Option<Arc<TaskCtx>>>>,
+    foreground: Arc<Mutex<Option<Arc<TaskCtx>>>>,
+}
+
+/// Interrupts the foreground evaluation of a session from any thread (a signal handler's).
+#[derive(Clone)]
+pub struct Interrupter(Arc<Mutex<Option<Arc<TaskCtx>>>>);
+
+impl Interrupter {
+    /// Interrupts the foreground evaluation; false if none is running.
+    pub fn interrupt_foreground(&self) -> bool {
+        let fg = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match fg {
+            Some(ctx) => {
+                ctx.interrupt();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// One function for `:list`.
@@ -212,6 +230,11 @@ impl Session {
             reporter,
             foreground: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// A handle that interrupts this session's foreground evaluation (for Ctrl-C).
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.foreground.clone())
     }
 
     /// Sets the optimization level (0-3) for new definitions.

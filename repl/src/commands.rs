@@ -103,13 +103,10 @@ impl Repl {
     /// itself; in script mode with nothing running, Ctrl-C ends the process as usual. Call it
     /// after the line editor exists: rustyline installs its own SIGINT handler when created.
     pub fn install_interrupt_handler(&self, interactive: bool) {
-        let foreground = self.session.foreground.clone();
+        let foreground = self.session.interrupter();
         let _ = ctrlc::set_handler(move || {
-            let fg = foreground.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            match fg {
-                Some(ctx) => ctx.interrupt(),
-                None if !interactive => std::process::exit(130),
-                None => {}
+            if !foreground.interrupt_foreground() && !interactive {
+                std::process::exit(130);
             }
         });
     }
