@@ -12,7 +12,7 @@
 
 use crate::session::{Event, Reporter, Shared};
 use crate::tasks;
-use crate::versions::{State, Version};
+use crate::versions::{Compiled, State};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,8 @@ pub fn pass(shared: &Shared) -> Pass {
                 .clone()
         })
         .collect();
-    let freeable = |v: &Version| -> Option<bool> {
+    // `slot`: the slot a function version was installed in (`None` for top-level units).
+    let freeable = |v: &Compiled, slot: Option<usize>| -> Option<bool> {
         if v.state() != State::Draining {
             return None;
         }
@@ -63,19 +64,17 @@ pub fn pass(shared: &Shared) -> Pass {
         if in_frames.contains(&v.info.id) {
             return Some(false);
         }
-        let orphaned = v.slot != 0 && !live_slots.contains(&v.slot);
-        if orphaned
-            && called
-                .iter()
-                .any(|(s, id)| *s == v.slot && *id != v.info.id)
-        {
-            return Some(false);
+        if let Some(slot) = slot {
+            let orphaned = !live_slots.contains(&slot);
+            if orphaned && called.iter().any(|(s, id)| *s == slot && *id != v.info.id) {
+                return Some(false);
+            }
         }
         Some(true)
     };
     let mut to_free = Vec::new();
     for (i, v) in reg.tops.iter().enumerate() {
-        match freeable(v) {
+        match freeable(v, None) {
             Some(true) => to_free.push((None, i)),
             Some(false) => out.draining = true,
             None => {}
@@ -85,8 +84,9 @@ pub fn pass(shared: &Shared) -> Pass {
         }
     }
     for (name, f) in &reg.fns {
-        for (i, v) in f.versions.iter().enumerate() {
-            match freeable(v) {
+        for (i, fv) in f.versions.iter().enumerate() {
+            let v = &fv.unit;
+            match freeable(v, Some(fv.slot)) {
                 Some(true) => to_free.push((Some(name.clone()), i)),
                 Some(false) => out.draining = true,
                 None => {}
@@ -98,7 +98,7 @@ pub fn pass(shared: &Shared) -> Pass {
     }
     for (name, i) in to_free.iter().rev() {
         let v = match name {
-            Some(n) => reg.fns.get_mut(n).map(|f| &mut f.versions[*i]),
+            Some(n) => reg.fns.get_mut(n).map(|f| &mut f.versions[*i].unit),
             None => reg.tops.get_mut(*i),
         };
         let Some(v) = v else { continue };

@@ -532,7 +532,7 @@ impl Session {
             .map(|(name, f)| FnSummary {
                 name: name.clone(),
                 signature: sig_text(f.current()),
-                version: f.current().info.n,
+                version: f.current().unit.info.n,
             })
             .collect()
     }
@@ -585,7 +585,8 @@ impl Session {
             .get(name)?
             .versions
             .iter()
-            .find(|v| v.info.n == n)?
+            .find(|v| v.unit.info.n == n)?
+            .unit
             .freed_ns()
     }
 
@@ -627,10 +628,10 @@ impl Session {
         Ok(f.versions
             .iter()
             .map(|v| VersionRow {
-                version: v.info.n,
-                state: v.state(),
-                frames: frames.get(&v.info.id).copied().unwrap_or(0),
-                code_size: (v.state() != State::Freed).then_some(v.info.size),
+                version: v.unit.info.n,
+                state: v.unit.state(),
+                frames: frames.get(&v.unit.info.id).copied().unwrap_or(0),
+                code_size: (v.unit.state() != State::Freed).then_some(v.unit.info.size),
                 origin: v.origin.clone(),
             })
             .collect())
@@ -645,7 +646,7 @@ impl Session {
             Some(n) => f
                 .versions
                 .iter()
-                .find(|v| v.info.n == n)
+                .find(|v| v.unit.info.n == n)
                 .ok_or_else(|| format!("`{name}` has no version v{n}"))?,
         };
         Ok(v.text.clone())
@@ -668,7 +669,7 @@ impl Session {
     pub fn ir_of(&self, name: &str) -> Result<String, String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
         let f = reg.function(name)?;
-        Ok(f.current().ir.clone())
+        Ok(f.current().unit.ir.clone())
     }
 
     /// `:asm NAME`: re-emits the current version's optimized IR as assembly.
@@ -676,7 +677,7 @@ impl Session {
         let (ir, opt) = {
             let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
             let f = reg.function(name)?;
-            (f.current().ir.clone(), f.current().opt)
+            (f.current().unit.ir.clone(), f.current().unit.opt)
         };
         let ctx = Context::create();
         let buf = inkwell::memory_buffer::MemoryBuffer::create_from_memory_range_copy(
@@ -733,7 +734,11 @@ mod tests {
 
     fn states(s: &Session, name: &str) -> Vec<State> {
         let reg = s.shared.reg.lock().unwrap();
-        reg.fns[name].versions.iter().map(|v| v.state()).collect()
+        reg.fns[name]
+            .versions
+            .iter()
+            .map(|v| v.unit.state())
+            .collect()
     }
 
     #[test]

@@ -182,28 +182,21 @@ impl fmt::Display for State {
     }
 }
 
-/// One version of a function, or one top-level unit. Its life cycle changes only through its
-/// methods: live, then [`Version::retire`] (draining), then [`Version::free`] (freed).
-pub struct Version {
+/// One compiled unit — a function version or the top-level code of one input — with its life
+/// cycle, which changes only through its methods: live, then [`Compiled::retire`] (draining),
+/// then [`Compiled::free`] (freed).
+pub struct Compiled {
     /// Code map entry (name, number, address range, source).
     pub info: Arc<CodeInfo>,
     /// Life cycle state.
     state: State,
-    /// Its signature (top-level units: `fn()`).
-    pub sig: FnSig,
-    /// The item's own text (what `:source` prints and identical-source checks compare).
-    pub text: String,
-    /// `<input:N>` or `file:line`.
-    pub origin: String,
     /// Owns the machine code until freed.
     code: Option<Code>,
-    /// The slot this version was installed in (0 for top-level units).
-    pub slot: usize,
-    /// Slots this version's code calls through.
+    /// Slots this unit's code calls through.
     pub calls_slots: Vec<usize>,
-    /// Functions it calls and globals it uses (for signature and type-change checks).
+    /// Functions it calls (for signature-change checks).
     pub calls: BTreeSet<String>,
-    /// Globals it reads or writes.
+    /// Globals it reads or writes (for type-change checks).
     pub globals: BTreeSet<String>,
     /// The epoch of the store that replaced it (valid while draining).
     retire_epoch: u64,
@@ -215,13 +208,23 @@ pub struct Version {
     pub opt: u8,
 }
 
-/// What a new version is made of (everything but its life cycle).
-pub(crate) struct NewVersion {
-    pub info: Arc<CodeInfo>,
+/// One version of a function: its compiled unit and what only functions have.
+pub struct Version {
+    /// The code and its life cycle.
+    pub unit: Compiled,
+    /// Its signature.
     pub sig: FnSig,
+    /// The item's own text (what `:source` prints and identical-source checks compare).
     pub text: String,
+    /// `<input:N>` or `file:line`.
     pub origin: String,
+    /// The slot this version was installed in.
     pub slot: usize,
+}
+
+/// What a new unit is made of (everything but its code and life cycle).
+pub(crate) struct NewUnit {
+    pub info: Arc<CodeInfo>,
     pub calls_slots: Vec<usize>,
     pub calls: BTreeSet<String>,
     pub globals: BTreeSet<String>,
@@ -229,25 +232,21 @@ pub(crate) struct NewVersion {
     pub opt: u8,
 }
 
-impl Version {
-    /// A live version owning `code`, which gets its code-map entry here.
-    pub(crate) fn live(v: NewVersion, mut code: Code) -> Version {
-        code.map(v.info.clone());
-        Version {
-            info: v.info,
+impl Compiled {
+    /// A live unit owning `code`, which gets its code-map entry here.
+    pub(crate) fn live(u: NewUnit, mut code: Code) -> Compiled {
+        code.map(u.info.clone());
+        Compiled {
+            info: u.info,
             state: State::Live,
-            sig: v.sig,
-            text: v.text,
-            origin: v.origin,
             code: Some(code),
-            slot: v.slot,
-            calls_slots: v.calls_slots,
-            calls: v.calls,
-            globals: v.globals,
+            calls_slots: u.calls_slots,
+            calls: u.calls,
+            globals: u.globals,
             retire_epoch: 0,
             freed_ns: None,
-            ir: v.ir,
-            opt: v.opt,
+            ir: u.ir,
+            opt: u.opt,
         }
     }
 
@@ -278,7 +277,7 @@ impl Version {
     /// `:rollback` show, so the registry grows by a few hundred bytes per redefinition.
     ///
     /// # Safety
-    /// No task is in this version's code and none can enter it (the retirement protocol's
+    /// No task is in this unit's code and none can enter it (the retirement protocol's
     /// invariant 3 in ARCHITECTURE.md): no slot holds it and no published frame is in it.
     pub(crate) unsafe fn free(&mut self) {
         debug_assert_eq!(self.state, State::Draining);
@@ -299,7 +298,7 @@ pub struct Registry {
     /// Per function name.
     pub fns: BTreeMap<String, FnEntry>,
     /// Top-level units that are still running or waiting to be freed.
-    pub tops: Vec<Version>,
+    pub tops: Vec<Compiled>,
     /// Globals by name.
     pub(crate) globals: BTreeMap<String, Global>,
 }
@@ -334,8 +333,8 @@ impl Registry {
                         slot: f.slot,
                         sig: v.sig.clone(),
                         text: v.text.clone(),
-                        calls: v.calls.clone(),
-                        globals: v.globals.clone(),
+                        calls: v.unit.calls.clone(),
+                        globals: v.unit.globals.clone(),
                         versions: f.versions.len() as u32,
                     };
                     (name.clone(), row)
@@ -352,12 +351,12 @@ impl Registry {
             .ok_or_else(|| format!("no function `{name}`"))
     }
 
-    /// Every version that is not yet freed, function versions and top-level units alike.
-    pub fn unfreed(&self) -> impl Iterator<Item = &Version> {
+    /// Every unit that is not yet freed, function versions and top-level units alike.
+    pub fn unfreed(&self) -> impl Iterator<Item = &Compiled> {
         self.fns
             .values()
-            .flat_map(|f| f.versions.iter())
+            .flat_map(|f| f.versions.iter().map(|v| &v.unit))
             .chain(self.tops.iter())
-            .filter(|v| v.state != State::Freed)
+            .filter(|u| u.state != State::Freed)
     }
 }

@@ -9,10 +9,10 @@
 use super::compile::LinkedSet;
 use super::plan::Plan;
 use crate::session::{Event, Reporter};
-use crate::versions::{next_id, CodeInfo, FnEntry, NewVersion, Registry, Source, Version};
+use crate::versions::{next_id, CodeInfo, Compiled, FnEntry, NewUnit, Registry, Source, Version};
 use crate::{slots, tasks};
 use livejit_frontend::tast::TProgram;
-use livejit_frontend::{FnSig, Span, Type};
+use livejit_frontend::Span;
 use std::sync::Arc;
 
 /// What the commit hands back.
@@ -67,21 +67,23 @@ pub(crate) fn commit(
             size: unit.code.size,
             span: f.span,
         });
-        let version = Version::live(
-            NewVersion {
-                info,
-                sig: f.sig.clone(),
-                text: source.text[f.span.start..f.span.end].to_string(),
-                origin: origin(source, f.span),
-                slot,
-                calls_slots: calls_slots(&f.calls),
-                calls: f.calls.clone(),
-                globals: f.globals.clone(),
-                ir: unit.ir,
-                opt,
-            },
-            unit.code,
-        );
+        let version = Version {
+            unit: Compiled::live(
+                NewUnit {
+                    info,
+                    calls_slots: calls_slots(&f.calls),
+                    calls: f.calls.clone(),
+                    globals: f.globals.clone(),
+                    ir: unit.ir,
+                    opt,
+                },
+                unit.code,
+            ),
+            sig: f.sig.clone(),
+            text: source.text[f.span.start..f.span.end].to_string(),
+            origin: origin(source, f.span),
+            slot,
+        };
         let entry = reg.fns.entry(f.name.clone()).or_insert_with(|| FnEntry {
             slot,
             versions: Vec::new(),
@@ -104,16 +106,9 @@ pub(crate) fn commit(
             size: unit.code.size,
             span: Span::new(0, source.text.len()),
         });
-        reg.tops.push(Version::live(
-            NewVersion {
+        reg.tops.push(Compiled::live(
+            NewUnit {
                 info,
-                sig: FnSig {
-                    params: vec![],
-                    ret: Type::Unit,
-                },
-                text: String::new(),
-                origin: source.name.clone(),
-                slot: 0,
                 calls_slots: calls_slots(&program.top.calls),
                 calls: program.top.calls.clone(),
                 globals: program.top.globals.clone(),
@@ -139,7 +134,7 @@ pub(crate) fn commit(
         let versions = &mut reg.fns.get_mut(name).expect("just installed").versions;
         let before_new = versions.len() - 1;
         for v in &mut versions[..before_new] {
-            v.retire(epoch);
+            v.unit.retire(epoch);
         }
     }
     for (name, version, _, _) in installed {
