@@ -207,3 +207,41 @@ fn compile_unit(
         ir,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::plan::plan;
+    use livejit_frontend::compile_front;
+
+    #[test]
+    fn an_uncommitted_set_unlinks_its_code_and_returns_its_slots() {
+        crate::gc::init();
+        let jit = Arc::new(Mutex::new(Jit::new(&crate::abi::symbols()).expect("jit")));
+        let targets = Targets::host().expect("targets");
+        let empty = crate::gc::alloc_root(8) as usize;
+        let opts = Options {
+            targets: &targets,
+            jit: &jit,
+            opt: 0,
+            polls: true,
+            empty_array: empty,
+        };
+        let snap = Snapshot::default();
+        let text = "global g: int = 1;\nfn uncommitted_f() -> int { g }\ng = uncommitted_f();";
+        let program = compile_front(text, &snap).expect("checks");
+        let p = plan(&snap, &program, text).expect("plans");
+        let set = compile(&opts, &snap, &program, &p).expect("compiles");
+        assert_eq!(set.fns.len(), 1);
+        assert!(set.top.is_some());
+        assert_eq!(set.fresh_slots.len(), 1);
+        assert_eq!(set.fresh_cells.len(), 1);
+        let sym = "uncommitted_f$v1";
+        assert!(jit.lock().unwrap().lookup(sym).is_ok());
+        drop(set);
+        assert!(
+            jit.lock().unwrap().lookup(sym).is_err(),
+            "dropping the set unlinks its code"
+        );
+    }
+}
