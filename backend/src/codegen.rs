@@ -11,10 +11,12 @@
 //!   `for` iterations (see `Gen::call_poll` and `Gen::for_loop`).
 //! - Functions keep frame pointers (`"frame-pointer"="all"`) and unwind tables (`uwtable`), so
 //!   the frame-pointer walk and Rust panics (runtime errors) both cross JIT frames.
-//! - Globals are cells read and written with monotonic atomics; arrays are `ptr` to
-//!   `[len: i64][elements]` on the GC heap.
+//! - Globals are cells read and written with monotonic atomics; strs, arrays and structs are
+//!   `ptr`s to GC objects laid out as `values.rs` describes (`[len][bytes]`,
+//!   `[len][elements]`, 8-byte fields).
 
-use crate::runtime::ErrorKind;
+use crate::abi::{lowering, pack_span, Calling, ErrorKind, Lowering, RtFn};
+use crate::values;
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;
@@ -30,7 +32,7 @@ use livejit_frontend::ast::{BinOp, UnOp};
 use livejit_frontend::tast::{
     Builtin, LocalInfo, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
 };
-use livejit_frontend::{Elem, FnSig, Span, Type};
+use livejit_frontend::{FnSig, Span, Type};
 
 /// What a compilation unit needs to know about the session: where slots and global cells are.
 pub trait Resolver {
@@ -65,11 +67,7 @@ pub fn generate<'ctx>(
     resolver: &dyn Resolver,
     polls: bool,
 ) -> Result<Generated<'ctx>, String> {
-    if let Some(what) = unsupported(unit) {
-        return Err(format!("{what} {UNSUPPORTED}"));
-    }
     let module = ctx.create_module(symbol);
-    let rt = Runtime::declare(ctx, &module);
     let (params, ret, locals): (Vec<Type>, Type, &[LocalInfo]) = match unit {
         Unit::Fn(f) => (f.sig.params.clone(), f.sig.ret, &f.locals),
         Unit::Top(t) => (Vec::new(), Type::Unit, &t.locals),
@@ -112,9 +110,9 @@ pub fn generate<'ctx>(
         b: builder,
         func,
         task,
-        rt,
         resolver,
         locals: Vec::new(),
+        local_types: locals.iter().map(|l| l.ty).collect(),
         loops: Vec::new(),
         ret,
         polls,
@@ -130,8 +128,9 @@ pub fn generate<'ctx>(
     }
     if let Unit::Fn(f) = unit {
         for (i, ty) in f.sig.params.iter().enumerate() {
-            if matches!(ty, Type::Array(_)) {
-                // Arrays are never null and always start with their 8-byte length, so LLVM
+            if ty.is_pointer() {
+                // Arrays and strs are never null and always start with their 8-byte length
+                // (a struct with its first 8-byte field), so LLVM
                 // may load the (invariant) length speculatively, e.g. hoist it out of a loop.
                 let loc = AttributeLoc::Param(i as u32 + 1);
                 let attr = |name: &str, v: u64| {
@@ -188,7 +187,8 @@ fn llvm_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> 
         Type::Array(_) | Type::Str | Type::Struct(_) => {
             Some(ctx.ptr_type(Default::default()).into())
         }
-        Type::Unit | Type::Never | Type::Error => None,
+        Type::Unit | Type::Never => None,
+        Type::Error => unreachable!("a poisoned type reached codegen: the checker rejects them"),
     }
 }
 
@@ -211,233 +211,18 @@ fn fn_llvm_type<'ctx>(
     }
 }
 
-/// Until the back end supports the language's strs, structs, nested arrays and `loop`.
-const UNSUPPORTED: &str = "is not supported by the back end yet";
-
-/// The first construct of `unit` this back end cannot compile yet, if any.
-fn unsupported(unit: &Unit<'_>) -> Option<&'static str> {
-    use livejit_frontend::tast::{visit_block, visit_expr, visit_stmt};
-    let old_type = |t: Type| match t {
-        Type::Str | Type::Struct(_) => false,
-        Type::Array(e) => matches!(e, Elem::INT | Elem::FLOAT | Elem::BOOL),
-        _ => true,
-    };
-    let mut found = None;
-    // String literals only as direct `print` arguments.
-    let (mut literals, mut printed) = (0usize, 0usize);
-    let mut check = |e: &TExpr| {
-        match &e.kind {
-            TExprKind::Str(_) => literals += 1,
-            TExprKind::Print(args) => {
-                printed += args
-                    .iter()
-                    .filter(|a| matches!(a.kind, TExprKind::Str(_)))
-                    .count()
-            }
-            _ => {}
-        }
-        if found.is_some() {
-            return;
-        }
-        let new_kind = match &e.kind {
-            TExprKind::Str(_) => !matches!(e.ty, Type::Str),
-            TExprKind::Slice(..)
-            | TExprKind::Field(..)
-            | TExprKind::StructLit(..)
-            | TExprKind::Loop(_) => true,
-            TExprKind::Builtin(b, _) => {
-                Builtin::ALL.iter().position(|x| x == b).unwrap_or(99) >= 11
-            }
-            TExprKind::Binary(
-                BinOp::Shl | BinOp::Shr | BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor,
-                ..,
-            ) => false,
-            _ => false,
-        };
-        if new_kind || (!old_type(e.ty) && !matches!(e.kind, TExprKind::Str(_))) {
-            found = Some("this construct");
-        }
-    };
-    match unit {
-        Unit::Fn(f) => {
-            if f.locals.iter().any(|l| !old_type(l.ty)) || !old_type(f.sig.ret) {
-                return Some("a str, struct or nested array type");
-            }
-            visit_block(&f.body, &mut check);
-        }
-        Unit::Top(t) => {
-            if t.locals.iter().any(|l| !old_type(l.ty)) {
-                return Some("a str, struct or nested array type");
-            }
-            for item in &t.items {
-                match item {
-                    TTopItem::Global { ty, init, .. } => {
-                        if !old_type(*ty) {
-                            return Some("a str, struct or nested array type");
-                        }
-                        visit_expr(init, &mut check);
-                    }
-                    TTopItem::Stmt(s) => visit_stmt(s, &mut check),
-                    TTopItem::Tail(e) => visit_expr(e, &mut check),
-                }
-            }
-        }
-    }
-    if literals > printed {
-        return Some("a string value");
-    }
-    found
-}
-
 /// Iterations of a `for` loop between two polls (see `Gen::for_loop`).
 const FOR_CHUNK: i64 = 1024;
 
-/// Element size in bytes of an array of `elem`.
-fn elem_size(elem: Elem) -> u64 {
-    match elem {
-        Elem::BOOL => 1,
-        _ => 8,
-    }
-}
-
-/// Packs a span into one i64 argument for runtime error calls.
-fn pack_span(span: Span) -> u64 {
-    ((span.start as u64) << 32) | (span.end as u64 & 0xffff_ffff)
-}
-
-/// Declarations of the runtime functions (defined as absolute symbols in the JIT).
-struct Runtime<'ctx> {
-    poll: FunctionValue<'ctx>,
-    error: FunctionValue<'ctx>,
-    array_alloc: FunctionValue<'ctx>,
-    array_repeat: FunctionValue<'ctx>,
-    array_copy: FunctionValue<'ctx>,
-    print_begin: FunctionValue<'ctx>,
-    print_int: FunctionValue<'ctx>,
-    print_float: FunctionValue<'ctx>,
-    print_bool: FunctionValue<'ctx>,
-    print_array: FunctionValue<'ctx>,
-    print_str: FunctionValue<'ctx>,
-    print_unit: FunctionValue<'ctx>,
-    print_end: FunctionValue<'ctx>,
-    tail_end: FunctionValue<'ctx>,
-    time_ns: FunctionValue<'ctx>,
-    sleep_ms: FunctionValue<'ctx>,
-    rand: FunctionValue<'ctx>,
-    seed: FunctionValue<'ctx>,
-}
-
-impl<'ctx> Runtime<'ctx> {
-    fn declare(ctx: &'ctx Context, module: &Module<'ctx>) -> Self {
-        let p = ctx.ptr_type(Default::default());
-        let i64t = ctx.i64_type();
-        let i32t = ctx.i32_type();
-        let f64t = ctx.f64_type();
-        let void = ctx.void_type();
-        let decl = |name: &str, ty| module.add_function(name, ty, Some(Linkage::External));
-        let error = decl(
-            "lj_error",
-            void.fn_type(
-                &[
-                    p.into(),
-                    i32t.into(),
-                    i64t.into(),
-                    i64t.into(),
-                    p.into(),
-                    p.into(),
-                    i64t.into(),
-                ],
-                false,
-            ),
-        );
-        error.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("noreturn"), 0),
-        );
-        error.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("cold"), 0),
-        );
-        let poll = decl(
-            "lj_poll",
-            void.fn_type(&[p.into(), p.into(), p.into()], false),
-        );
-        poll.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("cold"), 0),
-        );
-        // The poll touches only the task context (an argument) and runtime state LLVM cannot
-        // see: `memory(argmem: readwrite, inaccessiblemem: readwrite)` (LLVM's encoding: two
-        // mod/ref bits per location, argmem at bit 0, inaccessible memory at bit 2). So array
-        // lengths and elements stay in registers across loop back-edges.
-        poll.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("memory"), 0b1111),
-        );
-        Runtime {
-            poll,
-            error,
-            array_alloc: decl(
-                "lj_array_alloc",
-                p.fn_type(&[p.into(), i64t.into(), i64t.into()], false),
-            ),
-            array_repeat: decl(
-                "lj_array_repeat",
-                p.fn_type(
-                    &[
-                        p.into(),
-                        i64t.into(),
-                        i64t.into(),
-                        i64t.into(),
-                        p.into(),
-                        p.into(),
-                        i64t.into(),
-                    ],
-                    false,
-                ),
-            ),
-            array_copy: decl(
-                "lj_array_copy",
-                p.fn_type(&[p.into(), p.into(), i64t.into()], false),
-            ),
-            print_begin: decl("lj_print_begin", void.fn_type(&[p.into()], false)),
-            print_int: decl(
-                "lj_print_int",
-                void.fn_type(&[p.into(), i64t.into()], false),
-            ),
-            print_float: decl(
-                "lj_print_float",
-                void.fn_type(&[p.into(), f64t.into()], false),
-            ),
-            print_bool: decl(
-                "lj_print_bool",
-                void.fn_type(&[p.into(), i64t.into()], false),
-            ),
-            print_array: decl(
-                "lj_print_array",
-                void.fn_type(&[p.into(), p.into(), i32t.into()], false),
-            ),
-            print_str: decl(
-                "lj_print_str",
-                void.fn_type(&[p.into(), p.into(), i64t.into()], false),
-            ),
-            print_unit: decl("lj_print_unit", void.fn_type(&[p.into()], false)),
-            print_end: decl("lj_print_end", void.fn_type(&[p.into()], false)),
-            tail_end: decl("lj_tail_end", void.fn_type(&[p.into()], false)),
-            time_ns: decl("lj_time_ns", i64t.fn_type(&[], false)),
-            sleep_ms: decl(
-                "lj_sleep_ms",
-                void.fn_type(&[p.into(), i64t.into(), p.into(), p.into()], false),
-            ),
-            rand: decl(
-                "lj_rand",
-                i64t.fn_type(
-                    &[p.into(), i64t.into(), p.into(), p.into(), i64t.into()],
-                    false,
-                ),
-            ),
-            seed: decl("lj_seed", void.fn_type(&[i64t.into()], false)),
-        }
+/// How a value of type `ty` sits in memory: bools are one byte in arrays (`wide == false`)
+/// and eight in struct fields and global cells (`wide == true`); other values as themselves.
+fn mem_type<'ctx>(ctx: &'ctx Context, ty: Type, wide: bool) -> BasicTypeEnum<'ctx> {
+    match ty {
+        Type::Bool if wide => ctx.i64_type().into(),
+        Type::Bool => ctx.i8_type().into(),
+        Type::Float => ctx.f64_type().into(),
+        Type::Int => ctx.i64_type().into(),
+        _ => ctx.ptr_type(Default::default()).into(),
     }
 }
 
@@ -452,10 +237,11 @@ struct Gen<'a, 'ctx> {
     /// Whether no poll has run yet on the current path since function entry (see
     /// [`Gen::call_poll`]).
     pending_poll: bool,
-    rt: Runtime<'ctx>,
     resolver: &'a dyn Resolver,
     /// Alloca of each local (`None` for unit-typed locals).
     locals: Vec<Option<PointerValue<'ctx>>>,
+    /// The type of each local.
+    local_types: Vec<Type>,
     /// (continue target, break target) of the enclosing loops, innermost last.
     loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
     ret: Type,
@@ -464,6 +250,33 @@ struct Gen<'a, 'ctx> {
 }
 
 type Value<'ctx> = Option<BasicValueEnum<'ctx>>;
+
+/// An evaluated assignment target.
+enum Place<'ctx> {
+    /// A local's alloca, its LLVM type and its type.
+    Local {
+        slot: PointerValue<'ctx>,
+        lt: BasicTypeEnum<'ctx>,
+        ty: Type,
+    },
+    /// A global, by name, and its type.
+    Global(String, Type),
+    /// An array element's address (after the bounds check) and the element type.
+    Elem(PointerValue<'ctx>, Type),
+    /// A struct field's address and its type.
+    Field(PointerValue<'ctx>, Type),
+}
+
+impl Place<'_> {
+    /// The type stored at the place.
+    fn ty(&self) -> Type {
+        match self {
+            Place::Local { ty, .. } => *ty,
+            Place::Global(_, ty) => *ty,
+            Place::Elem(_, ty) | Place::Field(_, ty) => *ty,
+        }
+    }
+}
 type Res<T> = Result<T, String>;
 
 impl<'a, 'ctx> Gen<'a, 'ctx> {
@@ -479,6 +292,11 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 "addr",
             )
             .map_err(err)
+    }
+
+    /// A runtime function, declared in this module on first use.
+    fn rt(&self, f: RtFn) -> FunctionValue<'ctx> {
+        f.declare(self.ctx, self.module)
     }
 
     fn self_ptr(&self) -> PointerValue<'ctx> {
@@ -552,7 +370,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         self.b.position_at_end(slow);
         self.b
             .build_call(
-                self.rt.poll,
+                self.rt(RtFn::Poll),
                 &[
                     self.task.into(),
                     self.frame_addr()?.into(),
@@ -639,7 +457,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     fn raise(&self, kind: ErrorKind, a: IntValue<'ctx>, b: IntValue<'ctx>, span: Span) -> Res<()> {
         self.b
             .build_call(
-                self.rt.error,
+                self.rt(RtFn::Error),
                 &[
                     self.task.into(),
                     self.ctx.i32_type().const_int(kind as u64, false).into(),
@@ -687,9 +505,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 TTopItem::Tail(e) => {
                     let v = self.expr(e)?;
                     if !matches!(e.ty, Type::Unit | Type::Never) {
-                        self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                        self.call_rt(self.rt(RtFn::PrintBegin), &[self.task.into()])?;
                         self.print_value(e.ty, v)?;
-                        self.call_rt(self.rt.tail_end, &[self.task.into()])?;
+                        self.call_rt(self.rt(RtFn::TailEnd), &[self.task.into()])?;
                     }
                 }
             }
@@ -728,66 +546,106 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         Ok(())
     }
 
+    /// `place = value` or `place op= value`, in Rust's order: the right operand first, then
+    /// the place (array, index and bounds check), then for a compound assignment the old value
+    /// and the operator, then the store. A diverging right operand ends the statement there.
+    /// The operator's type is the place's, not the right operand's (which may be `!`).
     fn assign(&mut self, target: &TPlace, op: Option<BinOp>, value: &TExpr, span: Span) -> Res<()> {
-        match target {
+        let rhs = self.expr(value)?;
+        if value.ty == Type::Never {
+            return Ok(());
+        }
+        let Some(place) = self.place(target)? else {
+            return Ok(());
+        };
+        let v = match op {
+            None => rhs,
+            Some(op) => {
+                let old = self.load_place(&place)?;
+                self.arith(op, place.ty(), old, rhs, span)?
+            }
+        };
+        self.store_place(&place, v)
+    }
+
+    /// Evaluates an assignment target to where it stores; `None` if it has no storage (a unit
+    /// or diverging local) or its evaluation diverged.
+    fn place(&mut self, target: &TPlace) -> Res<Option<Place<'ctx>>> {
+        Ok(match target {
             TPlace::Local(id) => {
-                let slot = self.locals[*id];
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let (Some(slot), Some(ty)) = (slot, llvm_type(self.ctx, value.ty)) else {
-                            return Ok(());
-                        };
-                        let old = self.b.build_load(ty, slot, "old").map_err(err)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, Some(old), rhs, span)?
-                    }
-                };
-                if let (Some(slot), Some(v)) = (slot, v) {
-                    self.b.build_store(slot, v).map_err(err)?;
+                let ty = self.local_types[*id];
+                match (self.locals[*id], llvm_type(self.ctx, ty)) {
+                    (Some(slot), Some(lt)) => Some(Place::Local { slot, lt, ty }),
+                    _ => None,
                 }
             }
-            TPlace::Global(name) => {
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let old = self.load_global(name)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, old, rhs, span)?
-                    }
-                };
-                self.store_global(name, v)?;
-            }
+            TPlace::Global(name) => Some(Place::Global(name.clone(), self.resolver.global(name).1)),
             TPlace::Index(arr, idx) => {
                 let Type::Array(elem) = arr.ty else {
-                    return Err("index assignment on a non-array".into());
+                    return Ok(None);
                 };
-                let a = self.expr(arr)?;
-                let i = self.expr(idx)?;
-                let (Some(a), Some(i)) = (a, i) else {
-                    return Ok(());
+                let elem = elem.ty();
+                let (Some(a), Some(i)) = (self.expr(arr)?, self.expr(idx)?) else {
+                    return Ok(None);
                 };
                 let p = self.elem_ptr(
                     a.into_pointer_value(),
                     i.into_int_value(),
-                    elem,
+                    mem_type(self.ctx, elem, false),
                     idx.span.to(arr.span),
                 )?;
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let old = self.load_elem(p, elem)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, Some(old), rhs, span)?
-                    }
-                };
-                if let Some(v) = v {
-                    self.store_elem(p, elem, v)?;
-                }
+                Some(Place::Elem(p, elem))
             }
-            TPlace::Field(..) => return Err(UNSUPPORTED.into()),
+            TPlace::Field(base, i) => {
+                let Type::Struct(id) = base.ty else {
+                    return Ok(None);
+                };
+                let Some(b) = self.expr(base)? else {
+                    return Ok(None);
+                };
+                let ty = id.def().fields[*i].1;
+                Some(Place::Field(
+                    self.field_ptr(b.into_pointer_value(), *i)?,
+                    ty,
+                ))
+            }
+        })
+    }
+
+    /// Address of field `i` of a struct object.
+    fn field_ptr(&self, obj: PointerValue<'ctx>, i: usize) -> Res<PointerValue<'ctx>> {
+        // SAFETY: inkwell marks GEP building unsafe because the emitted code would be UB if the
+        // address left the allocation; a struct object has one 8-byte word per field and `i`
+        // is a field index of its type, checked by the front end.
+        unsafe {
+            self.b
+                .build_in_bounds_gep(self.ctx.i64_type(), obj, &[self.i64c(i as i64)], "field")
+                .map_err(err)
         }
-        Ok(())
+    }
+
+    fn load_place(&self, place: &Place<'ctx>) -> Res<Value<'ctx>> {
+        match place {
+            Place::Local { slot, lt, .. } => {
+                Ok(Some(self.b.build_load(*lt, *slot, "old").map_err(err)?))
+            }
+            Place::Global(name, _) => self.load_global(name),
+            Place::Elem(p, ty) => Ok(Some(self.load_mem(*p, *ty, false)?)),
+            Place::Field(p, ty) => Ok(Some(self.load_mem(*p, *ty, true)?)),
+        }
+    }
+
+    fn store_place(&self, place: &Place<'ctx>, v: Value<'ctx>) -> Res<()> {
+        let Some(v) = v else { return Ok(()) };
+        match place {
+            Place::Local { slot, .. } => {
+                self.b.build_store(*slot, v).map_err(err)?;
+                Ok(())
+            }
+            Place::Global(name, _) => self.store_global(name, Some(v)),
+            Place::Elem(p, ty) => self.store_mem(*p, *ty, false, v),
+            Place::Field(p, ty) => self.store_mem(*p, *ty, true, v),
+        }
     }
 
     /// Loads an array's length. Arrays never change length, so the load is `!invariant.load`:
@@ -812,7 +670,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         &self,
         arr: PointerValue<'ctx>,
         i: IntValue<'ctx>,
-        elem: Elem,
+        et: BasicTypeEnum<'ctx>,
         span: Span,
     ) -> Res<PointerValue<'ctx>> {
         let len = self.array_len(arr)?;
@@ -831,11 +689,6 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 .build_in_bounds_gep(i8t, arr, &[self.i64c(8)], "data")
                 .map_err(err)?
         };
-        let et: BasicTypeEnum = match elem {
-            Elem::FLOAT => self.ctx.f64_type().into(),
-            Elem::BOOL => i8t.into(),
-            _ => self.ctx.i64_type().into(),
-        };
         // SAFETY: as above: `i < len`, so element `i` lies inside the array.
         unsafe {
             self.b
@@ -844,42 +697,72 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         }
     }
 
-    fn load_elem(&self, p: PointerValue<'ctx>, elem: Elem) -> Res<BasicValueEnum<'ctx>> {
-        Ok(match elem {
-            Elem::INT => self
-                .b
-                .build_load(self.ctx.i64_type(), p, "e")
-                .map_err(err)?,
-            Elem::FLOAT => self
-                .b
-                .build_load(self.ctx.f64_type(), p, "e")
-                .map_err(err)?,
-            Elem::BOOL => {
-                let byte = self
-                    .b
-                    .build_load(self.ctx.i8_type(), p, "e")
-                    .map_err(err)?
-                    .into_int_value();
-                self.b
-                    .build_int_truncate(byte, self.ctx.bool_type(), "eb")
-                    .map_err(err)?
-                    .into()
-            }
-            _ => return Err(UNSUPPORTED.into()),
+    /// Loads a value of type `ty` stored at `p` (see [`mem_type`] for `wide`).
+    fn load_mem(&self, p: PointerValue<'ctx>, ty: Type, wide: bool) -> Res<BasicValueEnum<'ctx>> {
+        let v = self
+            .b
+            .build_load(mem_type(self.ctx, ty, wide), p, "e")
+            .map_err(err)?;
+        Ok(if ty == Type::Bool {
+            self.b
+                .build_int_truncate(v.into_int_value(), self.ctx.bool_type(), "eb")
+                .map_err(err)?
+                .into()
+        } else {
+            v
         })
     }
 
-    fn store_elem(&self, p: PointerValue<'ctx>, elem: Elem, v: BasicValueEnum<'ctx>) -> Res<()> {
-        let v: BasicValueEnum = match elem {
-            Elem::BOOL => self
-                .b
-                .build_int_z_extend(v.into_int_value(), self.ctx.i8_type(), "b8")
+    /// Stores a value of type `ty` at `p` (see [`mem_type`] for `wide`).
+    fn store_mem(
+        &self,
+        p: PointerValue<'ctx>,
+        ty: Type,
+        wide: bool,
+        v: BasicValueEnum<'ctx>,
+    ) -> Res<()> {
+        let v: BasicValueEnum = if ty == Type::Bool {
+            let t = mem_type(self.ctx, ty, wide).into_int_type();
+            self.b
+                .build_int_z_extend(v.into_int_value(), t, "b")
                 .map_err(err)?
-                .into(),
-            _ => v,
+                .into()
+        } else {
+            v
         };
         self.b.build_store(p, v).map_err(err)?;
         Ok(())
+    }
+
+    /// A value as the 64 bits the runtime takes (`values.rs`).
+    fn to_bits(&self, v: BasicValueEnum<'ctx>, ty: Type) -> Res<IntValue<'ctx>> {
+        let i64t = self.ctx.i64_type();
+        Ok(match ty {
+            Type::Int => v.into_int_value(),
+            Type::Float => self
+                .b
+                .build_bit_cast(v, i64t, "bits")
+                .map_err(err)?
+                .into_int_value(),
+            Type::Bool => self
+                .b
+                .build_int_z_extend(v.into_int_value(), i64t, "bits")
+                .map_err(err)?,
+            _ => self
+                .b
+                .build_ptr_to_int(v.into_pointer_value(), i64t, "bits")
+                .map_err(err)?,
+        })
+    }
+
+    /// The constant type code of `ty` (for runtime calls that walk types).
+    fn type_code(&self, ty: Type) -> IntValue<'ctx> {
+        self.ctx.i64_type().const_int(ty.code(), false)
+    }
+
+    /// A str literal: the address of its immortal copy (see `values::literal`).
+    fn str_lit(&self, bytes: &[u8]) -> Res<PointerValue<'ctx>> {
+        self.ptr_const(values::literal(bytes))
     }
 
     /// Loads a global with a monotonic atomic load (another task may be writing it).
@@ -930,6 +813,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             TExprKind::Float(v) => Some(self.ctx.f64_type().const_float(*v).into()),
             TExprKind::Bool(v) => Some(self.ctx.bool_type().const_int(u64::from(*v), false).into()),
             TExprKind::Unit => None,
+            TExprKind::Str(bytes) => Some(self.str_lit(bytes)?.into()),
             TExprKind::Local(id) => match (self.locals[*id], llvm_type(self.ctx, e.ty)) {
                 (Some(slot), Some(t)) => Some(self.b.build_load(t, slot, "l").map_err(err)?),
                 _ => None,
@@ -998,65 +882,116 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 // function that prints its own line.
                 let mut values = Vec::with_capacity(args.len());
                 for a in args {
-                    values.push(match a.kind {
-                        TExprKind::Str(_) => None,
-                        _ => self.expr(a)?,
-                    });
+                    values.push(self.expr(a)?);
                 }
-                self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                self.call_rt(self.rt(RtFn::PrintBegin), &[self.task.into()])?;
                 for (a, v) in args.iter().zip(values) {
-                    match &a.kind {
-                        TExprKind::Str(bytes) => {
-                            let s = String::from_utf8_lossy(bytes);
-                            let g = self
-                                .b
-                                .build_global_string_ptr(&s, "str")
-                                .map_err(err)?
-                                .as_pointer_value();
-                            self.call_rt(
-                                self.rt.print_str,
-                                &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],
-                            )?;
-                        }
-                        _ => self.print_value(a.ty, v)?,
-                    }
+                    self.print_value(a.ty, v)?;
                 }
-                self.call_rt(self.rt.print_end, &[self.task.into()])?;
+                self.call_rt(self.rt(RtFn::PrintEnd), &[self.task.into()])?;
                 None
             }
             TExprKind::Builtin(b, args) => self.builtin(*b, args, e)?,
             TExprKind::Index(arr, idx) => {
-                let Type::Array(elem) = arr.ty else {
-                    return Err("index on a non-array".into());
-                };
                 let a = self.expr(arr)?;
                 let i = self.expr(idx)?;
                 let (Some(a), Some(i)) = (a, i) else {
                     return Ok(None);
                 };
-                let p = self.elem_ptr(a.into_pointer_value(), i.into_int_value(), elem, e.span)?;
-                Some(self.load_elem(p, elem)?)
+                let (a, i) = (a.into_pointer_value(), i.into_int_value());
+                match arr.ty {
+                    // A byte of a str, as an int.
+                    Type::Str => {
+                        let p = self.elem_ptr(a, i, self.ctx.i8_type().into(), e.span)?;
+                        let byte = self
+                            .b
+                            .build_load(self.ctx.i8_type(), p, "byte")
+                            .map_err(err)?
+                            .into_int_value();
+                        Some(
+                            self.b
+                                .build_int_z_extend(byte, i64t, "b")
+                                .map_err(err)?
+                                .into(),
+                        )
+                    }
+                    Type::Array(elem) => {
+                        let elem = elem.ty();
+                        let p = self.elem_ptr(a, i, mem_type(self.ctx, elem, false), e.span)?;
+                        Some(self.load_mem(p, elem, false)?)
+                    }
+                    _ => return Err("index on a non-array".into()),
+                }
+            }
+            TExprKind::Slice(s, lo, hi) => {
+                let (Some(sv), Some(a), Some(b)) = (self.expr(s)?, self.expr(lo)?, self.expr(hi)?)
+                else {
+                    return Ok(None);
+                };
+                self.call_rt(
+                    self.rt(RtFn::StrSlice),
+                    &[
+                        self.task.into(),
+                        sv.into(),
+                        a.into(),
+                        b.into(),
+                        self.frame_addr()?.into(),
+                        self.self_ptr().into(),
+                        i64t.const_int(pack_span(e.span), false).into(),
+                    ],
+                )?
+            }
+            TExprKind::Field(base, i) => {
+                let Some(b) = self.expr(base)? else {
+                    return Ok(None);
+                };
+                let p = self.field_ptr(b.into_pointer_value(), *i)?;
+                Some(self.load_mem(p, e.ty, true)?)
+            }
+            TExprKind::StructLit(id, fields) => {
+                let def = id.def();
+                let obj = self
+                    .call_rt(
+                        self.rt(RtFn::StructAlloc),
+                        &[self.task.into(), self.i64c(def.fields.len() as i64).into()],
+                    )?
+                    .ok_or("alloc returned void")?
+                    .into_pointer_value();
+                // Fields are evaluated in the order written.
+                for (i, x) in fields {
+                    let Some(v) = self.expr(x)? else {
+                        if x.ty == Type::Never {
+                            return Ok(None);
+                        }
+                        continue;
+                    };
+                    let p = self.field_ptr(obj, *i)?;
+                    self.store_mem(p, def.fields[*i].1, true, v)?;
+                }
+                Some(obj.into())
             }
             TExprKind::ArrayList(items) => {
                 let Type::Array(elem) = e.ty else {
                     return Err("array literal without array type".into());
                 };
+                let elem = elem.ty();
                 let arr = self
                     .call_rt(
-                        self.rt.array_alloc,
+                        self.rt(RtFn::ArrayAlloc),
                         &[
                             self.task.into(),
                             self.i64c(items.len() as i64).into(),
-                            self.i64c(elem_size(elem) as i64).into(),
+                            self.type_code(elem).into(),
                         ],
                     )?
                     .ok_or("alloc returned void")?
                     .into_pointer_value();
+                let et = mem_type(self.ctx, elem, false);
                 for (i, item) in items.iter().enumerate() {
                     let v = self.expr(item)?;
                     if let Some(v) = v {
-                        let p = self.elem_ptr(arr, self.i64c(i as i64), elem, item.span)?;
-                        self.store_elem(p, elem, v)?;
+                        let p = self.elem_ptr(arr, self.i64c(i as i64), et, item.span)?;
+                        self.store_mem(p, elem, false, v)?;
                     }
                 }
                 Some(arr.into())
@@ -1065,36 +1000,45 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let Type::Array(elem) = e.ty else {
                     return Err("array literal without array type".into());
                 };
+                let elem = elem.ty();
                 let v = self.expr(item)?;
                 let n = self.expr(count)?;
                 let (Some(v), Some(n)) = (v, n) else {
                     return Ok(None);
                 };
-                let bits = match elem {
-                    Elem::INT => v.into_int_value(),
-                    Elem::FLOAT => self
-                        .b
-                        .build_bit_cast(v, i64t, "bits")
-                        .map_err(err)?
-                        .into_int_value(),
-                    Elem::BOOL => self
-                        .b
-                        .build_int_z_extend(v.into_int_value(), i64t, "bits")
-                        .map_err(err)?,
-                    _ => return Err(UNSUPPORTED.into()),
-                };
+                let bits = self.to_bits(v, elem)?;
                 self.call_rt(
-                    self.rt.array_repeat,
+                    self.rt(RtFn::ArrayRepeat),
                     &[
                         self.task.into(),
                         n.into(),
-                        self.i64c(elem_size(elem) as i64).into(),
                         bits.into(),
+                        self.type_code(elem).into(),
                         self.frame_addr()?.into(),
                         self.self_ptr().into(),
                         i64t.const_int(pack_span(e.span), false).into(),
                     ],
                 )?
+            }
+            TExprKind::Loop(body) => {
+                let head = self.ctx.append_basic_block(self.func, "loop.head");
+                let exit = self.ctx.append_basic_block(self.func, "loop.exit");
+                self.b.build_unconditional_branch(head).map_err(err)?;
+                self.b.position_at_end(head);
+                self.poll()?;
+                self.loops.push((head, exit));
+                self.block(body)?;
+                self.loops.pop();
+                if self.open() {
+                    self.b.build_unconditional_branch(head).map_err(err)?;
+                }
+                self.b.position_at_end(exit);
+                if exit.get_first_use().is_none() {
+                    // No `break`: nothing reaches the exit.
+                    self.b.build_unreachable().map_err(err)?;
+                    self.dead_block();
+                }
+                None
             }
             TExprKind::If(cond, then, els) => self.if_expr(cond, then, els.as_deref(), e.ty)?,
             TExprKind::While(cond, body) => {
@@ -1152,7 +1096,6 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 self.dead_block();
                 None
             }
-            _ => return Err(UNSUPPORTED.into()),
         })
     }
 
@@ -1379,6 +1322,30 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             return Ok(None);
         };
         let b = &self.b;
+        if ty == Type::Str {
+            let args = [self.task.into(), l.into(), r.into()];
+            if op == BinOp::Add {
+                return self.call_rt(self.rt(RtFn::StrConcat), &args);
+            }
+            let c = self
+                .call_rt(self.rt(RtFn::StrCmp), &args)?
+                .ok_or("str compare returned void")?
+                .into_int_value();
+            let p = match op {
+                BinOp::Eq => IntPredicate::EQ,
+                BinOp::Ne => IntPredicate::NE,
+                BinOp::Lt => IntPredicate::SLT,
+                BinOp::Le => IntPredicate::SLE,
+                BinOp::Gt => IntPredicate::SGT,
+                BinOp::Ge => IntPredicate::SGE,
+                _ => return Err(format!("operator {} on strs", op.as_str())),
+            };
+            return Ok(Some(
+                b.build_int_compare(p, c, self.i64c(0), "scmp")
+                    .map_err(err)?
+                    .into(),
+            ));
+        }
         if ty == Type::Float {
             let (x, y) = (l.into_float_value(), r.into_float_value());
             let cmp = |p, n| -> Res<Value<'ctx>> {
@@ -1472,9 +1439,59 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 .ok_or_else(|| format!("{name} is missing"))
         };
         let span = i64t.const_int(pack_span(e.span), false);
+        if let Lowering::Runtime(f) = lowering(builtin) {
+            if f.calling() == Calling::Site {
+                let mut args: Vec<BasicMetadataValueEnum<'ctx>> = vec![self.task.into()];
+                for i in 0..vals.len() {
+                    args.push(arg(i)?.into());
+                }
+                args.push(self.frame_addr()?.into());
+                args.push(self.self_ptr().into());
+                args.push(span.into());
+                return self.call_rt(self.rt(f), &args);
+            }
+        }
         Ok(match builtin {
             Builtin::Print => return Err("print is not a plain builtin".into()),
             Builtin::Len => Some(self.array_len(arg(0)?.into_pointer_value())?.into()),
+            Builtin::Abs => {
+                let x = arg(0)?;
+                if e.ty == Type::Float {
+                    let f = intrinsic("llvm.fabs", &[f64t.into()])?;
+                    self.call_rt(f, &[x.into()])?
+                } else {
+                    // Wrapping: abs(MIN) is MIN.
+                    let x = x.into_int_value();
+                    let neg = self
+                        .b
+                        .build_int_compare(IntPredicate::SLT, x, self.i64c(0), "neg")
+                        .map_err(err)?;
+                    let minus = self
+                        .b
+                        .build_int_sub(self.i64c(0), x, "minus")
+                        .map_err(err)?;
+                    Some(self.b.build_select(neg, minus, x, "abs").map_err(err)?)
+                }
+            }
+            Builtin::Min | Builtin::Max => {
+                let (x, y) = (arg(0)?, arg(1)?);
+                let min = builtin == Builtin::Min;
+                if e.ty == Type::Float {
+                    // As Rust's f64::min/max: a NaN operand gives the other one.
+                    let name = if min { "llvm.minnum" } else { "llvm.maxnum" };
+                    let f = intrinsic(name, &[f64t.into()])?;
+                    self.call_rt(f, &[x.into(), y.into()])?
+                } else {
+                    let p = if min {
+                        IntPredicate::SLT
+                    } else {
+                        IntPredicate::SGT
+                    };
+                    let (x, y) = (x.into_int_value(), y.into_int_value());
+                    let pick = self.b.build_int_compare(p, x, y, "pick").map_err(err)?;
+                    Some(self.b.build_select(pick, x, y, "minmax").map_err(err)?)
+                }
+            }
             Builtin::Float => Some(
                 self.b
                     .build_signed_int_to_float(arg(0)?.into_int_value(), f64t, "float")
@@ -1490,45 +1507,52 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let f = intrinsic("llvm.sqrt", &[f64t.into()])?;
                 self.call_rt(f, &[arg(0)?.into()])?
             }
-            Builtin::TimeNs => self.call_rt(self.rt.time_ns, &[])?,
-            Builtin::SleepMs => {
-                self.call_rt(
-                    self.rt.sleep_ms,
-                    &[
-                        self.task.into(),
-                        arg(0)?.into(),
-                        self.frame_addr()?.into(),
-                        self.self_ptr().into(),
-                    ],
-                )?;
-                None
+            Builtin::TimeNs
+            | Builtin::SleepMs
+            | Builtin::Rand
+            | Builtin::Seed
+            | Builtin::ParseInt
+            | Builtin::ParseFloat
+            | Builtin::Find
+            | Builtin::Split
+            | Builtin::Join
+            | Builtin::Trim
+            | Builtin::Chr
+            | Builtin::Fixed
+            | Builtin::ReadLine
+            | Builtin::Args
+            | Builtin::ReadFile
+            | Builtin::WriteFile => {
+                return Err(format!("{} is lowered as a runtime call", builtin.name()))
             }
-            Builtin::Rand => self.call_rt(
-                self.rt.rand,
-                &[
-                    self.task.into(),
-                    arg(0)?.into(),
-                    self.frame_addr()?.into(),
-                    self.self_ptr().into(),
-                    span.into(),
-                ],
-            )?,
-            Builtin::Seed => {
-                self.call_rt(self.rt.seed, &[arg(0)?.into()])?;
-                None
-            }
-            Builtin::Copy => {
-                let Type::Array(elem) = e.ty else {
-                    return Err("copy of a non-array".into());
+            Builtin::Copy | Builtin::Str => {
+                let (x, ty) = (arg(0)?, args[0].ty);
+                let bits = self.to_bits(x, ty)?;
+                let f = if builtin == Builtin::Copy {
+                    RtFn::Copy
+                } else {
+                    RtFn::ToStr
                 };
-                self.call_rt(
-                    self.rt.array_copy,
-                    &[
-                        self.task.into(),
-                        arg(0)?.into(),
-                        self.i64c(elem_size(elem) as i64).into(),
-                    ],
-                )?
+                let r = self
+                    .call_rt(
+                        self.rt(f),
+                        &[self.task.into(), bits.into(), self.type_code(ty).into()],
+                    )?
+                    .ok_or("copy returned void")?;
+                if r.is_pointer_value() {
+                    Some(r)
+                } else {
+                    Some(
+                        self.b
+                            .build_int_to_ptr(
+                                r.into_int_value(),
+                                self.ctx.ptr_type(Default::default()),
+                                "copy",
+                            )
+                            .map_err(err)?
+                            .into(),
+                    )
+                }
             }
             Builtin::Assert => {
                 let zero = self.i64c(0);
@@ -1541,7 +1565,6 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 )?;
                 None
             }
-            _ => return Err(UNSUPPORTED.into()),
         })
     }
 
@@ -1549,26 +1572,23 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     fn print_value(&self, ty: Type, v: Value<'ctx>) -> Res<()> {
         let t = self.task.into();
         match (ty, v) {
-            (Type::Int, Some(v)) => self.call_rt(self.rt.print_int, &[t, v.into()])?,
-            (Type::Float, Some(v)) => self.call_rt(self.rt.print_float, &[t, v.into()])?,
+            (Type::Int, Some(v)) => self.call_rt(self.rt(RtFn::PrintInt), &[t, v.into()])?,
+            (Type::Float, Some(v)) => self.call_rt(self.rt(RtFn::PrintFloat), &[t, v.into()])?,
             (Type::Bool, Some(v)) => {
                 let w = self
                     .b
                     .build_int_z_extend(v.into_int_value(), self.ctx.i64_type(), "b64")
                     .map_err(err)?;
-                self.call_rt(self.rt.print_bool, &[t, w.into()])?
+                self.call_rt(self.rt(RtFn::PrintBool), &[t, w.into()])?
             }
-            (Type::Array(elem), Some(v)) => {
-                let kind = match elem {
-                    Elem::INT => 0,
-                    Elem::FLOAT => 1,
-                    Elem::BOOL => 2,
-                    _ => return Err(UNSUPPORTED.into()),
-                };
-                let kind = self.ctx.i32_type().const_int(kind, false);
-                self.call_rt(self.rt.print_array, &[t, v.into(), kind.into()])?
+            (ty @ (Type::Str | Type::Array(_) | Type::Struct(_)), Some(v)) => {
+                let bits = self.to_bits(v, ty)?;
+                self.call_rt(
+                    self.rt(RtFn::PrintValue),
+                    &[t, bits.into(), self.type_code(ty).into()],
+                )?
             }
-            _ => self.call_rt(self.rt.print_unit, &[t])?,
+            _ => self.call_rt(self.rt(RtFn::PrintUnit), &[t])?,
         };
         Ok(())
     }

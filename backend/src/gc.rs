@@ -19,8 +19,9 @@ extern "C" {
     fn GC_register_my_thread(sb: *const GcStackBase) -> i32;
     fn GC_unregister_my_thread() -> i32;
     fn GC_malloc_atomic(size: usize) -> *mut c_void;
+    fn GC_malloc(size: usize) -> *mut c_void;
     fn GC_malloc_uncollectable(size: usize) -> *mut c_void;
-    fn GC_get_heap_size() -> usize;
+    fn GC_free(p: *mut c_void);
 }
 
 /// Initializes the collector; must first run on the main thread (the REPL calls it at start).
@@ -77,6 +78,16 @@ pub fn alloc_atomic(size: usize) -> *mut u8 {
     p
 }
 
+/// Allocates `size` zeroed bytes of collectable memory that the collector scans for pointers
+/// (arrays of strs, arrays or structs; structs); aborts the evaluation with a Rust panic if the
+/// heap is exhausted.
+pub fn alloc(size: usize) -> *mut u8 {
+    // SAFETY: GC_malloc may be called from any registered thread (all task threads).
+    let p = unsafe { GC_malloc(size) } as *mut u8;
+    assert!(!p.is_null(), "out of memory allocating {size} bytes");
+    p
+}
+
 /// Allocates `size` zeroed bytes that are never collected and are scanned for pointers (the
 /// cells of globals, which may hold arrays).
 pub fn alloc_root(size: usize) -> *mut u8 {
@@ -88,8 +99,12 @@ pub fn alloc_root(size: usize) -> *mut u8 {
     p
 }
 
-/// Current size of the collected heap in bytes.
-pub fn heap_size() -> usize {
-    // SAFETY: a pure query.
-    unsafe { GC_get_heap_size() }
+/// Returns memory from [`alloc_root`].
+///
+/// # Safety
+/// `p` came from [`alloc_root`], has not been freed, and nothing will read or write it again
+/// (no linked code refers to it: a cell of a transaction that was rolled back).
+pub unsafe fn free_root(p: *mut u8) {
+    // SAFETY: per the contract, `p` is a live allocation of this collector nobody uses.
+    unsafe { GC_free(p as *mut c_void) }
 }

@@ -1,11 +1,11 @@
 //! The runtime: builtins and runtime errors called from JIT code.
 //!
-//! Every function here is `extern "C-unwind"` and defined in the JIT as an absolute symbol
-//! (`SYMBOLS`). Runtime errors are Rust panics raised with `resume_unwind` (so no panic hook
+//! Every function here is `extern "C-unwind"`, declared once in `abi.rs` (name, signature)
+//! and defined in the JIT as an absolute symbol from there. Runtime errors are Rust panics raised with `resume_unwind` (so no panic hook
 //! prints anything): they unwind through the JIT frames, which have unwind tables, to the
 //! `catch_unwind` at the task boundary (`tasks.rs`), which turns them into diagnostics.
 
-use crate::gc;
+use crate::abi::unpack_span;
 use crate::safepoint::{walk, TaskCtx};
 use crate::versions::{CodeInfo, Source};
 use livejit_frontend::Span;
@@ -14,42 +14,9 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The runtime errors of LANGUAGE.md (and the two resource errors of arrays).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ErrorKind {
-    /// `index I out of range for length N` (a = index, b = length)
-    Index = 0,
-    /// `division by zero`
-    DivZero = 1,
-    /// `negative array length N` (a = length)
-    NegativeLength = 2,
-    /// `assertion failed`
-    Assert = 3,
-    /// `rand bound must be positive, got N` (a = bound)
-    RandBound = 4,
-    /// `stack overflow`
-    StackOverflow = 5,
-    /// `interrupted`
-    Interrupted = 6,
-    /// `array of N elements is too large` (a = length)
-    TooLarge = 7,
-}
+pub use crate::abi::ErrorKind;
 
 impl ErrorKind {
-    fn from_raw(raw: u32) -> ErrorKind {
-        match raw {
-            0 => ErrorKind::Index,
-            1 => ErrorKind::DivZero,
-            2 => ErrorKind::NegativeLength,
-            3 => ErrorKind::Assert,
-            4 => ErrorKind::RandBound,
-            5 => ErrorKind::StackOverflow,
-            6 => ErrorKind::Interrupted,
-            _ => ErrorKind::TooLarge,
-        }
-    }
-
     fn message(self, a: i64, b: i64) -> String {
         match self {
             ErrorKind::Index => format!("index {a} out of range for length {b}"),
@@ -60,6 +27,7 @@ impl ErrorKind {
             ErrorKind::StackOverflow => "stack overflow".into(),
             ErrorKind::Interrupted => "interrupted".into(),
             ErrorKind::TooLarge => format!("array of {a} elements is too large"),
+            ErrorKind::Message => "runtime error".into(),
         }
     }
 }
@@ -69,7 +37,7 @@ impl ErrorKind {
 pub struct RuntimeError {
     /// Which error.
     pub kind: ErrorKind,
-    /// The message of LANGUAGE.md.
+    /// The message (docs/language.md lists them).
     pub message: String,
     /// The source and span where it happened.
     pub at: Option<(Arc<Source>, Span)>,
@@ -118,19 +86,42 @@ pub fn raise(
     std::panic::resume_unwind(Box::new(err))
 }
 
-fn unpack_span(packed: u64) -> Span {
-    Span::new((packed >> 32) as usize, (packed & 0xffff_ffff) as usize)
+/// Raises a runtime error with its own message (the string and input/output errors) from JIT
+/// frame `frame` of function `self_fn`. Never returns.
+pub fn raise_msg(message: String, frame: usize, self_fn: usize, span: Option<Span>) -> ! {
+    let chain = walk(frame, self_fn);
+    let at = chain
+        .first()
+        .map(|info| (info.source.clone(), span.unwrap_or(info.span)));
+    let err = RuntimeError {
+        kind: ErrorKind::Message,
+        message,
+        at,
+        chain: format_chain(&chain),
+    };
+    std::panic::resume_unwind(Box::new(err))
+}
+
+/// The input size limit (`LIVEJIT_MAX_INPUT` bytes, default 16 MiB), for `read_file`.
+pub(crate) fn max_input_bytes() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("LIVEJIT_MAX_INPUT")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(16 << 20)
+    })
 }
 
 /// Borrows the task context passed by JIT code.
-fn task<'a>(ctx: *const TaskCtx) -> &'a TaskCtx {
+pub(crate) fn task<'a>(ctx: *const TaskCtx) -> &'a TaskCtx {
     // SAFETY: JIT code always passes the context of the task running it, which outlives every
     // JIT frame of that task (the task thread owns it until its entry call returns).
     unsafe { &*ctx }
 }
 
 /// Raises the runtime error `kind`; JIT code calls this on a failed check.
-extern "C-unwind" fn lj_error(
+pub(crate) extern "C-unwind" fn lj_error(
     _ctx: *const TaskCtx,
     kind: u32,
     a: i64,
@@ -149,12 +140,13 @@ extern "C-unwind" fn lj_error(
     )
 }
 
-const HEADER: usize = 8;
+/// Bytes before the elements of an array (or the bytes of a str): the length.
+pub(crate) const HEADER: usize = 8;
 
 /// The largest array we allocate: half the machine's memory. Beyond that the allocation would
 /// "succeed" lazily and the kernel's OOM killer would end the whole session while the array is
 /// filled; refusing it is an ordinary runtime error instead.
-fn max_array_bytes() -> usize {
+pub(crate) fn max_array_bytes() -> usize {
     static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *LIMIT.get_or_init(|| {
         // SAFETY: sysconf only reads system configuration.
@@ -172,154 +164,48 @@ fn max_array_bytes() -> usize {
     })
 }
 
-/// Allocates an array of `n` elements of `esize` bytes, length header set, contents unset.
-fn alloc_array(n: i64, esize: i64) -> Option<*mut u8> {
-    let bytes = usize::try_from(n)
-        .ok()?
-        .checked_mul(usize::try_from(esize).ok()?)?
-        .checked_add(HEADER)?;
-    if bytes > max_array_bytes() {
-        return None;
-    }
-    let p = gc::alloc_atomic(bytes);
-    // SAFETY: `p` points to at least HEADER bytes, 8-aligned (GC allocations are).
-    unsafe { (p as *mut i64).write(n) };
-    Some(p)
-}
-
-extern "C-unwind" fn lj_array_alloc(_ctx: *const TaskCtx, n: i64, esize: i64) -> *mut u8 {
-    alloc_array(n, esize).expect("array literal sizes are small")
-}
-
-extern "C-unwind" fn lj_array_repeat(
-    _ctx: *const TaskCtx,
-    n: i64,
-    esize: i64,
-    bits: i64,
-    frame: usize,
-    self_fn: usize,
-    span: u64,
-) -> *mut u8 {
-    let span = Some(unpack_span(span));
-    if n < 0 {
-        raise(ErrorKind::NegativeLength, n, 0, frame, self_fn, span);
-    }
-    let Some(p) = alloc_array(n, esize) else {
-        raise(ErrorKind::TooLarge, n, 0, frame, self_fn, span)
-    };
-    let count = n as usize;
-    // SAFETY: the allocation holds HEADER + n * esize bytes; element storage starts at HEADER
-    // and is 8-aligned, so it can be viewed as n u64s (esize 8) or n bytes (esize 1).
-    unsafe {
-        let data = p.add(HEADER);
-        if esize == 8 {
-            std::slice::from_raw_parts_mut(data as *mut i64, count).fill(bits);
-        } else {
-            std::ptr::write_bytes(data, bits as u8, count);
-        }
-    }
-    p
-}
-
-extern "C-unwind" fn lj_array_copy(_ctx: *const TaskCtx, arr: *const u8, esize: i64) -> *mut u8 {
-    // SAFETY: `arr` is a live array from JIT code: HEADER then `len * esize` bytes.
-    unsafe {
-        let n = (arr as *const i64).read();
-        let p = alloc_array(n, esize).expect("copy of an existing array fits");
-        std::ptr::copy_nonoverlapping(arr.add(HEADER), p.add(HEADER), n as usize * esize as usize);
-        p
-    }
-}
-
-fn with_line(ctx: *const TaskCtx, f: impl FnOnce(&mut String)) {
+pub(crate) fn with_line(ctx: *const TaskCtx, f: impl FnOnce(&mut Vec<u8>)) {
     let t = task(ctx);
     let mut buf = t.print_buf.lock().unwrap_or_else(|e| e.into_inner());
     f(&mut buf);
 }
 
 /// Appends the separator before every argument but the first.
-fn sep(buf: &mut String) {
+pub(crate) fn sep(buf: &mut Vec<u8>) {
     if !buf.is_empty() {
-        buf.push(' ');
+        buf.push(b' ');
     }
 }
 
-extern "C-unwind" fn lj_print_begin(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_print_begin(ctx: *const TaskCtx) {
     with_line(ctx, |b| b.clear());
 }
 
-extern "C-unwind" fn lj_print_int(ctx: *const TaskCtx, v: i64) {
+pub(crate) extern "C-unwind" fn lj_print_int(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
         sep(b);
         let _ = write!(b, "{v}");
     });
 }
 
-extern "C-unwind" fn lj_print_float(ctx: *const TaskCtx, v: f64) {
+pub(crate) extern "C-unwind" fn lj_print_float(ctx: *const TaskCtx, v: f64) {
     with_line(ctx, |b| {
         sep(b);
         let _ = write!(b, "{v:?}");
     });
 }
 
-extern "C-unwind" fn lj_print_bool(ctx: *const TaskCtx, v: i64) {
+pub(crate) extern "C-unwind" fn lj_print_bool(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
         sep(b);
-        b.push_str(if v != 0 { "true" } else { "false" });
+        b.extend_from_slice(if v != 0 { b"true" } else { b"false" });
     });
 }
 
-extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
     with_line(ctx, |b| {
         sep(b);
-        b.push_str("()");
-    });
-}
-
-/// Appends `[a, b, c]`; `kind` is the `Elem` discriminant (0 int, 1 float, 2 bool).
-extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const u8, kind: u32) {
-    with_line(ctx, |b| {
-        sep(b);
-        // SAFETY: JIT code passes a live array of the element kind it names.
-        b.push_str(&unsafe { format_array(arr, kind) });
-    });
-}
-
-/// Formats an array as `print` shows it.
-///
-/// # Safety
-/// `arr` must point to a live array (an i64 length, then that many elements of the kind
-/// `kind` names: 0 int, 1 float, 2 bool).
-pub unsafe fn format_array(arr: *const u8, kind: u32) -> String {
-    let mut out = String::from("[");
-    // SAFETY: `arr` is a live array: an i64 length then the elements (8-byte ints/floats or
-    // 1-byte bools).
-    unsafe {
-        let n = (arr as *const i64).read() as usize;
-        let data = arr.add(HEADER);
-        for i in 0..n {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            let _ = match kind {
-                0 => write!(out, "{}", (data as *const i64).add(i).read()),
-                1 => write!(out, "{:?}", (data as *const f64).add(i).read()),
-                _ => write!(out, "{}", data.add(i).read() != 0),
-            };
-        }
-    }
-    out.push(']');
-    out
-}
-
-extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
-    // SAFETY: JIT code passes a pointer to a string constant of `len` bytes in its module,
-    // valid UTF-8 (it came from a Rust `&str`).
-    let text =
-        unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(s, len as usize)) };
-    with_line(ctx, |b| {
-        sep(b);
-        b.push_str(text);
+        b.extend_from_slice(b"()");
     });
 }
 
@@ -336,19 +222,19 @@ pub fn route_program_output(hook: OutputHook) {
     let _ = OUTPUT_HOOK.set(hook);
 }
 
-fn write_stdout(line: &str) {
+fn write_stdout(line: &[u8]) {
     if let Some(hook) = OUTPUT_HOOK.get() {
-        hook(line);
+        hook(&String::from_utf8_lossy(line));
         return;
     }
     let mut out = std::io::stdout().lock();
     // A closed stdout (e.g. `| head`) must not kill the session: ignore write errors.
-    let _ = out.write_all(line.as_bytes());
+    let _ = out.write_all(line);
     let _ = out.write_all(b"\n");
     let _ = out.flush();
 }
 
-extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
     with_line(ctx, |b| {
         write_stdout(b);
         b.clear();
@@ -357,17 +243,23 @@ extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
 
 /// Ends the printing of an input's final value: printed for foreground evaluations, kept for
 /// background tasks (whose value is reported when they end).
-extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
     let t = task(ctx);
     let line = std::mem::take(&mut *t.print_buf.lock().unwrap_or_else(|e| e.into_inner()));
     if t.capture_tail {
-        *t.tail.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+        *t.tail.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(String::from_utf8_lossy(&line).into_owned());
     } else {
         write_stdout(&line);
     }
 }
 
-extern "C-unwind" fn lj_time_ns() -> i64 {
+pub(crate) extern "C-unwind" fn lj_time_ns(
+    _ctx: *const TaskCtx,
+    _frame: usize,
+    _self_fn: usize,
+    _span: u64,
+) -> i64 {
     monotonic_ns()
 }
 
@@ -384,7 +276,13 @@ pub fn monotonic_ns() -> i64 {
 
 /// Sleeps while parked (the task's frames are published, so retirement need not wait for
 /// it), waking every few milliseconds to honour interruption.
-extern "C-unwind" fn lj_sleep_ms(ctx: *const TaskCtx, ms: i64, frame: usize, self_fn: usize) {
+pub(crate) extern "C-unwind" fn lj_sleep_ms(
+    ctx: *const TaskCtx,
+    ms: i64,
+    frame: usize,
+    self_fn: usize,
+    _span: u64,
+) {
     let t = task(ctx);
     t.park(frame, self_fn);
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.max(0) as u64);
@@ -406,11 +304,17 @@ extern "C-unwind" fn lj_sleep_ms(ctx: *const TaskCtx, ms: i64, frame: usize, sel
 /// sequence reproducible regardless of which thread runs it.
 static RNG: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
 
-extern "C-unwind" fn lj_seed(s: i64) {
+pub(crate) extern "C-unwind" fn lj_seed(
+    _ctx: *const TaskCtx,
+    s: i64,
+    _frame: usize,
+    _self_fn: usize,
+    _span: u64,
+) {
     RNG.store(s as u64, Ordering::SeqCst);
 }
 
-extern "C-unwind" fn lj_rand(
+pub(crate) extern "C-unwind" fn lj_rand(
     _ctx: *const TaskCtx,
     n: i64,
     frame: usize,
@@ -437,30 +341,6 @@ extern "C-unwind" fn lj_rand(
     ((u128::from(z) * n as u128) >> 64) as i64
 }
 
-/// Every runtime function by symbol name, for the JIT's absolute symbol table.
-pub fn symbols() -> Vec<(&'static str, usize)> {
-    vec![
-        ("lj_poll", crate::safepoint::lj_poll as *const () as usize),
-        ("lj_error", lj_error as *const () as usize),
-        ("lj_array_alloc", lj_array_alloc as *const () as usize),
-        ("lj_array_repeat", lj_array_repeat as *const () as usize),
-        ("lj_array_copy", lj_array_copy as *const () as usize),
-        ("lj_print_begin", lj_print_begin as *const () as usize),
-        ("lj_print_int", lj_print_int as *const () as usize),
-        ("lj_print_float", lj_print_float as *const () as usize),
-        ("lj_print_bool", lj_print_bool as *const () as usize),
-        ("lj_print_array", lj_print_array as *const () as usize),
-        ("lj_print_str", lj_print_str as *const () as usize),
-        ("lj_print_unit", lj_print_unit as *const () as usize),
-        ("lj_print_end", lj_print_end as *const () as usize),
-        ("lj_tail_end", lj_tail_end as *const () as usize),
-        ("lj_time_ns", lj_time_ns as *const () as usize),
-        ("lj_sleep_ms", lj_sleep_ms as *const () as usize),
-        ("lj_rand", lj_rand as *const () as usize),
-        ("lj_seed", lj_seed as *const () as usize),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,11 +363,11 @@ mod tests {
 
     #[test]
     fn rand_stays_in_range_and_seed_repeats() {
-        lj_seed(42);
+        lj_seed(std::ptr::null(), 42, 0, 0, 0);
         let a: Vec<i64> = (0..100)
             .map(|_| lj_rand(std::ptr::null(), 10, 0, 0, 0))
             .collect();
-        lj_seed(42);
+        lj_seed(std::ptr::null(), 42, 0, 0, 0);
         let b: Vec<i64> = (0..100)
             .map(|_| lj_rand(std::ptr::null(), 10, 0, 0, 0))
             .collect();

@@ -1,8 +1,7 @@
 //! REPL commands and the processing of one input.
 
 use crate::render;
-use livejit_backend::session::{EvalResult, Event, Session};
-use livejit_backend::CompileErrors;
+use livejit_backend::{CompileErrors, EvalResult, Event, Session};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,7 +58,7 @@ static TERMINAL: Mutex<Option<TerminalPrinter>> = Mutex::new(None);
 /// Sends asynchronous output (status lines, background task output) through `printer`.
 pub fn use_terminal_printer(printer: TerminalPrinter) {
     *TERMINAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(printer);
-    livejit_backend::runtime::route_program_output(Box::new(|line: &str| {
+    livejit_backend::route_program_output(Box::new(|line: &str| {
         print_async(format!("{line}\n"), false)
     }));
 }
@@ -81,13 +80,7 @@ fn print_async(text: String, to_stderr: bool) {
 }
 
 fn report(event: Event) {
-    let text = match event {
-        Event::Status(s) => format!("{s}\n"),
-        Event::TaskError { id, error } => {
-            format!("task {id} failed\n{}", render::runtime_error(&error))
-        }
-    };
-    print_async(text, true);
+    print_async(render::event(&event), true);
 }
 
 impl Repl {
@@ -110,13 +103,10 @@ impl Repl {
     /// itself; in script mode with nothing running, Ctrl-C ends the process as usual. Call it
     /// after the line editor exists: rustyline installs its own SIGINT handler when created.
     pub fn install_interrupt_handler(&self, interactive: bool) {
-        let foreground = self.session.foreground.clone();
+        let foreground = self.session.interrupter();
         let _ = ctrlc::set_handler(move || {
-            let fg = foreground.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            match fg {
-                Some(ctx) => ctx.interrupt(),
-                None if !interactive => std::process::exit(130),
-                None => {}
+            if !foreground.interrupt_foreground() && !interactive {
+                std::process::exit(130);
             }
         });
     }
@@ -212,10 +202,18 @@ impl Repl {
                 true
             }
             "list" => {
-                print!("{}", self.session.listing());
+                let fns = self.session.functions();
+                print!("{}", render::listing(&fns, &self.session.globals()));
                 true
             }
-            "versions" => need("a function name") && answer(self.session.versions_listing(arg)),
+            "versions" => {
+                need("a function name")
+                    && answer(
+                        self.session
+                            .versions(arg)
+                            .map(|rows| render::versions(&rows)),
+                    )
+            }
             "source" => {
                 if !need("a function name") {
                     return false;
@@ -287,7 +285,7 @@ impl Repl {
                 }
             }
             "tasks" => {
-                print!("{}", self.session.tasks_listing());
+                print!("{}", render::tasks(&self.session.tasks()));
                 true
             }
             "kill" => match arg.parse::<u64>() {
