@@ -28,6 +28,11 @@ pub trait Env {
         let _ = name;
         None
     }
+    /// The names of every struct defined earlier (so that a struct change re-derives every
+    /// struct that contains the changed one, whether the program names it or not).
+    fn structure_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Type-checks a parsed program against the session.
@@ -205,6 +210,7 @@ impl Snapshot {
         // Session structs, and every struct their fields name (re-derived by name).
         let mut structs = HashMap::new();
         let mut todo: Vec<String> = types.into_iter().map(str::to_string).collect();
+        todo.extend(env.structure_names());
         while let Some(name) = todo.pop() {
             if structs.contains_key(&name) {
                 continue;
@@ -396,6 +402,12 @@ impl<'a> Checker<'a> {
         names.sort_by_key(|n| self.struct_items[n].span.start);
         for name in names {
             self.resolve_struct(&name);
+        }
+        // Every session struct, so that those containing a changed struct change with it.
+        let mut session: Vec<&String> = self.env.structs.keys().collect();
+        session.sort();
+        for name in session {
+            self.resolve_struct(name);
         }
 
         // Pass 1: every function's signature, so bodies and top-level code can call any of

@@ -61,6 +61,9 @@ impl Env for Snapshot {
     fn structure(&self, name: &str) -> Option<StructId> {
         self.structs.get(name).copied()
     }
+    fn structure_names(&self) -> Vec<String> {
+        self.structs.keys().cloned().collect()
+    }
 }
 
 /// Where a function of the transaction will live.
