@@ -537,6 +537,15 @@ impl Session {
             .collect()
     }
 
+    /// `:list`: the current struct definitions, as `struct P { x: float, y: float }`.
+    pub fn structs(&self) -> Vec<String> {
+        let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+        reg.structs
+            .values()
+            .map(|id| livejit_frontend::types::struct_text(*id))
+            .collect()
+    }
+
     /// `:list`: globals with type and value.
     pub fn globals(&self) -> Vec<GlobalRow> {
         let globals = self

@@ -202,6 +202,9 @@ impl Repl {
                 true
             }
             "list" => {
+                for s in self.session.structs() {
+                    println!("{s}");
+                }
                 let fns = self.session.functions();
                 print!("{}", render::listing(&fns, &self.session.globals()));
                 true
