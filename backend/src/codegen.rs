@@ -1424,6 +1424,13 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         let mut vals = Vec::new();
         for a in args {
             vals.push(self.expr(a)?);
+            if a.ty == Type::Never {
+                // The argument diverged: the call is never made.
+                return Ok(None);
+            }
+        }
+        if builtin == Builtin::Str && args[0].ty == Type::Unit {
+            return Ok(Some(self.str_lit(b"()")?.into()));
         }
         let arg = |i: usize| -> Res<BasicValueEnum<'ctx>> {
             vals.get(i)

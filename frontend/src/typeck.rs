@@ -246,11 +246,20 @@ fn fits(actual: Type, expected: Type) -> bool {
 }
 
 fn mismatch(expected: impl std::fmt::Display, found: Type, at: Span) -> Diagnostic {
-    Diagnostic::error(
+    let expected = expected.to_string();
+    let d = Diagnostic::error(
         format!("mismatched types: expected `{expected}`, found `{found}`"),
         at,
         format!("expected `{expected}`, found `{found}`"),
-    )
+    );
+    if expected == found.to_string() {
+        // Two definitions of one struct name (a value made before the struct changed).
+        d.with_note(format!(
+            "`{expected}` has been redefined: this value has the type of an earlier definition"
+        ))
+    } else {
+        d
+    }
 }
 
 fn plural(n: usize, word: &str) -> String {
