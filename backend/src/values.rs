@@ -515,7 +515,10 @@ pub(crate) extern "C-unwind" fn lj_chr(
             Some(unpack_span(span)),
         );
     }
-    literal(&[b as u8]) as *mut u8
+    // One immortal str per byte value, looked up without a lock.
+    static BYTES: OnceLock<Vec<usize>> = OnceLock::new();
+    let table = BYTES.get_or_init(|| (0..=255u8).map(|b| literal(&[b])).collect());
+    table[b as usize] as *mut u8
 }
 
 pub(crate) extern "C-unwind" fn lj_fixed(
