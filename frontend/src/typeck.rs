@@ -15,7 +15,7 @@ use crate::tast::{
 };
 use crate::types::{StructDef, StructId};
 use crate::{Diagnostic, FnSig, Span, Type};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What the session already knows: functions and globals defined by earlier inputs.
 pub trait Env {
@@ -310,8 +310,6 @@ struct Checker<'a> {
     struct_items: HashMap<String, ast::StructItem>,
     /// Struct names resolved so far: `None` after an error (already reported).
     struct_memo: HashMap<String, Option<Type>>,
-    /// Structs being resolved (to find structs containing themselves).
-    resolving: Vec<String>,
     /// Structs of this program whose definition is not the session's (see `TProgram`).
     new_structs: Vec<TStruct>,
     /// Resolved annotations by span (each annotation is resolved, and reported, once).
@@ -338,7 +336,6 @@ impl<'a> Checker<'a> {
             diags: Vec::new(),
             struct_items: HashMap::new(),
             struct_memo: HashMap::new(),
-            resolving: Vec::new(),
             new_structs: Vec::new(),
             ann_cache: HashMap::new(),
             fns: HashMap::new(),
@@ -407,17 +404,7 @@ impl<'a> Checker<'a> {
             }
             self.struct_items.insert(name.to_string(), st.clone());
         }
-        let mut names: Vec<String> = self.struct_items.keys().cloned().collect();
-        names.sort_by_key(|n| self.struct_items[n].span.start);
-        for name in names {
-            self.resolve_struct(&name);
-        }
-        // Every session struct, so that those containing a changed struct change with it.
-        let mut session: Vec<&String> = self.env.structs.keys().collect();
-        session.sort();
-        for name in session {
-            self.resolve_struct(name);
-        }
+        self.resolve_structs();
 
         // Pass 1: every function's signature, so bodies and top-level code can call any of
         // them (mutual recursion, calls before the definition).
@@ -558,137 +545,193 @@ impl<'a> Checker<'a> {
                 "float" => Some(Type::Float),
                 "bool" => Some(Type::Bool),
                 "str" => Some(Type::Str),
-                name => {
-                    if let Some(r) = self.struct_memo.get(name) {
-                        // `None`: its definition failed, already reported.
-                        return *r;
+                name => match self.struct_memo.get(name) {
+                    // `None`: its definition failed, already reported.
+                    Some(r) => *r,
+                    None => {
+                        self.error(Diagnostic::error(
+                            format!("unknown type `{name}`"),
+                            n.span,
+                            "not a type: expected `int`, `float`, `bool`, `str`, a struct or `[T]`",
+                        ));
+                        None
                     }
-                    match self.resolve_struct(name) {
-                        Some(id) => Some(Type::Struct(id)),
-                        None if self.struct_memo.contains_key(name) => None,
-                        None => {
-                            self.error(Diagnostic::error(
-                                format!("unknown type `{name}`"),
-                                n.span,
-                                "not a type: expected `int`, `float`, `bool`, `str`, a struct or `[T]`",
-                            ));
-                            None
-                        }
-                    }
-                }
+                },
             },
             TypeExpr::Array(inner) => self.type_expr(inner).and_then(Type::array_of),
             TypeExpr::Error => None,
         }
     }
 
-    /// The struct type `name` stands for in this program: its own `struct` item, or the
-    /// session's definition re-derived (a struct whose fields name a changed struct changes
-    /// too). `None` if there is no such struct or its definition has an error.
-    fn resolve_struct(&mut self, name: &str) -> Option<StructId> {
-        if let Some(r) = self.struct_memo.get(name) {
-            return r.and_then(Type::as_struct);
+    /// Resolves every struct this program can name: its own `struct` items, and every session
+    /// struct re-derived by name (so a struct whose fields name a changed struct changes too).
+    /// Structs that refer to each other through arrays are resolved, and interned, as one
+    /// group; a struct that contains itself other than through an array is an error.
+    fn resolve_structs(&mut self) {
+        // Each struct's fields, by name.
+        let mut sources: BTreeMap<String, StructSource> = BTreeMap::new();
+        for (name, id) in &self.env.structs {
+            let def = id.def();
+            let fields = def
+                .fields
+                .iter()
+                .map(|(f, t)| (f.clone(), FieldTy::of_type(*t)))
+                .collect();
+            sources.insert(name.clone(), (None, fields));
         }
-        if self.resolving.iter().any(|n| n == name) {
-            return None;
+        for (name, item) in &self.struct_items {
+            let fields = item
+                .fields
+                .iter()
+                .map(|(f, ann)| (f.name.clone(), FieldTy::of_expr(&ann.ty)))
+                .collect();
+            sources.insert(name.clone(), (Some(item.span), fields));
         }
-        if let Some(item) = self.struct_items.get(name).cloned() {
-            self.resolving.push(name.to_string());
-            let mut fields = Vec::new();
-            let mut ok = true;
-            for (f, ann) in &item.fields {
-                match self.field_type(&ann.ty, name, false) {
-                    Some(t) => fields.push((f.name.clone(), t)),
-                    None => ok = false,
+        let names: Vec<String> = sources.keys().cloned().collect();
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        // Edges: (target, through an array).
+        let edges: Vec<Vec<(usize, bool)>> = names
+            .iter()
+            .map(|n| {
+                let mut out = Vec::new();
+                for (_, t) in &sources[n].1 {
+                    t.refs(false, &mut |r, arr| {
+                        if let Some(&j) = index.get(r) {
+                            out.push((j, arr));
+                        }
+                    });
                 }
-            }
-            self.resolving.pop();
-            let result = (ok && !item.fields.is_empty()).then(|| {
-                StructId::intern(StructDef {
-                    name: name.to_string(),
-                    fields,
+                out
+            })
+            .collect();
+        for scc in tarjan(&edges) {
+            let mut members: Vec<usize> = scc;
+            members.sort_by(|a, b| names[*a].cmp(&names[*b]));
+            let pos: HashMap<usize, usize> =
+                members.iter().enumerate().map(|(k, &m)| (m, k)).collect();
+            // A cycle of direct (not through an array) containment is an infinite value.
+            let direct: Vec<Vec<usize>> = members
+                .iter()
+                .map(|&m| {
+                    edges[m]
+                        .iter()
+                        .filter(|(t, arr)| !arr && pos.contains_key(t))
+                        .map(|(t, _)| pos[t])
+                        .collect()
                 })
-            });
-            self.struct_memo
-                .insert(name.to_string(), result.map(Type::Struct));
-            if let Some(id) = result {
-                self.new_structs.push(TStruct {
-                    name: name.to_string(),
-                    id,
-                    span: Some(item.span),
+                .collect();
+            if let Some(cycle) = direct_cycle(&direct) {
+                let culprit = members[cycle[0]];
+                let name = &names[culprit];
+                let span = self.containment_span(name, &names[members[cycle[1 % cycle.len()]]]);
+                let msg = if cycle.len() == 1 {
+                    format!("the struct `{name}` contains itself")
+                } else {
+                    let other = &names[members[cycle[1]]];
+                    format!("the structs `{name}` and `{other}` contain each other")
+                };
+                self.error(
+                    Diagnostic::error(msg, span, "a value of this type would be infinitely large")
+                        .with_note(format!(
+                        "a struct can hold a struct that contains it only inside an array: `[{}]`",
+                        names[members[cycle[1 % cycle.len()]]]
+                    )),
+                );
+                for &m in &members {
+                    self.struct_memo.insert(names[m].clone(), None);
+                }
+                continue;
+            }
+            let mut ok = true;
+            let mut defs = Vec::new();
+            for &m in &members {
+                let name = &names[m];
+                let mut fields = Vec::new();
+                for (f, t) in sources[name].1.clone() {
+                    match self.field_type(&t, &index, &pos) {
+                        Some(ty) => fields.push((f, ty)),
+                        None => ok = false,
+                    }
+                }
+                if fields.is_empty() {
+                    ok = false;
+                }
+                defs.push(StructDef {
+                    name: name.clone(),
+                    fields,
                 });
             }
-            return result;
-        }
-        let old = *self.env.structs.get(name)?;
-        self.resolving.push(name.to_string());
-        let fields = old
-            .def()
-            .fields
-            .iter()
-            .map(|(f, t)| (f.clone(), self.rederive(*t, old)))
-            .collect();
-        self.resolving.pop();
-        let id = StructId::intern(StructDef {
-            name: name.to_string(),
-            fields,
-        });
-        if id != old {
-            self.new_structs.push(TStruct {
-                name: name.to_string(),
-                id,
-                span: None,
-            });
-        }
-        self.struct_memo
-            .insert(name.to_string(), Some(Type::Struct(id)));
-        Some(id)
-    }
-
-    /// A field type of a session struct `me`, with the structs it names resolved again by name.
-    fn rederive(&mut self, t: Type, me: StructId) -> Type {
-        match t {
-            Type::Array(e) => self.rederive(e.ty(), me).array_of().unwrap_or(Type::Error),
-            Type::Struct(s) if s == me => Type::Struct(StructId::SELF),
-            Type::Struct(s) => Type::Struct(self.resolve_struct(&s.name()).unwrap_or(s)),
-            t => t,
-        }
-    }
-
-    /// The type of a field of struct `me` as written; `None` after an error (reported).
-    fn field_type(&mut self, t: &TypeExpr, me: &str, in_array: bool) -> Option<Type> {
-        match t {
-            TypeExpr::Named(n) if n.name == me => {
-                if in_array {
-                    Some(Type::Struct(StructId::SELF))
-                } else {
-                    self.error(
-                        Diagnostic::error(
-                            format!("the struct `{me}` contains itself"),
-                            n.span,
-                            "a value of this type would be infinitely large",
-                        )
-                        .with_note(format!(
-                            "a struct can hold its own type only inside an array: `[{me}]`"
-                        )),
-                    );
-                    None
+            if !ok {
+                for &m in &members {
+                    self.struct_memo.insert(names[m].clone(), None);
+                }
+                continue;
+            }
+            let ids = StructId::intern_group(defs);
+            for (&m, id) in members.iter().zip(ids) {
+                let name = &names[m];
+                self.struct_memo
+                    .insert(name.clone(), Some(Type::Struct(id)));
+                let span = sources[name].0;
+                let changed = self.env.structs.get(name) != Some(&id);
+                if span.is_some() || changed {
+                    self.new_structs.push(TStruct {
+                        name: name.clone(),
+                        id,
+                        span,
+                    });
                 }
             }
-            TypeExpr::Named(n) if self.resolving.contains(&n.name) => {
-                self.error(
-                    Diagnostic::error(
-                        format!("the structs `{}` and `{me}` contain each other", n.name),
-                        n.span,
-                        format!("`{}` contains `{me}`", n.name),
-                    )
-                    .with_note("only a struct's own fields may refer to it (inside an array)"),
-                );
-                None
+        }
+        self.new_structs
+            .sort_by_key(|s| (s.span.map_or(usize::MAX, |s| s.start), s.name.clone()));
+    }
+
+    /// Where struct `name` names struct `inner` in one of its fields (for errors).
+    fn containment_span(&self, name: &str, inner: &str) -> Span {
+        let Some(item) = self.struct_items.get(name) else {
+            return Span::default();
+        };
+        item.fields
+            .iter()
+            .find(|(_, ann)| ann.ty.to_string() == inner)
+            .map_or(item.name.span, |(_, ann)| ann.span)
+    }
+
+    /// A field type, with the structs of the group being resolved as placeholders; `None`
+    /// after an error (reported).
+    fn field_type(
+        &mut self,
+        t: &FieldTy,
+        index: &HashMap<&str, usize>,
+        group: &HashMap<usize, usize>,
+    ) -> Option<Type> {
+        match t {
+            FieldTy::Prim(t) => Some(*t),
+            FieldTy::Array(inner) => self
+                .field_type(inner, index, group)
+                .and_then(Type::array_of),
+            FieldTy::Named(n, span) => {
+                if let Some(k) = index.get(n.as_str()).and_then(|i| group.get(i)) {
+                    return Some(Type::Struct(StructId::member(*k)));
+                }
+                match self.struct_memo.get(n) {
+                    Some(r) => *r,
+                    None => {
+                        self.error(Diagnostic::error(
+                            format!("unknown type `{n}`"),
+                            span.unwrap_or_default(),
+                            "not a type: expected `int`, `float`, `bool`, `str`, a struct or `[T]`",
+                        ));
+                        None
+                    }
+                }
             }
-            TypeExpr::Named(_) => self.type_expr(t),
-            TypeExpr::Array(inner) => self.field_type(inner, me, true).and_then(Type::array_of),
-            TypeExpr::Error => None,
+            FieldTy::Error => None,
         }
     }
 
@@ -1335,10 +1378,12 @@ impl<'a> Checker<'a> {
         fields: &[(ast::Ident, ast::Expr)],
         at: Span,
     ) -> TExpr {
-        let id = match self.struct_memo.get(&name.name) {
-            Some(r) => r.and_then(Type::as_struct),
-            None => self.resolve_struct(&name.name),
-        };
+        let id = self
+            .struct_memo
+            .get(&name.name)
+            .copied()
+            .flatten()
+            .and_then(Type::as_struct);
         let Some(id) = id else {
             if !self.struct_memo.contains_key(&name.name) {
                 self.error(Diagnostic::error(
@@ -1907,6 +1952,165 @@ fn op_note(op: BinOp) -> &'static str {
     }
 }
 
+/// A struct to resolve: where its item is (`None` for a session struct) and its fields.
+type StructSource = (Option<Span>, Vec<(String, FieldTy)>);
+
+/// A struct field's type by name, before struct names are resolved.
+#[derive(Clone, Debug)]
+enum FieldTy {
+    /// `int`, `float`, `bool`, `str`.
+    Prim(Type),
+    /// A struct, by name (with where it was written, for a program's own items).
+    Named(String, Option<Span>),
+    /// `[T]`
+    Array(Box<FieldTy>),
+    /// Already reported.
+    Error,
+}
+
+impl FieldTy {
+    fn of_expr(t: &TypeExpr) -> FieldTy {
+        match t {
+            TypeExpr::Named(n) => match n.name.as_str() {
+                "int" => FieldTy::Prim(Type::Int),
+                "float" => FieldTy::Prim(Type::Float),
+                "bool" => FieldTy::Prim(Type::Bool),
+                "str" => FieldTy::Prim(Type::Str),
+                other => FieldTy::Named(other.to_string(), Some(n.span)),
+            },
+            TypeExpr::Array(inner) => FieldTy::Array(Box::new(FieldTy::of_expr(inner))),
+            TypeExpr::Error => FieldTy::Error,
+        }
+    }
+
+    /// A session struct's field type, its structs named so they are resolved again.
+    fn of_type(t: Type) -> FieldTy {
+        match t {
+            Type::Array(e) => FieldTy::Array(Box::new(FieldTy::of_type(e.ty()))),
+            Type::Struct(s) => FieldTy::Named(s.name(), None),
+            t => FieldTy::Prim(t),
+        }
+    }
+
+    /// Calls `f(name, through_array)` for every struct name in the type.
+    fn refs(&self, in_array: bool, f: &mut dyn FnMut(&str, bool)) {
+        match self {
+            FieldTy::Named(n, _) => f(n, in_array),
+            FieldTy::Array(inner) => inner.refs(true, f),
+            FieldTy::Prim(_) | FieldTy::Error => {}
+        }
+    }
+}
+
+/// Strongly connected components of a graph given as adjacency lists (edges carry a flag the
+/// search ignores), each component after every component it has edges to.
+fn tarjan(edges: &[Vec<(usize, bool)>]) -> Vec<Vec<usize>> {
+    struct State<'a> {
+        edges: &'a [Vec<(usize, bool)>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        out: Vec<Vec<usize>>,
+    }
+    // Iterative, so deep chains of structs cannot overflow the stack.
+    fn visit(s: &mut State<'_>, root: usize) {
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        s.index[root] = Some(s.next);
+        s.low[root] = s.next;
+        s.next += 1;
+        s.stack.push(root);
+        s.on_stack[root] = true;
+        while let Some(&mut (v, ref mut i)) = work.last_mut() {
+            if let Some(&(w, _)) = s.edges[v].get(*i) {
+                *i += 1;
+                match s.index[w] {
+                    None => {
+                        s.index[w] = Some(s.next);
+                        s.low[w] = s.next;
+                        s.next += 1;
+                        s.stack.push(w);
+                        s.on_stack[w] = true;
+                        work.push((w, 0));
+                    }
+                    Some(wi) if s.on_stack[w] => s.low[v] = s.low[v].min(wi),
+                    Some(_) => {}
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                s.low[parent] = s.low[parent].min(s.low[v]);
+            }
+            if Some(s.low[v]) == s.index[v] {
+                let mut comp = Vec::new();
+                while let Some(w) = s.stack.pop() {
+                    s.on_stack[w] = false;
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                s.out.push(comp);
+            }
+        }
+    }
+    let n = edges.len();
+    let mut s = State {
+        edges,
+        index: vec![None; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for v in 0..n {
+        if s.index[v].is_none() {
+            visit(&mut s, v);
+        }
+    }
+    s.out
+}
+
+/// A cycle in a small graph (adjacency lists), as the list of its nodes, if there is one.
+fn direct_cycle(adj: &[Vec<usize>]) -> Option<Vec<usize>> {
+    // 0 = unseen, 1 = on the current path, 2 = done.
+    fn dfs(
+        v: usize,
+        adj: &[Vec<usize>],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        state[v] = 1;
+        path.push(v);
+        for &w in &adj[v] {
+            if state[w] == 1 {
+                let start = path.iter().position(|&p| p == w).unwrap_or(0);
+                return Some(path[start..].to_vec());
+            }
+            if state[w] == 0 {
+                if let Some(c) = dfs(w, adj, state, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        state[v] = 2;
+        None
+    }
+    let mut state = vec![0u8; adj.len()];
+    for v in 0..adj.len() {
+        if state[v] == 0 {
+            if let Some(c) = dfs(v, adj, &mut state, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
 /// Adds the structs in the types of every expression of a block.
 fn block_structs(b: &TBlock, out: &mut BTreeSet<String>) {
     crate::tast::visit_block(b, &mut |e| e.ty.structs_in(out));
@@ -2375,9 +2579,14 @@ mod tests {
             ),
             ("struct P { p: P }", "the struct `P` contains itself", "P"),
             (
-                "struct A { b: [B] } struct B { a: [A] }",
+                "struct A { b: B } struct B { a: A }",
                 "the structs `A` and `B` contain each other",
-                "A",
+                "B",
+            ),
+            (
+                "struct A { b: B } struct B { c: [C] } struct C { a: A, y: Y }",
+                "unknown type `Y`",
+                "Y",
             ),
             (
                 "struct P { x: int, x: int }",
@@ -2413,6 +2622,14 @@ mod tests {
             let (m, a) = err1(src);
             assert_eq!((m.as_str(), a.as_str()), (msg, at), "{src}");
         }
+        // Structs may refer to each other through arrays.
+        let p = ok("struct A { bs: [B], n: int } struct B { as_: [A] } \
+                    let a = A { bs: [B { as_: [] }], n: 1 }; a.bs[0].as_ = [a]; a.bs[0].as_[0].n");
+        assert_eq!(p.structs.len(), 2);
+        assert_eq!(
+            crate::types::struct_text(p.structs[0].id),
+            "struct A { bs: [B], n: int }"
+        );
         // In parentheses a literal is fine in a condition.
         ok("struct P { x: int } if (P { x: 1 }).x == 1 { } for i in 0..(P { x: 2 }).x { }");
         // `[]` takes its type from where it stands.

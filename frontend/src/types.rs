@@ -69,7 +69,9 @@ struct Tables {
     elems: Vec<Type>,
     elem_ids: HashMap<Type, u32>,
     structs: Vec<Arc<StructDef>>,
-    struct_ids: HashMap<StructDef, u32>,
+    /// Groups of mutually recursive structs (one struct alone is a group of one), with
+    /// member placeholders in their field types, to the ids they were given.
+    struct_ids: HashMap<Vec<StructDef>, Vec<u32>>,
 }
 
 fn tables() -> &'static Mutex<Tables> {
@@ -138,31 +140,53 @@ impl Elem {
 
 impl StructId {
     /// Stands for "the struct being defined" inside its own field types while it is interned
-    /// (`struct Node { kids: [Node] }`); never part of a finished type.
+    /// (`struct Node { kids: [Node] }`); never part of a finished type. Same as `member(0)`.
     pub const SELF: StructId = StructId(u32::MAX);
+
+    /// Stands for member `k` of a group of structs interned together (structs that refer to
+    /// each other through arrays); never part of a finished type.
+    pub fn member(k: usize) -> StructId {
+        StructId(u32::MAX - k as u32)
+    }
+
+    /// Whether this is a placeholder (`SELF` or a `member`), not a real struct.
+    pub fn is_placeholder(self) -> bool {
+        self.0 >= u32::MAX - 0xffff
+    }
 
     /// Interns a struct definition. Field types may mention [`StructId::SELF`] for the struct
     /// itself; the stored definition has them replaced by the returned id. The same
     /// definition (same name, field names, field types with `SELF` in the same places) always
     /// gives the same id.
     pub fn intern(def: StructDef) -> StructId {
+        StructId::intern_group(vec![def])[0]
+    }
+
+    /// Interns a group of structs that refer to each other (through arrays): field types may
+    /// mention [`StructId::member`]`(k)` for the `k`th struct of the group. The same group
+    /// (same members in the same order, same fields) always gives the same ids.
+    pub fn intern_group(defs: Vec<StructDef>) -> Vec<StructId> {
         let mut t = lock();
-        if let Some(&id) = t.struct_ids.get(&def) {
-            return StructId(id);
+        if let Some(ids) = t.struct_ids.get(&defs) {
+            return ids.iter().map(|&i| StructId(i)).collect();
         }
-        let id = t.structs.len() as u32;
-        let fields = def
-            .fields
-            .iter()
-            .map(|(n, ty)| (n.clone(), subst_self(&mut t, *ty, StructId(id))))
+        let first = t.structs.len() as u32;
+        let ids: Vec<StructId> = (0..defs.len() as u32)
+            .map(|k| StructId(first + k))
             .collect();
-        let stored = StructDef {
-            name: def.name.clone(),
-            fields,
-        };
-        t.structs.push(Arc::new(stored));
-        t.struct_ids.insert(def, id);
-        StructId(id)
+        for def in &defs {
+            let fields = def
+                .fields
+                .iter()
+                .map(|(n, ty)| (n.clone(), subst_members(&mut t, *ty, &ids)))
+                .collect();
+            t.structs.push(Arc::new(StructDef {
+                name: def.name.clone(),
+                fields,
+            }));
+        }
+        t.struct_ids.insert(defs, ids.iter().map(|i| i.0).collect());
+        ids
     }
 
     /// The definition (name and fields).
@@ -185,13 +209,17 @@ impl StructId {
     }
 }
 
-/// `ty` with `StructId::SELF` replaced by `id` (the table is already locked).
-fn subst_self(t: &mut Tables, ty: Type, id: StructId) -> Type {
+/// `ty` with every group placeholder `member(k)` replaced by `ids[k]` (the table is already
+/// locked).
+fn subst_members(t: &mut Tables, ty: Type, ids: &[StructId]) -> Type {
     match ty {
-        Type::Struct(StructId::SELF) => Type::Struct(id),
+        Type::Struct(s) if s.is_placeholder() => {
+            let k = (u32::MAX - s.0) as usize;
+            Type::Struct(ids.get(k).copied().unwrap_or(s))
+        }
         Type::Array(e) => {
             let inner = t.elems.get(e.0 as usize).copied().unwrap_or(Type::Never);
-            let inner = subst_self(t, inner, id);
+            let inner = subst_members(t, inner, ids);
             if let Some(&eid) = t.elem_ids.get(&inner) {
                 return Type::Array(Elem(eid));
             }
@@ -280,7 +308,7 @@ impl Type {
         while let Some(t) = work.pop() {
             match t {
                 Type::Array(e) => work.push(e.ty()),
-                Type::Struct(s) if s != StructId::SELF && seen.insert(s) => {
+                Type::Struct(s) if !s.is_placeholder() && seen.insert(s) => {
                     let def = s.def();
                     out.insert(def.name.clone());
                     work.extend(def.fields.iter().map(|(_, t)| *t));
@@ -300,7 +328,7 @@ impl fmt::Display for Type {
             Type::Str => write!(f, "str"),
             Type::Unit => write!(f, "()"),
             Type::Array(e) => write!(f, "[{}]", e.ty()),
-            Type::Struct(StructId::SELF) => write!(f, "Self"),
+            Type::Struct(s) if s.is_placeholder() => write!(f, "Self"),
             Type::Struct(s) => write!(f, "{}", s.name()),
             Type::Never => write!(f, "!"),
             Type::Error => write!(f, "{{error}}"),
@@ -375,6 +403,32 @@ mod tests {
             Type::Struct(node).array_of().unwrap()
         );
         assert_eq!(struct_text(node), "struct TNode { kids: [TNode] }");
+        let group = |extra: Type| {
+            StructId::intern_group(vec![
+                StructDef {
+                    name: "TA".into(),
+                    fields: vec![(
+                        "bs".into(),
+                        Type::Struct(StructId::member(1)).array_of().unwrap(),
+                    )],
+                },
+                StructDef {
+                    name: "TB".into(),
+                    fields: vec![
+                        (
+                            "as_".into(),
+                            Type::Struct(StructId::member(0)).array_of().unwrap(),
+                        ),
+                        ("v".into(), extra),
+                    ],
+                },
+            ])
+        };
+        let g = group(Type::Int);
+        assert_eq!(g, group(Type::Int));
+        assert_ne!(g, group(Type::Float));
+        assert_eq!(struct_text(g[0]), "struct TA { bs: [TB] }");
+        assert_eq!(struct_text(g[1]), "struct TB { as_: [TA], v: int }");
         for t in [Type::Int, Type::Str, Type::Unit, a, Type::Struct(node)] {
             assert_eq!(Type::from_code(t.code()), t);
         }
