@@ -180,6 +180,9 @@ const FRAGMENTS: &[&str] = &[
     "loop { if find(s, \"a\") < 0 { break; } }",
     "if (P { x: 1.0, y: 2.0 }).x > 0.0 { }",
     "let e: [str] = []; join(split(\"a,b\", \",\"), \"-\");",
+    "struct A { bs: [B], n: int } struct B { as_: [A], a: A }",
+    "struct C { c: C }",
+    "a.bs[0].as_ = [a];",
 ];
 
 fn soup() -> impl Strategy<Value = String> {
