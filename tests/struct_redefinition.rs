@@ -135,3 +135,28 @@ base
     assert_eq!(vs.len(), 2, "{}", o.report());
     assert_eq!(vs[1], (2, "live".to_string()), "{}", o.report());
 }
+
+/// `:rollback` refuses a version written for an earlier definition of a struct it uses, and
+/// reinstalls one written for the current definition.
+#[test]
+fn rollback_needs_the_current_struct_layouts() {
+    let script = "\
+struct P { x: int }
+fn f(p: P) -> int { p.x }
+struct P { x: int, y: int } fn f(p: P) -> int { p.x + p.y }
+:rollback f
+fn f(p: P) -> int { p.y }
+:rollback f
+f(P { x: 1, y: 2 })
+";
+    let o = run_here(script);
+    assert_eq!(o.code(), Some(1), "{}", o.report());
+    assert!(
+        o.stderr.contains(
+            "cannot roll back `f` to v1: it was written for an earlier definition of struct `P`"
+        ),
+        "{}",
+        o.report()
+    );
+    assert_eq!(o.stdout.trim(), "3", "{}", o.report());
+}

@@ -663,12 +663,14 @@ impl Session {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
         let f = reg.function(name)?;
         let cur = f.current();
-        f.versions
+        let v = f
+            .versions
             .iter()
             .rev()
             .find(|v| v.text != cur.text)
-            .map(|v| v.text.clone())
-            .ok_or_else(|| format!("`{name}` has no earlier version"))
+            .ok_or_else(|| format!("`{name}` has no earlier version"))?;
+        layouts_current(&reg, name, v)?;
+        Ok(v.text.clone())
     }
 
     /// `:ir NAME`.
@@ -723,6 +725,20 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.interrupt_all();
     }
+}
+
+/// `Ok` if every struct `v` was compiled against is still the current definition: a
+/// version built for an earlier layout of a struct cannot be reinstalled (`:rollback`).
+fn layouts_current(reg: &Registry, name: &str, v: &Version) -> Result<(), String> {
+    for (s, id) in &v.layouts {
+        if reg.structs.get(s) != Some(id) {
+            return Err(format!(
+                "cannot roll back `{name}` to v{}: it was written for an earlier definition of struct `{s}`",
+                v.unit.info.n
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -222,6 +222,8 @@ pub struct Version {
     pub slot: usize,
     /// The structs this version uses (its code assumes their layouts).
     pub structs: BTreeSet<String>,
+    /// The definition of each of those structs it was compiled against.
+    pub layouts: Vec<(String, livejit_frontend::types::StructId)>,
 }
 
 /// What a new unit is made of (everything but its code and life cycle).

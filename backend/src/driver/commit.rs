@@ -84,6 +84,19 @@ pub(crate) fn commit(
             origin: origin(source, f.span),
             slot,
             structs: f.structs.clone(),
+            layouts: f
+                .structs
+                .iter()
+                .filter_map(|name| {
+                    let id = program
+                        .structs
+                        .iter()
+                        .find(|s| &s.name == name)
+                        .map(|s| s.id)
+                        .or_else(|| reg.structs.get(name).copied())?;
+                    Some((name.clone(), id))
+                })
+                .collect(),
         };
         let entry = reg.fns.entry(f.name.clone()).or_insert_with(|| FnEntry {
             slot,
