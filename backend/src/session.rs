@@ -514,12 +514,29 @@ impl Session {
     }
 
     /// Interrupts every task (at exit).
+    ///
+    /// Only this session's tasks: the running-task set is process-wide (scans must see every
+    /// JIT frame), but another session's tasks are none of this one's business — several
+    /// sessions live in one test process, and dropping one must not interrupt the others.
     pub fn interrupt_all(&mut self) {
-        for t in tasks::running() {
-            t.interrupt();
+        if let Some(fg) = self
+            .foreground
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            fg.interrupt();
+        }
+        for t in self.background.values() {
+            t.task.ctx.interrupt();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        while !tasks::running().is_empty() && Instant::now() < deadline {
+        while self
+            .background
+            .values()
+            .any(|t| !t.task.handle.is_finished())
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
