@@ -76,10 +76,29 @@ pub enum EvalResult {
     Crashed(String),
 }
 
+/// A `:spawn`ed task, kept after it ends so that `:wait ID` and `:tasks` can still report it.
 struct BackgroundTask {
-    task: Task,
+    ctx: Arc<TaskCtx>,
+    /// Joined (and taken) once the thread has finished.
+    handle: Option<std::thread::JoinHandle<Outcome>>,
     label: String,
     started: Instant,
+    /// How it ended, and after how long.
+    ended: Option<(Duration, Outcome)>,
+}
+
+impl BackgroundTask {
+    /// Collects the outcome if the thread has finished.
+    fn reap(&mut self) {
+        if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            if let Some(h) = self.handle.take() {
+                let outcome = h
+                    .join()
+                    .unwrap_or_else(|_| Outcome::Crashed("task thread panicked".into()));
+                self.ended = Some((self.started.elapsed(), outcome));
+            }
+        }
+    }
 }
 
 /// A livejit session: the JIT, the registry, globals and tasks.
@@ -316,12 +335,15 @@ impl Session {
             diagnostics: vec![Diagnostic::plain(e)],
         })?;
         (self.reporter)(Event::Status(format!("task {id} started")));
+        let Task { ctx, handle } = task;
         self.background.insert(
             id,
             BackgroundTask {
-                task,
+                ctx,
+                handle: Some(handle),
                 label: text.trim().to_string(),
                 started: Instant::now(),
+                ended: None,
             },
         );
         Ok(Some(id))
@@ -696,7 +718,8 @@ impl Session {
         })
     }
 
-    /// Waits for background task `id` (or all of them).
+    /// Waits for background task `id` (or all of them), however long that takes. The REPL
+    /// polls [`Session::task_outcome`] instead, so that Ctrl-C can stop the wait.
     pub fn wait(&mut self, id: Option<u64>) -> Result<(), String> {
         let ids: Vec<u64> = match id {
             Some(id) if self.background.contains_key(&id) => vec![id],
@@ -704,61 +727,77 @@ impl Session {
             None => self.background.keys().copied().collect(),
         };
         for id in ids {
-            if let Some(t) = self.background.remove(&id) {
-                let _ = t.task.handle.join();
+            while self.task_outcome(id)?.is_none() {
+                std::thread::sleep(Duration::from_millis(2));
             }
         }
         Ok(())
     }
 
+    /// How background task `id` ended, or `None` while it runs. Ended tasks are kept.
+    pub fn task_outcome(&mut self, id: u64) -> Result<Option<Outcome>, String> {
+        let t = self
+            .background
+            .get_mut(&id)
+            .ok_or_else(|| format!("no task {id}"))?;
+        t.reap();
+        Ok(t.ended.as_ref().map(|(_, o)| o.clone()))
+    }
+
+    /// Ids of every background task, running or ended, in spawn order.
+    pub fn task_ids(&self) -> Vec<u64> {
+        self.background.keys().copied().collect()
+    }
+
     /// Interrupts background task `id`.
     pub fn kill(&mut self, id: u64) -> Result<(), String> {
-        self.reap();
-        match self.background.get(&id) {
-            Some(t) => {
-                t.task.ctx.interrupt();
+        match self.task_outcome(id)? {
+            None => {
+                if let Some(t) = self.background.get(&id) {
+                    t.ctx.interrupt();
+                }
                 Ok(())
             }
-            None => Err(format!("no running task {id}")),
+            Some(_) => Err(format!("task {id} has already ended")),
         }
     }
 
-    /// Forgets background tasks that have ended.
-    fn reap(&mut self) {
-        let done: Vec<u64> = self
-            .background
-            .iter()
-            .filter(|(_, t)| t.task.handle.is_finished())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
-            if let Some(t) = self.background.remove(&id) {
-                let _ = t.task.handle.join();
-            }
-        }
-    }
-
-    /// `:tasks`: one line per running background task.
+    /// `:tasks`: one line per background task, running or ended: id, state (`running`,
+    /// `ended`, `failed`, `killed`, `crashed`), run time, expression.
     pub fn tasks_listing(&mut self) -> String {
-        self.reap();
         let mut out = String::new();
-        for (id, t) in &self.background {
+        for (id, t) in &mut self.background {
+            t.reap();
+            let (state, time) = match &t.ended {
+                None => ("running", t.started.elapsed()),
+                Some((d, Outcome::Done(_))) => ("ended", *d),
+                Some((d, Outcome::Failed(e))) if e.kind == crate::runtime::ErrorKind::Interrupted => {
+                    ("killed", *d)
+                }
+                Some((d, Outcome::Failed(_))) => ("failed", *d),
+                Some((d, Outcome::Crashed(_))) => ("crashed", *d),
+            };
             out.push_str(&format!(
-                "{id}  running  {:.1}s  {}\n",
-                t.started.elapsed().as_secs_f64(),
+                "{id}  {state}  {:.1}s  {}\n",
+                time.as_secs_f64(),
                 t.label
             ));
         }
         if out.is_empty() {
-            out.push_str("no running tasks\n");
+            out.push_str("no tasks\n");
         }
         out
     }
 
     /// Number of background tasks still running.
     pub fn running_tasks(&mut self) -> usize {
-        self.reap();
-        self.background.len()
+        self.background
+            .values_mut()
+            .map(|t| {
+                t.reap();
+                usize::from(t.ended.is_none())
+            })
+            .sum()
     }
 
     /// Interrupts every task (at exit).
@@ -887,16 +926,27 @@ impl Session {
         Ok(v.text.clone())
     }
 
-    /// The text of the version before the current one (for `:rollback`).
-    pub fn previous_source(&self, name: &str) -> Result<String, String> {
+    /// The version `:rollback NAME` restores, with its text: the latest version before the
+    /// one now live whose text differs from it. A version made by a rollback (source named
+    /// `<rollback of vK>`) counts as vK, so repeated rollbacks walk further back.
+    pub fn previous_version(&self, name: &str) -> Result<(u32, String), String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
         let f = reg.function(name)?;
         let cur = f.current();
+        let copied = |v: &Version| -> Option<u32> {
+            v.origin
+                .strip_prefix("<rollback of v")?
+                .strip_suffix('>')?
+                .parse()
+                .ok()
+        };
+        let counts_as = copied(cur).unwrap_or(cur.info.n);
         f.versions
             .iter()
             .rev()
-            .find(|v| v.text != cur.text)
-            .map(|v| v.text.clone())
+            .filter(|v| v.info.n < counts_as && copied(v).is_none() && v.text != cur.text)
+            .map(|v| (v.info.n, v.text.clone()))
+            .next()
             .ok_or_else(|| format!("`{name}` has no earlier version"))
     }
 
