@@ -115,7 +115,10 @@ pub fn format_chain(chain: &[Arc<CodeInfo>]) -> String {
         i += best.0 * best.1;
     }
     let entry_text = |&(start, p, reps): &(usize, usize, usize)| -> String {
-        let names: Vec<String> = chain[start..start + p].iter().map(|c| c.to_string()).collect();
+        let names: Vec<String> = chain[start..start + p]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         match (p, reps) {
             (_, 1) => names.join(" -> "),
             (1, _) => format!("{} × {}", names[0], group_digits(reps)),
@@ -557,7 +560,11 @@ mod tests {
         );
         let distinct: Vec<_> = (0..30).map(|i| frame(100 + i, "f", i as u32 + 1)).collect();
         let text = format_chain(&distinct);
-        assert_eq!(text.matches("called from").count(), CHAIN_ENTRIES - 1, "{text}");
+        assert_eq!(
+            text.matches("called from").count(),
+            CHAIN_ENTRIES - 1,
+            "{text}"
+        );
         assert!(text.contains("... 21 more frames ..."), "{text}");
         assert_eq!(group_digits(999_999), "999,999");
         assert_eq!(group_digits(12), "12");

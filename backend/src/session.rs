@@ -771,7 +771,9 @@ impl Session {
             let (state, time) = match &t.ended {
                 None => ("running", t.started.elapsed()),
                 Some((d, Outcome::Done(_))) => ("ended", *d),
-                Some((d, Outcome::Failed(e))) if e.kind == crate::runtime::ErrorKind::Interrupted => {
+                Some((d, Outcome::Failed(e)))
+                    if e.kind == crate::runtime::ErrorKind::Interrupted =>
+                {
                     ("killed", *d)
                 }
                 Some((d, Outcome::Failed(_))) => ("failed", *d),

@@ -61,3 +61,17 @@ pub fn runtime_error(e: &RuntimeError) -> String {
         None => format!("error: {}\n  = {}\n", e.message, e.chain),
     }
 }
+
+/// Where an interrupted evaluation stopped: `in F (vN) at FILE:LINE` (for top-level code, F
+/// is the input name).
+pub fn interrupted_at(e: &RuntimeError) -> String {
+    match &e.at {
+        Some((source, span)) => format!(
+            "in {} at {}:{}",
+            e.function,
+            source.name,
+            livejit_backend::session::line_of(&source.text, span.start)
+        ),
+        None => format!("in {}", e.function),
+    }
+}
