@@ -28,17 +28,25 @@ impl Term {
     fn start(history: &std::path::Path) -> Term {
         let mut cmd = Command::new("sh");
         // rexpect turns the pty's echo off; a user's terminal has it on.
-        cmd.args(["-c", "stty echo icanon && exec \"$0\"", env!("CARGO_BIN_EXE_livejit")])
-            .env("TERM", "xterm")
-            .env("NO_COLOR", "1")
-            .env("RUST_BACKTRACE", "0")
-            .env("LIVEJIT_HISTORY", history);
+        cmd.args([
+            "-c",
+            "stty echo icanon && exec \"$0\"",
+            env!("CARGO_BIN_EXE_livejit"),
+        ])
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "0")
+        .env("LIVEJIT_HISTORY", history);
         let p = spawn_command(cmd, Some(STEP.as_millis() as u64)).expect("spawn livejit on a pty");
         let mut t = Term {
             p,
             transcript: String::new(),
             seen: 0,
-            screen: vt100::Parser::new(NonZeroU16::new(200).unwrap(), NonZeroU16::new(100).unwrap(), 0),
+            screen: vt100::Parser::new(
+                NonZeroU16::new(200).unwrap(),
+                NonZeroU16::new(100).unwrap(),
+                0,
+            ),
         };
         t.expect("livejit> ");
         t
@@ -100,7 +108,9 @@ impl Term {
         let status = self.p.process().wait().map(|s| format!("{s:?}"));
         // nix's WaitStatus, which rexpect does not re-export: `Exited(Pid(..), 0)`.
         assert!(
-            status.as_ref().is_ok_and(|s| s.starts_with("Exited(") && s.ends_with(", 0)")),
+            status
+                .as_ref()
+                .is_ok_and(|s| s.starts_with("Exited(") && s.ends_with(", 0)")),
             "{status:?}\n{}",
             self.transcript
         );
@@ -108,7 +118,9 @@ impl Term {
 }
 
 fn history_file(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pty").join(test);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("pty")
+        .join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("history")
