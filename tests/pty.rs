@@ -26,7 +26,13 @@ struct Term {
 impl Term {
     /// Starts `livejit` on a pty with echo on; `history` is its history file.
     fn start(history: &std::path::Path) -> Term {
+        Term::start_in(history, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+    }
+
+    /// Like [`Term::start`], in working directory `cwd`.
+    fn start_in(history: &std::path::Path, cwd: &std::path::Path) -> Term {
         let mut cmd = Command::new("sh");
+        cmd.current_dir(cwd);
         // rexpect turns the pty's echo off; a user's terminal has it on.
         cmd.args([
             "-c",
@@ -241,5 +247,31 @@ fn history_is_appended_after_every_entry() {
         text.contains("print(10 + 1)") && text.contains("print(20 + 2)"),
         "history:\n{text}"
     );
+    t.quit();
+}
+
+/// A `:watch`ed file whose new top-level code loops does not freeze the prompt: an input typed
+/// meanwhile waits for the reload, Ctrl-C interrupts the reload, and the input then runs.
+#[test]
+fn a_looping_watch_reload_can_be_interrupted() {
+    let history = history_file("watch");
+    let dir = history.parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("w.src"), "global k: int = 0;\n").unwrap();
+    let mut t = Term::start_in(&history, &dir);
+    t.send(":watch w.src\r");
+    t.expect("watching w.src");
+    t.expect("livejit> ");
+    std::fs::write(
+        dir.join("w.src"),
+        "global k: int = 0;\nfn spin() { while true { k += 1; } }\nspin();\n",
+    )
+    .unwrap();
+    t.expect("w.src changed, reloading");
+    t.send("print(\"after\", k > 0)\r");
+    t.expect_with("interrupted in spin (v1) at w.src:2", |p| {
+        let _ = p.send_control('c');
+    });
+    t.expect("after true");
+    t.expect("livejit> ");
     t.quit();
 }
