@@ -275,3 +275,24 @@ fn a_looping_watch_reload_can_be_interrupted() {
     t.expect("livejit> ");
     t.quit();
 }
+
+/// An unwritable history location gives one warning, and the REPL works on.
+#[test]
+fn an_unwritable_history_gives_one_warning() {
+    let mut t = Term::start(std::path::Path::new("/proc/livejit-no-such-dir/history"));
+    t.send("print(30 + 3)\r");
+    t.expect("33");
+    t.expect("livejit> ");
+    t.send("print(40 + 4)\r");
+    t.expect("44");
+    t.expect("livejit> ");
+    assert_eq!(
+        t.transcript
+            .matches("warning: cannot write the history")
+            .count(),
+        1,
+        "{}",
+        t.transcript
+    );
+    t.quit();
+}

@@ -179,12 +179,22 @@ impl Repl {
     }
 
     /// Makes SIGINT act as Ctrl-C ([`interrupt_now`]): it interrupts the foreground
-    /// evaluation, `:wait` or `:sleep`, and is otherwise ignored (the process does not exit).
+    /// evaluation, `:wait` or `:sleep`. With nothing running it is ignored in the REPL and in
+    /// script mode, and ends the process (status 130) when `exit_when_idle` (`livejit run`).
     /// At the interactive prompt the line editor reads the key itself (and restores this
     /// handler afterwards); the input loop then calls [`interrupt_now`].
-    pub fn install_interrupt_handler(&self) {
+    pub fn install_interrupt_handler(&self, exit_when_idle: bool) {
         let foreground = self.foreground();
-        let _ = ctrlc::set_handler(move || interrupt_now(&foreground));
+        let _ = ctrlc::set_handler(move || {
+            let running = foreground
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some();
+            if exit_when_idle && !running {
+                std::process::exit(130);
+            }
+            interrupt_now(&foreground);
+        });
     }
 
     /// Interrupts background tasks before exit.

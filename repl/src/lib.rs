@@ -121,7 +121,7 @@ fn run_file(file: &str) -> i32 {
     let Some(mut repl) = new_repl() else {
         return 1;
     };
-    repl.install_interrupt_handler();
+    repl.install_interrupt_handler(true);
     let ok = repl.load(file);
     repl.shutdown();
     i32::from(!ok)
@@ -132,7 +132,7 @@ fn start(files: &[String]) -> i32 {
     let Some(mut repl) = new_repl() else {
         return 1;
     };
-    repl.install_interrupt_handler();
+    repl.install_interrupt_handler(false);
     let foreground = repl.foreground();
     let mut failed = false;
     for f in files {
