@@ -62,8 +62,11 @@ impl Term {
         let mut got = false;
         while let Some(c) = self.p.try_read() {
             self.transcript.push(c);
-            let mut b = [0u8; 4];
-            self.screen.process(c.encode_utf8(&mut b).as_bytes());
+            // rexpect hands out each byte as a char (U+0000..U+00FF): give vt100 the bytes.
+            match u8::try_from(u32::from(c)) {
+                Ok(byte) => self.screen.process(&[byte]),
+                Err(_) => self.screen.process(c.encode_utf8(&mut [0u8; 4]).as_bytes()),
+            }
             got = true;
         }
         got
