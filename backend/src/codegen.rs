@@ -1319,9 +1319,6 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let f = intrinsic("llvm.sqrt", &[f64t.into()])?;
                 self.call_rt(f, &[arg(0)?.into()])?
             }
-            Builtin::TimeNs | Builtin::SleepMs | Builtin::Rand | Builtin::Seed => {
-                return Err(format!("{} is lowered as a runtime call", builtin.name()))
-            }
             Builtin::Copy => {
                 let Type::Array(elem) = e.ty else {
                     return Err("copy of a non-array".into());
@@ -1345,6 +1342,13 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     e.span,
                 )?;
                 None
+            }
+            // Builtins lowered to a runtime call were handled above (`abi::lowering`).
+            _ => {
+                return Err(format!(
+                    "{} has no inline lowering and no runtime function",
+                    builtin.name()
+                ))
             }
         })
     }
