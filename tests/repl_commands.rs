@@ -146,7 +146,13 @@ print(r());
         lines[0].starts_with("1 ") && lines[0].contains("running") && lines[0].ends_with("idle()"),
         "{report}"
     );
-    assert_eq!(lines.get(1), Some(&"no running tasks"), "{report}");
+    // `:tasks` keeps ended tasks, with their state.
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("1  ended  ") && l.ends_with("idle()")),
+        "{report}"
+    );
     assert_eq!(lines.get(2), Some(&"2"), "{report}");
     // The second `:reload` finds nothing changed: no third version.
     assert_eq!(out.stderr.matches("redefined r").count(), 1, "{report}");
@@ -178,4 +184,181 @@ fn replaced_version_is_freed_at_once_when_no_task_is_in_it() {
         "{}",
         out.stderr
     );
+}
+
+/// Repeated `:rollback` walks back one version further each time (a rolled-back version counts
+/// as the version it copies), and `:versions` names the version each one restored.
+#[test]
+fn rollback_walks_back_and_names_the_version_restored() {
+    let out = script(
+        "fn f() -> int { 1 }\n\
+         fn f() -> int { 2 }\n\
+         fn f() -> int { 3 }\n\
+         :rollback f\n\
+         f()\n\
+         :rollback f\n\
+         f()\n\
+         :rollback f\n\
+         :versions f\n",
+    );
+    let report = out.report();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"2"), "{report}");
+    assert_eq!(lines.get(1), Some(&"1"), "{report}");
+    let origin = |v: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(v))
+            .and_then(|l| l.find('<').map(|i| l[i..].to_string()))
+    };
+    assert_eq!(
+        origin("v4 ").as_deref(),
+        Some("<rollback of v2>"),
+        "{report}"
+    );
+    assert_eq!(
+        origin("v5 ").as_deref(),
+        Some("<rollback of v1>"),
+        "{report}"
+    );
+    assert!(!lines.iter().any(|l| l.starts_with("v6")), "{report}");
+    // The third rollback had nothing left to restore.
+    assert!(
+        out.stderr.contains("error: `f` has no earlier version"),
+        "{report}"
+    );
+    assert_eq!(out.code(), Some(1), "{report}");
+}
+
+/// Stack overflow in a mutual recursion a million frames deep: the call chain is folded and
+/// counted, so the whole report stays small.
+#[test]
+fn deep_mutual_recursion_reports_a_folded_chain() {
+    let out =
+        script("fn a(n: int) -> int { b(n) + 1 } fn b(n: int) -> int { a(n) + 1 }\na(1)\n1 + 1\n");
+    let report = out.report();
+    assert_eq!(out.stdout, "2\n", "{report}");
+    assert!(out.stderr.contains("error: stack overflow"), "{report}");
+    assert!(
+        out.stderr.contains("in (a (v1) -> b (v1)) × ")
+            || out.stderr.contains("in (b (v1) -> a (v1)) × "),
+        "{report}"
+    );
+    assert!(
+        out.stderr.len() < 2000,
+        "{} bytes of stderr\n{report}",
+        out.stderr.len()
+    );
+}
+
+/// `:wait ID` on a task that ended long ago returns at once with its value (or error);
+/// `:tasks` and `:kill` do not forget ended tasks.
+#[test]
+fn wait_on_an_ended_task_reports_it() {
+    let out = script(
+        "fn six() -> int { 6 }\n\
+         :spawn six() * 7\n\
+         :spawn 1 / 0\n\
+         :wait\n\
+         :tasks\n\
+         :kill 1\n\
+         :tasks\n\
+         :wait 1\n\
+         :wait 2\n\
+         :wait 1\n",
+    );
+    let report = out.report();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("1  ended  ") && lines[0].ends_with("six() * 7"),
+        "{report}"
+    );
+    assert!(
+        lines[1].starts_with("2  failed  ") && lines[1].ends_with("1 / 0"),
+        "{report}"
+    );
+    assert!(lines[2].starts_with("1  ended  "), "{report}");
+    assert!(lines[3].starts_with("2  failed  "), "{report}");
+    assert_eq!(&lines[4..], ["42", "42"], "{report}");
+    assert!(
+        out.stderr.contains("error: task 1 has already ended"),
+        "{report}"
+    );
+    assert_eq!(
+        out.stderr.matches("division by zero").count(),
+        2,
+        "{report}"
+    );
+    assert_eq!(out.code(), Some(1), "{report}");
+}
+
+/// `:time` of an input that fails prints the error and no time; `:source` takes at most a
+/// name and a version.
+#[test]
+fn time_of_a_failure_and_source_arguments() {
+    let out = script("fn f() -> int { 1 }\n:time 1 / 0\n:time f()\n:source f 1 2\n:source f 1\n");
+    let report = out.report();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{report}");
+    assert_eq!(lines[0], "1", "{report}");
+    assert!(lines[1].starts_with("time: "), "{report}");
+    assert_eq!(lines[2], "fn f() -> int { 1 }", "{report}");
+    assert!(out.stderr.contains("division by zero"), "{report}");
+    assert!(
+        out.stderr
+            .contains("error: `:source NAME [N]` takes a name and at most one version"),
+        "{report}"
+    );
+}
+
+/// Paths in commands: `~` expands, a quoted path may contain spaces, `:unwatch ./w.src`
+/// matches `w.src`, `:watch` alone lists, and `:watch` of a missing file watches nothing.
+#[test]
+fn command_paths() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("paths_test");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("my dir")).unwrap();
+    std::fs::write(dir.join("my dir/a.src"), "fn a() -> int { 11 }\n").unwrap();
+    std::fs::write(dir.join("h.src"), "fn h() -> int { 22 }\n").unwrap();
+    std::fs::write(dir.join("w.src"), "fn w() -> int { 33 }\n").unwrap();
+    let input = "\
+:load \"my dir/a.src\"
+a()
+:load ~/h.src
+h()
+:watch missing.src
+:watch
+:watch w.src
+:watch
+:unwatch ./w.src
+:watch
+w()
+";
+    let mut cmd = common::livejit_command(&dir);
+    cmd.env("HOME", &dir);
+    let out = common::run_with_timeout(
+        cmd,
+        Some(input.as_bytes().to_vec()),
+        Duration::from_secs(60),
+    );
+    let report = out.report();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "11",
+            "22",
+            "no watched files",
+            "w.src",
+            "no watched files",
+            "33"
+        ],
+        "{report}"
+    );
+    assert!(
+        out.stderr.contains("error: cannot watch `missing.src`"),
+        "{report}"
+    );
+    assert!(out.stderr.contains("stopped watching ./w.src"), "{report}");
+    assert_eq!(out.code(), Some(1), "{report}");
 }

@@ -1514,24 +1514,6 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let f = intrinsic("llvm.sqrt", &[f64t.into()])?;
                 self.call_rt(f, &[arg(0)?.into()])?
             }
-            Builtin::TimeNs
-            | Builtin::SleepMs
-            | Builtin::Rand
-            | Builtin::Seed
-            | Builtin::ParseInt
-            | Builtin::ParseFloat
-            | Builtin::Find
-            | Builtin::Split
-            | Builtin::Join
-            | Builtin::Trim
-            | Builtin::Chr
-            | Builtin::Fixed
-            | Builtin::ReadLine
-            | Builtin::Args
-            | Builtin::ReadFile
-            | Builtin::WriteFile => {
-                return Err(format!("{} is lowered as a runtime call", builtin.name()))
-            }
             Builtin::Copy | Builtin::Str => {
                 let (x, ty) = (arg(0)?, args[0].ty);
                 let bits = self.to_bits(x, ty)?;
@@ -1571,6 +1553,13 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     e.span,
                 )?;
                 None
+            }
+            // Builtins lowered to a runtime call were handled above (`abi::lowering`).
+            _ => {
+                return Err(format!(
+                    "{} has no inline lowering and no runtime function",
+                    builtin.name()
+                ))
             }
         })
     }

@@ -25,9 +25,12 @@ mod values;
 mod versions;
 
 pub use abi::ErrorKind;
+pub use driver::commit::line_of;
 pub use runtime::{route_program_output, RuntimeError};
 pub use session::{
-    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Reporter, Session, TaskRow, VersionRow,
+    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, Reporter, Session,
+    TaskRow, TaskState, VersionRow,
 };
+pub use tasks::Outcome;
 pub use values::enable_program_io;
 pub use versions::{Source, State as VersionState};

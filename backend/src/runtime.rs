@@ -9,7 +9,6 @@ use crate::abi::unpack_span;
 use crate::safepoint::{walk, TaskCtx};
 use crate::versions::{CodeInfo, Source};
 use livejit_frontend::Span;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,25 +40,87 @@ pub struct RuntimeError {
     pub message: String,
     /// The source and span where it happened.
     pub at: Option<(Arc<Source>, Span)>,
-    /// `in f (v2) called from main (v1) called from <input:3>`, consecutive repeats folded.
+    /// `in f (v2) called from main (v1) called from <input:3>`, repeats folded (see
+    /// [`format_chain`]).
     pub chain: String,
+    /// The innermost frame, `f (v2)` (or the input name for top-level code): where an
+    /// interruption is reported.
+    pub function: String,
 }
 
-/// Formats a call chain, folding runs of the same version (deep recursion) into one entry.
+/// Most entries a formatted call chain shows (the innermost and outermost are kept).
+pub const CHAIN_ENTRIES: usize = 10;
+
+/// Longest cycle of calls (in distinct frames) that [`format_chain`] folds.
+const MAX_CYCLE: usize = 8;
+
+/// Formats a call chain, innermost first: `in f (v2) called from main (v1) called from
+/// <input:3>`. Repeats are folded with their count: a run of one version (recursion) becomes
+/// `f (v1) × 1,000`, and a repeated cycle of up to 8 frames (mutual recursion) becomes
+/// `(a (v1) -> b (v1)) × 500,000`. At most [`CHAIN_ENTRIES`] entries are shown; the middle of a
+/// longer chain is replaced by `... N more frames ...`. The output is small whatever the depth.
 pub fn format_chain(chain: &[Arc<CodeInfo>]) -> String {
-    let mut out = String::new();
+    let ids: Vec<u64> = chain.iter().map(|c| c.id).collect();
+    // Each entry: (first frame, cycle length, repeat count).
+    let mut entries: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
-    while i < chain.len() {
-        let mut j = i + 1;
-        while j < chain.len() && chain[j].id == chain[i].id {
-            j += 1;
+    while i < ids.len() {
+        let mut best = (1, 1);
+        for p in 1..=MAX_CYCLE.min(ids.len() - i) {
+            let mut reps = 1;
+            while i + (reps + 1) * p <= ids.len()
+                && ids[i + reps * p..i + (reps + 1) * p] == ids[i..i + p]
+            {
+                reps += 1;
+            }
+            // Prefer the fold that covers most frames; ties go to the shorter cycle.
+            if reps > 1 && p * reps > best.0 * best.1 {
+                best = (p, reps);
+            }
         }
-        out.push_str(if i == 0 { "in " } else { " called from " });
-        let _ = write!(out, "{}", chain[i]);
-        if j - i > 1 {
-            let _ = write!(out, " ({} frames)", j - i);
+        entries.push((i, best.0, best.1));
+        i += best.0 * best.1;
+    }
+    let entry_text = |&(start, p, reps): &(usize, usize, usize)| -> String {
+        let names: Vec<String> = chain[start..start + p]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        match (p, reps) {
+            (_, 1) => names.join(" -> "),
+            (1, _) => format!("{} × {}", names[0], group_digits(reps)),
+            _ => format!("({}) × {}", names.join(" -> "), group_digits(reps)),
         }
-        i = j;
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if entries.len() <= CHAIN_ENTRIES {
+        parts.extend(entries.iter().map(entry_text));
+    } else {
+        let head = CHAIN_ENTRIES / 2;
+        let tail = CHAIN_ENTRIES - head - 1;
+        let hidden = &entries[head..entries.len() - tail];
+        let frames: usize = hidden.iter().map(|(_, p, r)| p * r).sum();
+        parts.extend(entries[..head].iter().map(entry_text));
+        parts.push(format!("... {} more frames ...", group_digits(frames)));
+        parts.extend(entries[entries.len() - tail..].iter().map(entry_text));
+    }
+    let mut out = String::new();
+    for (k, part) in parts.iter().enumerate() {
+        out.push_str(if k == 0 { "in " } else { " called from " });
+        out.push_str(part);
+    }
+    out
+}
+
+/// `1234567` as `1,234,567`.
+pub fn group_digits(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
     }
     out
 }
@@ -73,31 +134,32 @@ pub fn raise(
     self_fn: usize,
     span: Option<Span>,
 ) -> ! {
+    raise_error(kind, kind.message(a, b), frame, self_fn, span)
+}
+
+/// Raises a runtime error with its own message (the string and input/output errors) from JIT
+/// frame `frame` of function `self_fn`. Never returns.
+pub fn raise_msg(message: String, frame: usize, self_fn: usize, span: Option<Span>) -> ! {
+    raise_error(ErrorKind::Message, message, frame, self_fn, span)
+}
+
+fn raise_error(
+    kind: ErrorKind,
+    message: String,
+    frame: usize,
+    self_fn: usize,
+    span: Option<Span>,
+) -> ! {
     let chain = walk(frame, self_fn);
     let at = chain
         .first()
         .map(|info| (info.source.clone(), span.unwrap_or(info.span)));
     let err = RuntimeError {
         kind,
-        message: kind.message(a, b),
-        at,
-        chain: format_chain(&chain),
-    };
-    std::panic::resume_unwind(Box::new(err))
-}
-
-/// Raises a runtime error with its own message (the string and input/output errors) from JIT
-/// frame `frame` of function `self_fn`. Never returns.
-pub fn raise_msg(message: String, frame: usize, self_fn: usize, span: Option<Span>) -> ! {
-    let chain = walk(frame, self_fn);
-    let at = chain
-        .first()
-        .map(|info| (info.source.clone(), span.unwrap_or(info.span)));
-    let err = RuntimeError {
-        kind: ErrorKind::Message,
         message,
         at,
         chain: format_chain(&chain),
+        function: chain.first().map(|c| c.to_string()).unwrap_or_default(),
     };
     std::panic::resume_unwind(Box::new(err))
 }
@@ -344,6 +406,48 @@ pub(crate) extern "C-unwind" fn lj_rand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn frame(id: u64, name: &str, n: u32) -> Arc<CodeInfo> {
+        Arc::new(CodeInfo {
+            id,
+            name: name.into(),
+            n,
+            source: Source::new("x", ""),
+            start: 0,
+            size: 0,
+            span: Span::default(),
+        })
+    }
+
+    #[test]
+    fn chains_fold_repeats_and_cycles() {
+        let (a, b, top) = (frame(1, "a", 1), frame(2, "b", 1), frame(3, "<input:1>", 0));
+        let mut chain = Vec::new();
+        for _ in 0..500_000 {
+            chain.push(a.clone());
+            chain.push(b.clone());
+        }
+        chain.push(top.clone());
+        assert_eq!(
+            format_chain(&chain),
+            "in (a (v1) -> b (v1)) × 500,000 called from <input:1>"
+        );
+        let run = vec![a.clone(), a.clone(), a.clone(), b.clone(), top.clone()];
+        assert_eq!(
+            format_chain(&run),
+            "in a (v1) × 3 called from b (v1) called from <input:1>"
+        );
+        let distinct: Vec<_> = (0..30).map(|i| frame(100 + i, "f", i as u32 + 1)).collect();
+        let text = format_chain(&distinct);
+        assert_eq!(
+            text.matches("called from").count(),
+            CHAIN_ENTRIES - 1,
+            "{text}"
+        );
+        assert!(text.contains("... 21 more frames ..."), "{text}");
+        assert_eq!(group_digits(999_999), "999,999");
+        assert_eq!(group_digits(12), "12");
+    }
 
     #[test]
     fn messages_match_the_contract() {

@@ -10,7 +10,7 @@ use crate::driver::plan::{self, Global};
 use crate::driver::{commit, compile};
 use crate::jit::Jit;
 use crate::objcode::Targets;
-use crate::runtime::RuntimeError;
+use crate::runtime::{ErrorKind, RuntimeError};
 use crate::safepoint::{TaskCtx, EPOCH};
 use crate::tasks::{self, Outcome, Task};
 use crate::versions::{Registry, Source, State, Version};
@@ -103,10 +103,29 @@ pub enum EvalResult {
     Crashed(String),
 }
 
+/// A `:spawn`ed task, kept after it ends so that `:wait ID` and `:tasks` can still report it.
 struct BackgroundTask {
-    task: Task,
+    ctx: Arc<TaskCtx>,
+    /// Joined (and taken) once the thread has finished.
+    handle: Option<std::thread::JoinHandle<Outcome>>,
     label: String,
     started: Instant,
+    /// How it ended, and after how long.
+    ended: Option<(Duration, Outcome)>,
+}
+
+impl BackgroundTask {
+    /// Collects the outcome if the thread has finished.
+    fn reap(&mut self) {
+        if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            if let Some(h) = self.handle.take() {
+                let outcome = h
+                    .join()
+                    .unwrap_or_else(|_| Outcome::Crashed("task thread panicked".into()));
+                self.ended = Some((self.started.elapsed(), outcome));
+            }
+        }
+    }
 }
 
 /// A livejit session: the JIT, the registry, globals and tasks.
@@ -130,6 +149,11 @@ pub struct Session {
 pub struct Interrupter(Arc<Mutex<Option<Arc<TaskCtx>>>>);
 
 impl Interrupter {
+    /// Whether a foreground evaluation is running.
+    pub fn foreground_running(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// Interrupts the foreground evaluation; false if none is running.
     pub fn interrupt_foreground(&self) -> bool {
         let fg = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -180,12 +204,29 @@ pub struct VersionRow {
     pub origin: String,
 }
 
-/// One running background task for `:tasks`.
+/// Where a background task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// Still running.
+    Running,
+    /// Ran to its end.
+    Ended,
+    /// Stopped by a runtime error.
+    Failed,
+    /// Interrupted (`:kill`).
+    Killed,
+    /// The runtime crashed (a bug).
+    Crashed,
+}
+
+/// One background task for `:tasks`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRow {
     /// Its id.
     pub id: u64,
-    /// How long it has run.
+    /// Running or how it ended.
+    pub state: TaskState,
+    /// How long it has run, or ran.
     pub elapsed: Duration,
     /// What was spawned.
     pub label: String,
@@ -349,12 +390,15 @@ impl Session {
             diagnostics: vec![Diagnostic::plain(e)],
         })?;
         (self.reporter)(Event::TaskStarted { id });
+        let Task { ctx, handle } = task;
         self.background.insert(
             id,
             BackgroundTask {
-                task,
+                ctx,
+                handle: Some(handle),
                 label: text.trim().to_string(),
                 started: Instant::now(),
+                ended: None,
             },
         );
         Ok(Some(id))
@@ -452,7 +496,8 @@ impl Session {
         Ok(committed.top)
     }
 
-    /// Waits for background task `id` (or all of them).
+    /// Waits for background task `id` (or all of them), however long that takes. The REPL
+    /// polls [`Session::task_outcome`] instead, so that Ctrl-C can stop the wait.
     pub fn wait(&mut self, id: Option<u64>) -> Result<(), String> {
         let ids: Vec<u64> = match id {
             Some(id) if self.background.contains_key(&id) => vec![id],
@@ -460,66 +505,101 @@ impl Session {
             None => self.background.keys().copied().collect(),
         };
         for id in ids {
-            if let Some(t) = self.background.remove(&id) {
-                let _ = t.task.handle.join();
+            while self.task_outcome(id)?.is_none() {
+                std::thread::sleep(Duration::from_millis(2));
             }
         }
         Ok(())
     }
 
+    /// How background task `id` ended, or `None` while it runs. Ended tasks are kept.
+    pub fn task_outcome(&mut self, id: u64) -> Result<Option<Outcome>, String> {
+        let t = self
+            .background
+            .get_mut(&id)
+            .ok_or_else(|| format!("no task {id}"))?;
+        t.reap();
+        Ok(t.ended.as_ref().map(|(_, o)| o.clone()))
+    }
+
+    /// Ids of every background task, running or ended, in spawn order.
+    pub fn task_ids(&self) -> Vec<u64> {
+        self.background.keys().copied().collect()
+    }
+
     /// Interrupts background task `id`.
     pub fn kill(&mut self, id: u64) -> Result<(), String> {
-        self.reap();
-        match self.background.get(&id) {
-            Some(t) => {
-                t.task.ctx.interrupt();
+        match self.task_outcome(id)? {
+            None => {
+                if let Some(t) = self.background.get(&id) {
+                    t.ctx.interrupt();
+                }
                 Ok(())
             }
-            None => Err(format!("no running task {id}")),
+            Some(_) => Err(format!("task {id} has already ended")),
         }
     }
 
-    /// Forgets background tasks that have ended.
-    fn reap(&mut self) {
-        let done: Vec<u64> = self
-            .background
-            .iter()
-            .filter(|(_, t)| t.task.handle.is_finished())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
-            if let Some(t) = self.background.remove(&id) {
-                let _ = t.task.handle.join();
-            }
-        }
-    }
-
-    /// `:tasks`: the running background tasks, by id.
+    /// `:tasks`: every background task, running or ended, in spawn order.
     pub fn tasks(&mut self) -> Vec<TaskRow> {
-        self.reap();
         self.background
-            .iter()
-            .map(|(id, t)| TaskRow {
-                id: *id,
-                elapsed: t.started.elapsed(),
-                label: t.label.clone(),
+            .iter_mut()
+            .map(|(id, t)| {
+                t.reap();
+                let (state, elapsed) = match &t.ended {
+                    None => (TaskState::Running, t.started.elapsed()),
+                    Some((d, Outcome::Done(_))) => (TaskState::Ended, *d),
+                    Some((d, Outcome::Failed(e))) if e.kind == ErrorKind::Interrupted => {
+                        (TaskState::Killed, *d)
+                    }
+                    Some((d, Outcome::Failed(_))) => (TaskState::Failed, *d),
+                    Some((d, Outcome::Crashed(_))) => (TaskState::Crashed, *d),
+                };
+                TaskRow {
+                    id: *id,
+                    state,
+                    elapsed,
+                    label: t.label.clone(),
+                }
             })
             .collect()
     }
 
     /// Number of background tasks still running.
     pub fn running_tasks(&mut self) -> usize {
-        self.reap();
-        self.background.len()
+        self.background
+            .values_mut()
+            .map(|t| {
+                t.reap();
+                usize::from(t.ended.is_none())
+            })
+            .sum()
     }
 
     /// Interrupts every task (at exit).
+    ///
+    /// Only this session's tasks: the running-task set is process-wide (scans must see every
+    /// JIT frame), but another session's tasks are none of this one's business — several
+    /// sessions live in one test process, and dropping one must not interrupt the others.
     pub fn interrupt_all(&mut self) {
-        for t in tasks::running() {
-            t.interrupt();
+        if let Some(fg) = self
+            .foreground
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            fg.interrupt();
+        }
+        for t in self.background.values() {
+            t.ctx.interrupt();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        while !tasks::running().is_empty() && Instant::now() < deadline {
+        while self
+            .background
+            .values()
+            .any(|t| t.handle.as_ref().is_some_and(|h| !h.is_finished()))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -658,19 +738,29 @@ impl Session {
         Ok(v.text.clone())
     }
 
-    /// The text of the version before the current one (for `:rollback`).
-    pub fn previous_source(&self, name: &str) -> Result<String, String> {
+    /// The version `:rollback NAME` restores, with its text: the latest version before the
+    /// one now live whose text differs from it. A version made by a rollback (source named
+    /// `<rollback of vK>`) counts as vK, so repeated rollbacks walk further back.
+    pub fn previous_version(&self, name: &str) -> Result<(u32, String), String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
         let f = reg.function(name)?;
         let cur = f.current();
+        let copied = |v: &Version| -> Option<u32> {
+            v.origin
+                .strip_prefix("<rollback of v")?
+                .strip_suffix('>')?
+                .parse()
+                .ok()
+        };
+        let counts_as = copied(cur).unwrap_or(cur.unit.info.n);
         let v = f
             .versions
             .iter()
             .rev()
-            .find(|v| v.text != cur.text)
+            .find(|v| v.unit.info.n < counts_as && copied(v).is_none() && v.text != cur.text)
             .ok_or_else(|| format!("`{name}` has no earlier version"))?;
         layouts_current(&reg, name, v)?;
-        Ok(v.text.clone())
+        Ok((v.unit.info.n, v.text.clone()))
     }
 
     /// `:ir NAME`.
@@ -844,7 +934,8 @@ mod tests {
         let rows = s.versions("inner").unwrap();
         assert_eq!(rows[0].state, State::Freed);
         assert_eq!(rows[0].code_size, None);
-        assert!(s.tasks().is_empty());
+        let tasks = s.tasks();
+        assert_eq!((tasks[0].id, tasks[0].state), (id, TaskState::Ended));
     }
 
     #[test]

@@ -39,9 +39,12 @@ fn cell(addr: usize) -> &'static AtomicUsize {
     &SLOTS[(addr - base) / 8]
 }
 
-/// Gives back a slot that was never stored into and that no linked code refers to (its
-/// transaction was rolled back and its code unlinked).
-pub fn release(addr: usize) {
+/// Gives back a slot for reuse.
+///
+/// # Safety
+/// The slot was never stored into and no linked code refers to it (its transaction was rolled
+/// back and its code unlinked): it will next be given to a function of any signature.
+pub unsafe fn release(addr: usize) {
     debug_assert_eq!(load(addr), 0, "a released slot was never stored");
     cell(addr);
     FREE.lock().unwrap_or_else(|e| e.into_inner()).push(addr);
@@ -81,7 +84,8 @@ mod tests {
     #[test]
     fn a_released_slot_is_reused() {
         let a = super::alloc().unwrap();
-        super::release(a);
+        // SAFETY: a fresh slot nothing refers to.
+        unsafe { super::release(a) };
         // Other tests allocate concurrently, so the freed slot may go to one of them; either
         // way it is handed out again rather than lost.
         let again: Vec<usize> = (0..64).map(|_| super::alloc().unwrap()).collect();

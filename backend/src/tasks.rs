@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 pub const STACK_SIZE: usize = 64 << 20;
 
 /// How a task ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// Finished; for background tasks, the printed final value if any.
     Done(Option<String>),

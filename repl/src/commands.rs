@@ -1,8 +1,12 @@
 //! REPL commands and the processing of one input.
 
 use crate::render;
-use livejit_backend::{CompileErrors, EvalResult, Event, Session};
+use livejit_backend::{
+    CompileErrors, ErrorKind, EvalResult, Event, Interrupter, Outcome, RuntimeError, Session,
+};
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +16,7 @@ An input continues onto the next line while a bracket is open.
 
 :load FILE          load or reload a file as one transaction, then run its top-level code
 :reload             reload every loaded file that changed
-:watch FILE         load, then reload on every save until :unwatch FILE
+:watch [FILE]       load, then reload on every save until :unwatch FILE (alone: list)
 :list               functions (signature, current version) and globals (type, value)
 :versions NAME      every version of a function: state, active frames, code size, origin
 :source NAME [N]    source of the current version or of version N
@@ -21,21 +25,71 @@ An input continues onto the next line while a bracket is open.
 :time EXPR          evaluate and report the wall time
 :ir NAME / :asm NAME   optimized LLVM IR / machine code of the current version
 :spawn EXPR         run in a background task (ids 1, 2, 3...)
-:tasks              list running tasks
+:tasks              list tasks (running and ended)
 :kill ID            interrupt a task
 :wait [ID]          wait for a task (or all tasks) to end
 :sleep MS           pause the REPL
 :opt 0-3            optimization level for new definitions (default 2)
-:help / :quit       this text / leave (Ctrl-D works too; Ctrl-C interrupts an evaluation)";
+:help / :quit       this text / leave (Ctrl-D works too; Ctrl-C interrupts an evaluation)
 
-/// The pause a well-formed `:sleep MS` input asks for. The input loops sleep without holding
-/// the REPL lock, so `:watch` reloads can happen meanwhile.
-pub fn sleep_request(text: &str) -> Option<Duration> {
-    let arg = text.trim().strip_prefix(":sleep")?;
-    if !arg.starts_with(char::is_whitespace) {
-        return None;
+Paths may start with ~ and may be quoted: :load \"my dir/a.src\".";
+
+/// Ctrl-C presses (SIGINT, or the key at the prompt) so far: `:wait` and `:sleep` stop when
+/// it changes.
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// Interrupts a session's foreground evaluation (see [`Repl::foreground`]).
+pub type Foreground = Interrupter;
+
+/// What Ctrl-C does: interrupts the foreground evaluation if one runs, and stops a `:wait` or
+/// `:sleep` in progress. With nothing running it has no effect.
+pub fn interrupt_now(foreground: &Foreground) {
+    INTERRUPTS.fetch_add(1, SeqCst);
+    foreground.interrupt_foreground();
+}
+
+/// How often `:wait`, `:sleep` and the idle input loop look at `:watch`ed files.
+pub const WATCH_PERIOD: Duration = Duration::from_millis(200);
+
+/// A file under `:watch`.
+struct Watched {
+    /// As the user wrote it (after `~` expansion): the name diagnostics use.
+    shown: String,
+    /// Canonical path, so that `:unwatch ./w.src` finds `w.src`.
+    canonical: PathBuf,
+    /// The text last seen.
+    seen: String,
+}
+
+/// The path argument of a command: `~` and `~/...` expand to `$HOME`; a path in double quotes
+/// may contain spaces. Anything after the path is an error.
+pub fn parse_path(arg: &str) -> Result<String, String> {
+    let arg = arg.trim();
+    let path = if let Some(rest) = arg.strip_prefix('"') {
+        let end = rest
+            .find('"')
+            .ok_or_else(|| "unterminated quoted path".to_string())?;
+        if !rest[end + 1..].trim().is_empty() {
+            return Err(format!(
+                "unexpected `{}` after the path",
+                rest[end + 1..].trim()
+            ));
+        }
+        &rest[..end]
+    } else {
+        arg
+    };
+    if path.is_empty() {
+        return Err("empty path".into());
     }
-    arg.trim().parse().ok().map(Duration::from_millis)
+    let home = || std::env::var("HOME").unwrap_or_default();
+    Ok(if path == "~" {
+        home()
+    } else if let Some(rest) = path.strip_prefix("~/") {
+        format!("{}/{rest}", home().trim_end_matches('/'))
+    } else {
+        path.to_string()
+    })
 }
 
 /// The REPL's state: the session plus what the commands need.
@@ -43,8 +97,10 @@ pub struct Repl {
     session: Session,
     /// Files loaded so far, with the text last loaded.
     loaded: Vec<(String, String)>,
-    /// Files under `:watch`, with the text last seen.
-    watched: Vec<(String, String)>,
+    /// Files under `:watch`.
+    watched: Vec<Watched>,
+    /// When the watched files were last looked at.
+    last_watch: Instant,
     /// Set by `:quit`.
     pub quit: bool,
 }
@@ -95,19 +151,29 @@ impl Repl {
             session,
             loaded: Vec::new(),
             watched: Vec::new(),
+            last_watch: Instant::now(),
             quit: false,
         })
     }
 
-    /// Makes Ctrl-C interrupt the foreground evaluation. At the prompt rustyline reads the key
-    /// itself; in script mode with nothing running, Ctrl-C ends the process as usual. Call it
-    /// after the line editor exists: rustyline installs its own SIGINT handler when created.
-    pub fn install_interrupt_handler(&self, interactive: bool) {
-        let foreground = self.session.interrupter();
+    /// The foreground task slot, for Ctrl-C ([`interrupt_now`]).
+    pub fn foreground(&self) -> Foreground {
+        self.session.interrupter()
+    }
+
+    /// Makes SIGINT act as Ctrl-C ([`interrupt_now`]): it interrupts the foreground
+    /// evaluation, `:wait` or `:sleep`. With nothing running it is ignored in the REPL and in
+    /// script mode, and ends the process (status 130) when `exit_when_idle` (`livejit run`).
+    /// At the interactive prompt the line editor reads the key itself (and restores this
+    /// handler afterwards); the input loop then calls [`interrupt_now`].
+    pub fn install_interrupt_handler(&self, exit_when_idle: bool) {
+        let foreground = self.foreground();
         let _ = ctrlc::set_handler(move || {
-            if !foreground.interrupt_foreground() && !interactive {
+            let running = foreground.foreground_running();
+            if exit_when_idle && !running {
                 std::process::exit(130);
             }
+            interrupt_now(&foreground);
         });
     }
 
@@ -134,6 +200,10 @@ impl Repl {
             EvalResult::Ok => true,
             EvalResult::Rejected(errors) => {
                 eprint!("{}", render::compile_errors(&errors));
+                false
+            }
+            EvalResult::RuntimeError(e) if e.kind == ErrorKind::Interrupted => {
+                eprintln!("interrupted {}", render::interrupted_at(&e));
                 false
             }
             EvalResult::RuntimeError(e) => {
@@ -185,22 +255,19 @@ impl Repl {
                 self.quit = true;
                 true
             }
-            "load" | "l" => need("a file") && self.load(arg),
+            "load" | "l" => need("a file") && with_path(arg, |p| self.load(&p)),
             "reload" | "r" => self.reload(),
-            "watch" => need("a file") && self.watch(arg),
-            "unwatch" => {
-                if !need("a file") {
-                    return false;
+            "watch" if arg.is_empty() => {
+                if self.watched.is_empty() {
+                    println!("no watched files");
                 }
-                let before = self.watched.len();
-                self.watched.retain(|(p, _)| p != arg);
-                if self.watched.len() == before {
-                    eprintln!("error: `{arg}` is not watched");
-                    return false;
+                for w in &self.watched {
+                    println!("{}", w.shown);
                 }
-                eprintln!("stopped watching {arg}");
                 true
             }
+            "watch" => with_path(arg, |p| self.watch(&p)),
+            "unwatch" => need("a file") && with_path(arg, |p| self.unwatch(&p)),
             "list" => {
                 for s in self.session.structs() {
                     println!("{s}");
@@ -221,16 +288,18 @@ impl Repl {
                 if !need("a function name") {
                     return false;
                 }
-                let mut parts = arg.split_whitespace();
-                let fname = parts.next().unwrap_or_default();
-                let n = match parts
-                    .next()
-                    .map(|n| n.trim_start_matches('v').parse::<u32>())
-                {
-                    None => None,
-                    Some(Ok(n)) => Some(n),
-                    Some(Err(_)) => {
-                        eprintln!("error: `:source NAME [N]` takes a version number");
+                let parts: Vec<&str> = arg.split_whitespace().collect();
+                let (fname, n) = match parts[..] {
+                    [fname] => (fname, None),
+                    [fname, n] => match n.trim_start_matches('v').parse::<u32>() {
+                        Ok(n) => (fname, Some(n)),
+                        Err(_) => {
+                            eprintln!("error: `:source NAME [N]` takes a version number");
+                            return false;
+                        }
+                    },
+                    _ => {
+                        eprintln!("error: `:source NAME [N]` takes a name and at most one version");
                         return false;
                     }
                 };
@@ -241,9 +310,11 @@ impl Repl {
                 if !need("a function name") {
                     return false;
                 }
-                match self.session.previous_source(arg) {
-                    Ok(text) => {
-                        let input = format!("<rollback {arg}>");
+                match self.session.previous_version(arg) {
+                    Ok((n, text)) => {
+                        // The source name is the new version's origin in `:versions`, and
+                        // tells the next `:rollback` which version this one counts as.
+                        let input = format!("<rollback of v{n}>");
                         self.eval(&input, &text)
                     }
                     Err(e) => {
@@ -272,7 +343,9 @@ impl Repl {
                 let input = self.session.next_input_name();
                 let start = Instant::now();
                 let ok = self.eval(&input, arg);
-                println!("time: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+                if ok {
+                    println!("time: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+                }
                 ok
             }
             "ir" => need("a function name") && answer(self.session.ir_of(arg)),
@@ -310,11 +383,21 @@ impl Repl {
                         }
                     }
                 };
-                status(self.session.wait(id))
+                self.wait(id)
             }
             "sleep" => match arg.parse::<u64>() {
                 Ok(ms) => {
-                    std::thread::sleep(Duration::from_millis(ms));
+                    let deadline = Instant::now() + Duration::from_millis(ms);
+                    let start = INTERRUPTS.load(SeqCst);
+                    while Instant::now() < deadline {
+                        if INTERRUPTS.load(SeqCst) != start {
+                            eprintln!("interrupted in `:sleep`");
+                            return false;
+                        }
+                        self.idle();
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        std::thread::sleep(left.min(Duration::from_millis(5)));
+                    }
                     true
                 }
                 Err(_) => {
@@ -343,26 +426,91 @@ impl Repl {
         }
     }
 
-    /// Loads `path` and keeps watching it: [`Repl::poll_watched`] reloads it when it changes.
+    /// `:wait [ID]`: blocks until task ID (or every task) has ended, or Ctrl-C. With an id, an
+    /// ended task's value is printed (stdout) or its error (stderr, and the input fails), however
+    /// long ago it ended.
+    fn wait(&mut self, id: Option<u64>) -> bool {
+        let explicit = id.is_some();
+        let ids = match id {
+            Some(id) => vec![id],
+            None => self.session.task_ids(),
+        };
+        let start = INTERRUPTS.load(SeqCst);
+        let mut ok = true;
+        for id in ids {
+            let outcome = loop {
+                match self.session.task_outcome(id) {
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return false;
+                    }
+                    Ok(Some(outcome)) => break outcome,
+                    Ok(None) => {}
+                }
+                if INTERRUPTS.load(SeqCst) != start {
+                    eprintln!("interrupted in `:wait`");
+                    return false;
+                }
+                self.idle();
+                std::thread::sleep(Duration::from_millis(2));
+            };
+            // `:wait` alone only waits: each task's end was already reported when it happened.
+            if explicit {
+                ok &= report_outcome(id, &outcome);
+            }
+        }
+        ok
+    }
+
+    /// Loads `path` and keeps watching it: [`Repl::idle`] reloads it when it changes. A file
+    /// that cannot be read is an error and is not watched.
     fn watch(&mut self, path: &str) -> bool {
+        let canonical = match std::fs::canonicalize(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: cannot watch `{path}`: {e}");
+                return false;
+            }
+        };
         let ok = self.load(path);
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        self.watched.retain(|(p, _)| p != path);
-        self.watched.push((path.to_string(), text));
+        self.watched.retain(|w| w.canonical != canonical);
+        self.watched.push(Watched {
+            shown: path.to_string(),
+            canonical,
+            seen: text,
+        });
         eprintln!("watching {path}");
         ok
     }
 
-    /// Reloads every watched file whose text changed since it was last seen. Called by the
-    /// watcher thread a few times per second.
-    pub fn poll_watched(&mut self) {
+    fn unwatch(&mut self, path: &str) -> bool {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
+        let before = self.watched.len();
+        self.watched
+            .retain(|w| w.canonical != canonical && w.shown != path);
+        if self.watched.len() == before {
+            eprintln!("error: `{path}` is not watched");
+            return false;
+        }
+        eprintln!("stopped watching {path}");
+        true
+    }
+
+    /// Called between inputs and during `:wait` / `:sleep`: at most every [`WATCH_PERIOD`],
+    /// reloads each watched file whose text changed since it was last seen.
+    pub fn idle(&mut self) {
+        if self.last_watch.elapsed() < WATCH_PERIOD {
+            return;
+        }
+        self.last_watch = Instant::now();
         let mut changed = Vec::new();
-        for (path, seen) in &mut self.watched {
+        for w in &mut self.watched {
             // A file being rewritten may be briefly missing or empty: wait for a real text.
-            match std::fs::read_to_string(&*path) {
-                Ok(text) if !text.is_empty() && text != *seen => {
-                    *seen = text;
-                    changed.push(path.clone());
+            match std::fs::read_to_string(&w.shown) {
+                Ok(text) if !text.is_empty() && text != w.seen => {
+                    w.seen = text;
+                    changed.push(w.shown.clone());
                 }
                 _ => {}
             }
@@ -407,6 +555,46 @@ fn answer(r: Result<String, String>) -> bool {
                 false
             }
         }
+    }
+}
+
+/// Runs `f` on the parsed path argument, or reports why it is not a path.
+fn with_path(arg: &str, f: impl FnOnce(String) -> bool) -> bool {
+    match parse_path(arg) {
+        Ok(p) => f(p),
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// Prints how task `id` ended (for `:wait ID`): its value on stdout, or its error on stderr.
+/// Returns false for an error.
+fn report_outcome(id: u64, outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Done(Some(v)) => {
+            println!("{v}");
+            true
+        }
+        Outcome::Done(None) => true,
+        Outcome::Failed(e) => {
+            eprint!("{}", task_failure(id, e));
+            false
+        }
+        Outcome::Crashed(m) => {
+            eprintln!("error: task {id} crashed: {m}");
+            false
+        }
+    }
+}
+
+/// A failed task, as `:wait ID` reports it.
+fn task_failure(id: u64, e: &RuntimeError) -> String {
+    if e.kind == ErrorKind::Interrupted {
+        format!("task {id} killed {}\n", render::interrupted_at(e))
+    } else {
+        format!("task {id} failed\n{}", render::runtime_error(e))
     }
 }
 

@@ -8,45 +8,69 @@
 pub mod commands;
 pub mod input;
 pub mod render;
+mod terminal;
 
 use commands::Repl;
 use std::io::{BufRead, IsTerminal};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
 
-/// The REPL, shared between the input loop and the `:watch` thread.
-type SharedRepl = Arc<Mutex<Repl>>;
-
-fn lock(repl: &SharedRepl) -> MutexGuard<'_, Repl> {
-    repl.lock().unwrap_or_else(|e| e.into_inner())
+/// The session thread: owns the [`Repl`], processes inputs one at a time in the order they are
+/// sent, and while idle reloads `:watch`ed files. The input loop (main thread) only reads
+/// inputs, so it stays free to read the next one, to handle Ctrl-C at the prompt, and to show
+/// reload output while the user types; nothing holds a lock while an input runs.
+struct Worker {
+    inputs: Sender<String>,
+    /// One answer per input: (it succeeded, the REPL goes on).
+    answers: Receiver<(bool, bool)>,
+    thread: JoinHandle<()>,
 }
 
-/// Processes one input; returns false if it failed and true if the REPL should go on.
-fn run_input(repl: &SharedRepl, text: &str) -> (bool, bool) {
-    if let Some(pause) = commands::sleep_request(text) {
-        std::thread::sleep(pause);
-        return (true, true);
+impl Worker {
+    fn start(mut repl: Repl) -> Worker {
+        let (inputs, rx) = mpsc::channel::<String>();
+        let (tx, answers) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("livejit-session".into())
+            .spawn(move || {
+                loop {
+                    match rx.recv_timeout(commands::WATCH_PERIOD) {
+                        Ok(text) => {
+                            let ok = repl.process(&text);
+                            let go_on = !repl.quit;
+                            let _ = tx.send((ok, go_on));
+                            if !go_on {
+                                break;
+                            }
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    repl.idle();
+                }
+                repl.shutdown();
+            })
+            .expect("cannot start the session thread");
+        Worker {
+            inputs,
+            answers,
+            thread,
+        }
     }
-    let mut r = lock(repl);
-    let ok = r.process(text);
-    (ok, !r.quit)
-}
 
-/// Reloads `:watch`ed files when they change, until the REPL quits. It takes the REPL lock, so
-/// a reload never overlaps an input being processed.
-fn start_watcher(repl: &SharedRepl) {
-    let repl = Arc::downgrade(repl);
-    let _ = std::thread::Builder::new()
-        .name("livejit-watch".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(200));
-            let Some(repl) = repl.upgrade() else { return };
-            let mut r = lock(&repl);
-            if r.quit {
-                return;
-            }
-            r.poll_watched();
-        });
+    /// Processes one input and waits for it: (it succeeded, the REPL goes on).
+    fn run(&self, text: String) -> (bool, bool) {
+        if self.inputs.send(text).is_err() {
+            return (false, false);
+        }
+        self.answers.recv().unwrap_or((false, false))
+    }
+
+    /// Ends the session (background tasks are interrupted) and waits for it.
+    fn finish(self) {
+        drop(self.inputs);
+        let _ = self.thread.join();
+    }
 }
 
 const USAGE: &str = "\
@@ -108,7 +132,7 @@ fn run_file(file: &str) -> i32 {
     let Some(mut repl) = new_repl() else {
         return 1;
     };
-    repl.install_interrupt_handler(false);
+    repl.install_interrupt_handler(true);
     let ok = repl.load(file);
     repl.shutdown();
     i32::from(!ok)
@@ -119,30 +143,26 @@ fn start(files: &[String]) -> i32 {
     let Some(mut repl) = new_repl() else {
         return 1;
     };
-    if !interactive {
-        repl.install_interrupt_handler(false);
-    }
+    repl.install_interrupt_handler(false);
+    let foreground = repl.foreground();
     let mut failed = false;
     for f in files {
         failed |= !repl.load(f);
     }
-    let repl: SharedRepl = Arc::new(Mutex::new(repl));
-    start_watcher(&repl);
+    let worker = Worker::start(repl);
     let status = if interactive {
-        interactive_loop(&repl);
+        interactive_loop(&worker, &foreground);
         0
     } else {
-        failed |= !script_loop(&repl);
+        failed |= !script_loop(&worker);
         i32::from(failed)
     };
-    let mut r = lock(&repl);
-    r.quit = true;
-    r.shutdown();
+    worker.finish();
     status
 }
 
 /// Script mode: same inputs as the REPL, no prompt, keeps going after errors.
-fn script_loop(repl: &SharedRepl) -> bool {
+fn script_loop(worker: &Worker) -> bool {
     let stdin = std::io::stdin();
     let mut ok = true;
     let mut pending = String::new();
@@ -154,14 +174,14 @@ fn script_loop(repl: &SharedRepl) -> bool {
             continue;
         }
         let text = std::mem::take(&mut pending);
-        let (input_ok, go_on) = run_input(repl, &text);
+        let (input_ok, go_on) = worker.run(text);
         ok &= input_ok;
         if !go_on {
             return ok;
         }
     }
     if !pending.trim().is_empty() {
-        ok &= run_input(repl, &pending).0;
+        ok &= worker.run(pending).0;
     }
     ok
 }
@@ -196,11 +216,60 @@ mod editor {
     impl Helper for Brackets {}
 }
 
+/// Where the history is kept: `$LIVEJIT_HISTORY`, else `$XDG_DATA_HOME/livejit/history`,
+/// else `~/.local/share/livejit/history`.
 fn history_path() -> Option<std::path::PathBuf> {
-    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".livejit_history"))
+    use std::path::PathBuf;
+    let nonempty = |v: &str| std::env::var_os(v).filter(|s| !s.is_empty());
+    if let Some(p) = nonempty("LIVEJIT_HISTORY") {
+        return Some(PathBuf::from(p));
+    }
+    let data = nonempty("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("livejit").join("history"))
 }
 
-fn interactive_loop(repl: &SharedRepl) {
+/// The history file, appended after every entry; an unwritable one gives one warning.
+struct HistoryFile {
+    path: Option<std::path::PathBuf>,
+}
+
+impl HistoryFile {
+    fn open<H: rustyline::Helper>(
+        rl: &mut rustyline::Editor<H, rustyline::history::DefaultHistory>,
+    ) -> HistoryFile {
+        let path = history_path();
+        if let Some(p) = &path {
+            if p.exists() {
+                let _ = rl.load_history(p);
+            }
+        }
+        HistoryFile { path }
+    }
+
+    fn append<H: rustyline::Helper>(
+        &mut self,
+        rl: &mut rustyline::Editor<H, rustyline::history::DefaultHistory>,
+    ) {
+        let Some(p) = &self.path else { return };
+        let written = match p.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| rl.append_history(p).map_err(|e| e.to_string())),
+            _ => rl.append_history(p).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = written {
+            eprintln!(
+                "warning: cannot write the history to {}: {e} (history is not saved)",
+                p.display()
+            );
+            self.path = None;
+        }
+    }
+}
+
+fn interactive_loop(worker: &Worker, foreground: &commands::Foreground) {
     use rustyline::error::ReadlineError;
     let mut rl =
         match rustyline::Editor::<editor::Brackets, rustyline::history::DefaultHistory>::new() {
@@ -217,11 +286,7 @@ fn interactive_loop(repl: &SharedRepl) {
             let _ = printer.print(text);
         }));
     }
-    lock(repl).install_interrupt_handler(true);
-    let history = history_path();
-    if let Some(h) = &history {
-        let _ = rl.load_history(h);
-    }
+    let mut history = HistoryFile::open(&mut rl);
     eprintln!(
         "livejit {} — LLVM ORC JIT live coding. :help for commands, Ctrl-D to quit.",
         env!("CARGO_PKG_VERSION")
@@ -233,15 +298,20 @@ fn interactive_loop(repl: &SharedRepl) {
                     continue;
                 }
                 let _ = rl.add_history_entry(line.as_str());
-                if !run_input(repl, &line).1 {
+                history.append(&mut rl);
+                // Keys typed while the input runs wait, unechoed, for the next prompt.
+                let _quiet = terminal::Quiet::start();
+                if !worker.run(line).1 {
                     break;
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
-            Err(_) => break,
+            // Ctrl-C at the prompt: stops a `:watch` reload running meanwhile, if any.
+            Err(ReadlineError::Interrupted) => commands::interrupt_now(foreground),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("error: the line editor failed: {e}");
+                break;
+            }
         }
-    }
-    if let Some(h) = &history {
-        let _ = rl.save_history(h);
     }
 }

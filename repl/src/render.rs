@@ -5,7 +5,8 @@ use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabe
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, Config};
 use livejit_backend::{
-    CompileErrors, Event, FnSummary, GlobalRow, RuntimeError, Source, TaskRow, VersionRow,
+    CompileErrors, ErrorKind, Event, FnSummary, GlobalRow, RuntimeError, Source, TaskRow,
+    TaskState, VersionRow,
 };
 use livejit_frontend::{Diagnostic, Span};
 
@@ -73,6 +74,9 @@ pub fn event(event: &Event) -> String {
         Event::TaskEnded { id, value: None } => format!("task {id} ended\n"),
         Event::TaskEnded { id, value: Some(v) } => format!("task {id} ended: {v}\n"),
         Event::TaskCrashed { id, message } => format!("task {id} crashed: {message}\n"),
+        Event::TaskError { id, error } if error.kind == ErrorKind::Interrupted => {
+            format!("task {id} killed {}\n", interrupted_at(error))
+        }
         Event::TaskError { id, error } => format!("task {id} failed\n{}", runtime_error(error)),
     }
 }
@@ -109,19 +113,41 @@ pub fn versions(rows: &[VersionRow]) -> String {
     out
 }
 
-/// `:tasks`: one line per running background task.
+/// `:tasks`: one line per background task, running or ended: id, state (`running`, `ended`,
+/// `failed`, `killed`, `crashed`), run time, expression.
 pub fn tasks(rows: &[TaskRow]) -> String {
     if rows.is_empty() {
-        return "no running tasks\n".to_string();
+        return "no tasks\n".to_string();
     }
     rows.iter()
         .map(|t| {
+            let state = match t.state {
+                TaskState::Running => "running",
+                TaskState::Ended => "ended",
+                TaskState::Failed => "failed",
+                TaskState::Killed => "killed",
+                TaskState::Crashed => "crashed",
+            };
             format!(
-                "{}  running  {:.1}s  {}\n",
+                "{}  {state}  {:.1}s  {}\n",
                 t.id,
                 t.elapsed.as_secs_f64(),
                 t.label
             )
         })
         .collect()
+}
+
+/// Where an interrupted evaluation stopped: `in F (vN) at FILE:LINE` (for top-level code, F
+/// is the input name).
+pub fn interrupted_at(e: &RuntimeError) -> String {
+    match &e.at {
+        Some((source, span)) => format!(
+            "in {} at {}:{}",
+            e.function,
+            source.name,
+            livejit_backend::line_of(&source.text, span.start)
+        ),
+        None => format!("in {}", e.function),
+    }
 }

@@ -24,7 +24,7 @@ pub(crate) struct Committed {
 }
 
 /// 1-based line of a byte offset.
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 

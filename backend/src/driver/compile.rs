@@ -68,7 +68,9 @@ impl Drop for LinkedSet {
         self.fns.clear();
         self.top = None;
         for slot in self.fresh_slots.drain(..) {
-            slots::release(slot);
+            // SAFETY: the slot was allocated by this transaction, which was not committed: it
+            // was never stored into, and the code compiled against it was just unlinked.
+            unsafe { slots::release(slot) };
         }
         for cell in self.fresh_cells.drain(..) {
             // SAFETY: the cell was allocated by this transaction, which was not committed: no

@@ -1,0 +1,301 @@
+//! The interactive REPL in a real pseudo-terminal: what a user sees and types.
+//!
+//! Each test runs the `livejit` binary on a pty (rexpect), with the terminal's echo on as in a
+//! real terminal, and feeds everything it prints to a `vt100` screen model where the test must
+//! see what the user sees. Waits are for markers in the output, never fixed sleeps; every wait
+//! has a generous deadline that only catches hangs.
+
+use rexpect::session::{spawn_command, PtySession};
+use std::num::NonZeroU16;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Deadline for one expected marker: far above what any step needs on a loaded 2-core machine.
+const STEP: Duration = Duration::from_secs(60);
+
+struct Term {
+    p: PtySession,
+    /// Everything the REPL printed so far.
+    transcript: String,
+    /// How much of `transcript` earlier waits have consumed.
+    seen: usize,
+    screen: vt100::Parser,
+}
+
+impl Term {
+    /// Starts `livejit` on a pty with echo on; `history` is its history file.
+    fn start(history: &std::path::Path) -> Term {
+        Term::start_in(history, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+    }
+
+    /// Like [`Term::start`], in working directory `cwd`.
+    fn start_in(history: &std::path::Path, cwd: &std::path::Path) -> Term {
+        let mut cmd = Command::new("sh");
+        cmd.current_dir(cwd);
+        // rexpect turns the pty's echo off; a user's terminal has it on.
+        cmd.args([
+            "-c",
+            "stty echo icanon && exec \"$0\"",
+            env!("CARGO_BIN_EXE_livejit"),
+        ])
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "0")
+        .env("LIVEJIT_HISTORY", history);
+        let p = spawn_command(cmd, Some(STEP.as_millis() as u64)).expect("spawn livejit on a pty");
+        let mut t = Term {
+            p,
+            transcript: String::new(),
+            seen: 0,
+            screen: vt100::Parser::new(
+                NonZeroU16::new(200).unwrap(),
+                NonZeroU16::new(100).unwrap(),
+                0,
+            ),
+        };
+        t.expect("livejit> ");
+        t
+    }
+
+    fn pump(&mut self) -> bool {
+        let mut got = false;
+        while let Some(c) = self.p.try_read() {
+            self.transcript.push(c);
+            // rexpect hands out each byte as a char (U+0000..U+00FF): give vt100 the bytes.
+            match u8::try_from(u32::from(c)) {
+                Ok(byte) => self.screen.process(&[byte]),
+                Err(_) => self.screen.process(c.encode_utf8(&mut [0u8; 4]).as_bytes()),
+            }
+            got = true;
+        }
+        got
+    }
+
+    /// Waits until `needle` appears in output not yet consumed, calling `tick` every 300 ms.
+    fn expect_with(&mut self, needle: &str, mut tick: impl FnMut(&mut PtySession)) {
+        let start = Instant::now();
+        let mut last_tick = Instant::now();
+        loop {
+            self.pump();
+            if let Some(i) = self.transcript[self.seen..].find(needle) {
+                self.seen += i + needle.len();
+                return;
+            }
+            assert!(
+                start.elapsed() < STEP,
+                "timed out waiting for {needle:?}\n--- transcript\n{}\n--- screen\n{}",
+                self.transcript,
+                self.screen_text()
+            );
+            if last_tick.elapsed() > Duration::from_millis(300) {
+                tick(&mut self.p);
+                last_tick = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn expect(&mut self, needle: &str) {
+        self.expect_with(needle, |_| {});
+    }
+
+    fn send(&mut self, text: &str) {
+        self.p.send(text).expect("write to the pty");
+        self.p.flush().expect("flush the pty");
+    }
+
+    fn screen_text(&self) -> String {
+        self.screen.screen().contents()
+    }
+
+    /// Ctrl-D at an empty prompt: the REPL exits with status 0.
+    fn quit(mut self) {
+        self.send("\x04");
+        let rest = self.p.exp_eof();
+        assert!(rest.is_ok(), "Ctrl-D did not exit\n{}", self.transcript);
+        let status = self.p.process().wait().map(|s| format!("{s:?}"));
+        // nix's WaitStatus, which rexpect does not re-export: `Exited(Pid(..), 0)`.
+        assert!(
+            status
+                .as_ref()
+                .is_ok_and(|s| s.starts_with("Exited(") && s.ends_with(", 0)")),
+            "{status:?}\n{}",
+            self.transcript
+        );
+    }
+}
+
+fn history_file(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("pty")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("history")
+}
+
+/// A burst of three lines in one write, without bracketed paste (a paste in a terminal that
+/// does not bracket it, or keys typed faster than the REPL reads): all three run, in order.
+/// rustyline 17 showed only the first character until another key arrived.
+#[test]
+fn a_burst_of_lines_runs_every_line_in_order() {
+    let mut t = Term::start(&history_file("burst"));
+    t.send("print(12345)\rprint(2 * 100)\rprint(3 + 300)\r");
+    t.expect("12345");
+    t.expect("200");
+    t.expect("303");
+    t.expect("livejit> ");
+    t.quit();
+}
+
+/// Keys typed while an input runs are neither lost, nor echoed by the terminal into the
+/// output, nor shown twice: they appear at the next prompt and run there.
+#[test]
+fn type_ahead_during_an_evaluation_waits_for_the_next_prompt() {
+    let mut t = Term::start(&history_file("type_ahead"));
+    t.send("print(\"started\"); sleep_ms(1500); print(\"slept\")\r");
+    t.expect("started");
+    t.send("print(2+22)\rprint(7*6)\r");
+    t.expect("slept");
+    t.expect("24");
+    t.expect("42");
+    t.expect("livejit> ");
+    let screen = t.screen_text();
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    // Exactly once each, as prompt lines, and never glued to program output.
+    for input in ["print(2+22)", "print(7*6)"] {
+        let shown: Vec<&&str> = lines.iter().filter(|l| l.contains(input)).collect();
+        assert_eq!(
+            shown,
+            vec![&format!("livejit> {input}").as_str()],
+            "{input} must show once, at a prompt\n--- screen\n{screen}"
+        );
+    }
+    assert!(lines.contains(&"slept"), "--- screen\n{screen}");
+    t.quit();
+}
+
+/// A bracketed paste of a multi-line definition plus a call is one input, run at the Enter
+/// that follows it.
+#[test]
+fn a_bracketed_paste_is_one_input() {
+    let mut t = Term::start(&history_file("paste"));
+    t.send("\x1b[200~fn sq(x: int) -> int {\r    x * x\r}\rsq(12) + 1\x1b[201~");
+    t.send("\r");
+    t.expect("defined sq");
+    t.expect("145");
+    t.expect("livejit> ");
+    t.quit();
+}
+
+/// Ctrl-C stops `:wait` on a task that never ends, and `:sleep`; the session goes on.
+#[test]
+fn ctrl_c_stops_wait_and_sleep() {
+    let mut t = Term::start(&history_file("ctrl_c"));
+    t.send("global n: int = 5;\r");
+    t.expect("livejit> ");
+    t.send(":spawn while true { n += 1; }\r");
+    t.expect("task 1 started");
+    t.send(":wait 1\r");
+    // Repeated until it lands: a Ctrl-C that arrives before `:wait` starts waiting is lost.
+    t.expect_with("interrupted in `:wait`", |p| {
+        let _ = p.send_control('c');
+    });
+    t.expect("livejit> ");
+    t.send(":sleep 600000\r");
+    t.expect_with("interrupted in `:sleep`", |p| {
+        let _ = p.send_control('c');
+    });
+    t.expect("livejit> ");
+    t.send("print(\"still\", 40 + 2)\r");
+    t.expect("still 42");
+    t.expect("livejit> ");
+    t.quit();
+}
+
+/// A foreground evaluation interrupted by Ctrl-C reports one line.
+#[test]
+fn ctrl_c_interrupts_an_evaluation_with_one_line() {
+    let mut t = Term::start(&history_file("ctrl_c_eval"));
+    t.send("fn spin() { while true {} }\r");
+    t.expect("defined spin");
+    t.expect("livejit> ");
+    t.send("print(\"spinning\"); spin()\r");
+    t.expect("spinning");
+    t.expect_with("interrupted in spin (v1) at <input:1>:1", |p| {
+        let _ = p.send_control('c');
+    });
+    t.expect("livejit> ");
+    t.send("1 + 1\r");
+    t.expect("2");
+    t.quit();
+}
+
+/// The history file gets each entry as soon as it is entered, not only at exit.
+#[test]
+fn history_is_appended_after_every_entry() {
+    let history = history_file("history");
+    let mut t = Term::start(&history);
+    t.send("print(10 + 1)\r");
+    t.expect("11");
+    t.expect("livejit> ");
+    let text = std::fs::read_to_string(&history).unwrap_or_default();
+    assert!(text.contains("print(10 + 1)"), "history:\n{text}");
+    t.send("print(20 + 2)\r");
+    t.expect("22");
+    t.expect("livejit> ");
+    let text = std::fs::read_to_string(&history).unwrap_or_default();
+    assert!(
+        text.contains("print(10 + 1)") && text.contains("print(20 + 2)"),
+        "history:\n{text}"
+    );
+    t.quit();
+}
+
+/// A `:watch`ed file whose new top-level code loops does not freeze the prompt: an input typed
+/// meanwhile waits for the reload, Ctrl-C interrupts the reload, and the input then runs.
+#[test]
+fn a_looping_watch_reload_can_be_interrupted() {
+    let history = history_file("watch");
+    let dir = history.parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("w.src"), "global k: int = 0;\n").unwrap();
+    let mut t = Term::start_in(&history, &dir);
+    t.send(":watch w.src\r");
+    t.expect("watching w.src");
+    t.expect("livejit> ");
+    std::fs::write(
+        dir.join("w.src"),
+        "global k: int = 0;\nfn spin() { while true { k += 1; } }\nspin();\n",
+    )
+    .unwrap();
+    t.expect("w.src changed, reloading");
+    t.send("print(\"after\", k > 0)\r");
+    t.expect_with("interrupted in spin (v1) at w.src:2", |p| {
+        let _ = p.send_control('c');
+    });
+    t.expect("after true");
+    t.expect("livejit> ");
+    t.quit();
+}
+
+/// An unwritable history location gives one warning, and the REPL works on.
+#[test]
+fn an_unwritable_history_gives_one_warning() {
+    let mut t = Term::start(std::path::Path::new("/proc/livejit-no-such-dir/history"));
+    t.send("print(30 + 3)\r");
+    t.expect("33");
+    t.expect("livejit> ");
+    t.send("print(40 + 4)\r");
+    t.expect("44");
+    t.expect("livejit> ");
+    assert_eq!(
+        t.transcript
+            .matches("warning: cannot write the history")
+            .count(),
+        1,
+        "{}",
+        t.transcript
+    );
+    t.quit();
+}
