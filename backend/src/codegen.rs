@@ -922,11 +922,17 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 for (a, v) in args.iter().zip(values) {
                     match a {
                         PrintArg::Str(s) => {
-                            let g = self
-                                .b
-                                .build_global_string_ptr(s, "str")
-                                .map_err(err)?
-                                .as_pointer_value();
+                            // A constant of exactly the literal's bytes, passed as pointer and
+                            // length. Not `build_global_string_ptr`: it takes a C string, so a
+                            // NUL inside the literal cut the constant short while the length
+                            // still said more, and the runtime read past it.
+                            let init = self.ctx.const_string(s, false);
+                            let g = self.module.add_global(init.get_type(), None, "str");
+                            g.set_initializer(&init);
+                            g.set_constant(true);
+                            g.set_linkage(Linkage::Private);
+                            g.set_unnamed_addr(true);
+                            let g = g.as_pointer_value();
                             self.call_rt(
                                 self.rt.print_str,
                                 &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],
