@@ -2,6 +2,7 @@
 
 use crate::render;
 use livejit_backend::session::{EvalResult, Event, Session};
+use livejit_backend::versions::Source;
 use livejit_backend::CompileErrors;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -42,10 +43,10 @@ pub fn sleep_request(text: &str) -> Option<Duration> {
 /// The REPL's state: the session plus what the commands need.
 pub struct Repl {
     session: Session,
-    /// Files loaded so far, with the text last loaded.
-    loaded: Vec<(String, String)>,
-    /// Files under `:watch`, with the text last seen.
-    watched: Vec<(String, String)>,
+    /// Files loaded so far, with the bytes last loaded.
+    loaded: Vec<(String, Vec<u8>)>,
+    /// Files under `:watch`, with the bytes last seen.
+    watched: Vec<(String, Vec<u8>)>,
     /// Set by `:quit`.
     pub quit: bool,
 }
@@ -157,20 +158,35 @@ impl Repl {
         }
     }
 
+    /// Processes one input given as bytes: bytes that are not UTF-8 are a located compile
+    /// error (the input fails), anything else goes to [`Repl::process`].
+    pub fn process_bytes(&mut self, bytes: &[u8]) -> bool {
+        match livejit_frontend::source_text(bytes) {
+            Ok(text) => self.process(text),
+            Err(d) => {
+                let name = self.session.next_input_name();
+                invalid_utf8(&name, bytes, d)
+            }
+        }
+    }
+
     /// Loads (or reloads) a file: one transaction, then its top-level code.
     pub fn load(&mut self, path: &str) -> bool {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let bytes = match crate::source::read_file(path) {
+            Ok(b) => b,
             Err(e) => {
-                eprintln!("error: cannot read `{path}`: {e}");
+                eprintln!("error: {e}");
                 return false;
             }
         };
         match self.loaded.iter_mut().find(|(p, _)| p == path) {
-            Some(entry) => entry.1 = text.clone(),
-            None => self.loaded.push((path.to_string(), text.clone())),
+            Some(entry) => entry.1 = bytes.clone(),
+            None => self.loaded.push((path.to_string(), bytes.clone())),
         }
-        self.eval(path, &text)
+        match livejit_frontend::source_text(&bytes) {
+            Ok(text) => self.eval(path, text),
+            Err(d) => invalid_utf8(path, &bytes, d),
+        }
     }
 
     fn command(&mut self, cmd: &str) -> bool {
@@ -344,8 +360,15 @@ impl Repl {
 
     /// Loads `path` and keeps watching it: [`Repl::poll_watched`] reloads it when it changes.
     fn watch(&mut self, path: &str) -> bool {
+        // A file that cannot be read (missing, a device, too large) is not watched.
+        let text = match crate::source::read_file(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return false;
+            }
+        };
         let ok = self.load(path);
-        let text = std::fs::read_to_string(path).unwrap_or_default();
         self.watched.retain(|(p, _)| p != path);
         self.watched.push((path.to_string(), text));
         eprintln!("watching {path}");
@@ -358,7 +381,7 @@ impl Repl {
         let mut changed = Vec::new();
         for (path, seen) in &mut self.watched {
             // A file being rewritten may be briefly missing or empty: wait for a real text.
-            match std::fs::read_to_string(&*path) {
+            match crate::source::read_file(path) {
                 Ok(text) if !text.is_empty() && text != *seen => {
                     *seen = text;
                     changed.push(path.clone());
@@ -374,13 +397,13 @@ impl Repl {
 
     fn reload(&mut self) -> bool {
         let mut ok = true;
-        let files: Vec<(String, String)> = self.loaded.clone();
+        let files: Vec<(String, Vec<u8>)> = self.loaded.clone();
         for (path, old) in files {
-            match std::fs::read_to_string(&path) {
+            match crate::source::read_file(&path) {
                 Ok(text) if text == old => {}
                 Ok(_) => ok &= self.load(&path),
                 Err(e) => {
-                    eprintln!("error: cannot read `{path}`: {e}");
+                    eprintln!("error: {e}");
                     ok = false;
                 }
             }
@@ -392,6 +415,21 @@ impl Repl {
         eprint!("{}", render::compile_errors(errors));
         false
     }
+}
+
+/// Reports source bytes that are not UTF-8 (`d` from [`livejit_frontend::source_text`]).
+/// Rendered against the text with invalid sequences replaced by U+FFFD: everything before the
+/// first one is unchanged, so the location (line, column) is exact.
+fn invalid_utf8(name: &str, bytes: &[u8], mut d: livejit_frontend::Diagnostic) -> bool {
+    for l in &mut d.labels {
+        l.span.end = l.span.start + char::REPLACEMENT_CHARACTER.len_utf8();
+    }
+    let errors = CompileErrors {
+        source: Source::new(name, &String::from_utf8_lossy(bytes)),
+        diagnostics: vec![d],
+    };
+    eprint!("{}", render::compile_errors(&errors));
+    false
 }
 
 fn answer(r: Result<String, String>) -> bool {

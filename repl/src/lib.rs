@@ -8,9 +8,10 @@
 pub mod commands;
 pub mod input;
 pub mod render;
+pub mod source;
 
 use commands::Repl;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -130,29 +131,34 @@ fn start(files: &[String]) -> i32 {
     status
 }
 
-/// Script mode: same inputs as the REPL, no prompt, keeps going after errors.
+/// Script mode: same inputs as the REPL, no prompt, keeps going after errors. Input is read as
+/// bytes with a bound per input ([`source::ScriptReader`]): a line that is not UTF-8 is a
+/// located compile error, not the end of the script.
 fn script_loop(repl: &SharedRepl) -> bool {
     let stdin = std::io::stdin();
+    let mut reader = source::ScriptReader::new(stdin.lock());
     let mut ok = true;
-    let mut pending = String::new();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        pending.push_str(&line);
-        pending.push('\n');
-        if !input::is_complete(&pending) {
-            continue;
-        }
-        let text = std::mem::take(&mut pending);
-        let (input_ok, go_on) = run_input(repl, &text);
+    loop {
+        let bytes = match reader.next_input() {
+            source::Next::Input(bytes) => bytes,
+            source::Next::End => return ok,
+            source::Next::Error(e) => {
+                eprintln!("error: {e}");
+                return false;
+            }
+        };
+        let (input_ok, go_on) = match std::str::from_utf8(&bytes) {
+            Ok(text) => run_input(repl, text),
+            Err(_) => {
+                let mut r = lock(repl);
+                (r.process_bytes(&bytes), !r.quit)
+            }
+        };
         ok &= input_ok;
         if !go_on {
             return ok;
         }
     }
-    if !pending.trim().is_empty() {
-        ok &= run_input(repl, &pending).0;
-    }
-    ok
 }
 
 mod editor {
