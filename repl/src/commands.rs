@@ -30,6 +30,25 @@ An input continues onto the next line while a bracket is open.
 :opt 0-3            optimization level for new definitions (default 2)
 :help / :quit       this text / leave (Ctrl-D works too; Ctrl-C interrupts an evaluation)";
 
+/// Pauses the calling thread for `pause` of wall-clock time.
+///
+/// Not one `thread::sleep`: the REPL thread is registered with the garbage collector, so each
+/// collection interrupts it with a signal and suspends it in the handler until the world
+/// restarts, and `nanosleep` then resumes with the time that was left when the signal came:
+/// every pause was added to the sleep (`:sleep 1000` took 13 s under a task allocating
+/// arrays). `park_timeout` waits against an absolute deadline (a futex), and the loop checks the
+/// deadline, so the total is the time asked for plus at most one collection.
+pub fn sleep_for(pause: Duration) {
+    let deadline = Instant::now() + pause;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::park_timeout(deadline - now);
+    }
+}
+
 /// The pause a well-formed `:sleep MS` input asks for. The input loops sleep without holding
 /// the REPL lock, so `:watch` reloads can happen meanwhile.
 pub fn sleep_request(text: &str) -> Option<Duration> {
@@ -329,7 +348,7 @@ impl Repl {
             }
             "sleep" => match arg.parse::<u64>() {
                 Ok(ms) => {
-                    std::thread::sleep(Duration::from_millis(ms));
+                    sleep_for(Duration::from_millis(ms));
                     true
                 }
                 Err(_) => {

@@ -25,7 +25,7 @@ fn lock(repl: &SharedRepl) -> MutexGuard<'_, Repl> {
 /// Processes one input; returns false if it failed and true if the REPL should go on.
 fn run_input(repl: &SharedRepl, text: &str) -> (bool, bool) {
     if let Some(pause) = commands::sleep_request(text) {
-        std::thread::sleep(pause);
+        commands::sleep_for(pause);
         return (true, true);
     }
     let mut r = lock(repl);
