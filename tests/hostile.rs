@@ -101,14 +101,14 @@ fn nul_and_control_bytes_in_string_literals_are_printed_as_written() {
 #[test]
 fn invalid_utf8_anywhere_is_a_located_error_and_the_script_goes_on() {
     let inputs: [&[u8]; 9] = [
-        b"\xffprint(1)\n",            // first byte of the stream
-        b"print(2)\n",                //
-        b"print(\"a\xffb\")\n",       // in a literal
-        b"// \xfe comment\n",         // in a comment
-        b"let x\xc3 = 1;\n",          // in an identifier position
-        b"print(\"\xe2\x82\")\n",     // truncated multi-byte sequence
-        b"print(3)\n",                //
-        b"print(\"ok \xc3\xa9\")\n",  // valid multi-byte text still works
+        b"\xffprint(1)\n",           // first byte of the stream
+        b"print(2)\n",               //
+        b"print(\"a\xffb\")\n",      // in a literal
+        b"// \xfe comment\n",        // in a comment
+        b"let x\xc3 = 1;\n",         // in an identifier position
+        b"print(\"\xe2\x82\")\n",    // truncated multi-byte sequence
+        b"print(3)\n",               //
+        b"print(\"ok \xc3\xa9\")\n", // valid multi-byte text still works
         b"print(4) // last\xe2\x82", // last bytes of the stream, truncated
     ];
     let o = run(&[], &[], &inputs.concat(), BOUND);
@@ -218,7 +218,11 @@ fn files_over_the_input_size_limit_are_refused() {
 #[test]
 fn whitespace_only_files_are_accepted() {
     let s = Scratch::new("blank");
-    for (name, text) in [("nl.src", "\n"), ("sp.src", "   "), ("mix.src", " \n\t\n  \n")] {
+    for (name, text) in [
+        ("nl.src", "\n"),
+        ("sp.src", "   "),
+        ("mix.src", " \n\t\n  \n"),
+    ] {
         let f = s.file(name, text.as_bytes());
         let o = run(&["run", &f], &[], b"", BOUND);
         check_ended(name, &o, 0);
@@ -337,11 +341,7 @@ fn many_top_level_statements_load_in_linear_time() {
     let o = run(&["run", &f], &[], b"", Duration::from_secs(120));
     check_ended("20,000 statements", &o, 0);
     assert_eq!(o.stdout, format!("{n}\n"));
-    assert!(
-        o.elapsed < Duration::from_secs(30),
-        "took {:?}",
-        o.elapsed
-    );
+    assert!(o.elapsed < Duration::from_secs(30), "took {:?}", o.elapsed);
 }
 
 /// `:sleep` is wall-clock time even while a background task allocates in a loop (it took
