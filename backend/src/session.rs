@@ -178,6 +178,10 @@ impl Resolver for TxResolver<'_> {
     }
 }
 
+/// Top-level units with more statements than this are compiled at `:opt 0` (see
+/// `Session::compile_unit`).
+const LONG_TOP: usize = 1_000;
+
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
@@ -703,10 +707,24 @@ impl Session {
     ) -> Result<Linked, String> {
         let ctx = Context::create();
         let g = codegen::generate(&ctx, symbol, unit, resolver, self.polls)?;
+        // Top-level code runs once, and LLVM's O2 costs ~60 us per statement: a generated file
+        // of 100,000 top-level statements spent ~9 s optimizing code that runs for
+        // microseconds. Long top-level code is compiled without optimization (its loops too;
+        // functions are unaffected). Top-level IR is not kept either: only `:ir` and `:asm` of
+        // functions read it.
+        let (opt, keep_ir) = match unit {
+            Unit::Top(t) if t.items.len() > LONG_TOP => (0, false),
+            Unit::Top(_) => (self.opt, false),
+            Unit::Fn(_) => (self.opt, true),
+        };
         self.targets.prepare(&g.module);
-        self.targets.optimize(&g.module, self.opt)?;
-        let ir = g.module.print_to_string().to_string();
-        let object = self.targets.emit_object(&g.module, self.opt)?;
+        self.targets.optimize(&g.module, opt)?;
+        let ir = if keep_ir {
+            g.module.print_to_string().to_string()
+        } else {
+            String::new()
+        };
+        let object = self.targets.emit_object(&g.module, opt)?;
         let size = objcode::symbol_size(&object, symbol)?;
         let mut jit = self.shared.jit.lock().unwrap_or_else(|e| e.into_inner());
         let (tracker, addrs) = jit.add_object(&object, symbol, &[symbol])?;
