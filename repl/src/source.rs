@@ -5,6 +5,7 @@
 //! `LIVEJIT_MAX_INPUT` bytes); turning bytes into text is the front end's
 //! [`livejit_frontend::source_text`] check, so an invalid byte is a located compile error.
 
+use crate::input::Scanner;
 use std::io::{BufRead, Read};
 
 /// The default input size limit: 16 MiB.
@@ -59,9 +60,8 @@ pub struct ScriptReader<R> {
     limit: u64,
     /// Bytes of the input being gathered.
     pending: Vec<u8>,
-    /// Bracket depth of `pending`. String and comment state ends at a newline
-    /// ([`crate::input::depth`]), so depths of whole lines add up: no rescanning per line.
-    depth: i64,
+    /// Bracket and string state of `pending`, fed line by line (no rescanning per line).
+    scan: Scanner,
 }
 
 /// What [`ScriptReader::next_input`] found.
@@ -88,7 +88,7 @@ impl<R: BufRead> ScriptReader<R> {
             input,
             limit,
             pending: Vec::new(),
-            depth: 0,
+            scan: Scanner::default(),
         }
     }
 
@@ -115,7 +115,7 @@ impl<R: BufRead> ScriptReader<R> {
             }
             if n == 0 {
                 // End of the stream: whatever is left is the last input.
-                self.depth = 0;
+                self.scan = Scanner::default();
                 let rest = std::mem::take(&mut self.pending);
                 return if rest.iter().all(u8::is_ascii_whitespace) {
                     Next::End
@@ -123,10 +123,9 @@ impl<R: BufRead> ScriptReader<R> {
                     Next::Input(rest)
                 };
             }
-            let line = String::from_utf8_lossy(&self.pending[start..]);
-            self.depth += crate::input::depth(&line);
-            if self.pending.ends_with(b"\n") && self.depth <= 0 {
-                self.depth = 0;
+            self.scan.feed(&self.pending[start..]);
+            if self.pending.ends_with(b"\n") && self.scan.is_complete() {
+                self.scan = Scanner::default();
                 return Next::Input(std::mem::take(&mut self.pending));
             }
         }
