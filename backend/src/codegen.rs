@@ -174,6 +174,9 @@ pub fn generate<'ctx>(
     Ok(Generated { module })
 }
 
+/// Top-level statements per basic block at most (see `Gen::top`).
+const TOP_CHUNK: usize = 64;
+
 fn err(e: impl std::fmt::Display) -> String {
     format!("LLVM builder error: {e}")
 }
@@ -488,9 +491,17 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn top(&mut self, top: &TTop) -> Res<()> {
-        for item in &top.items {
+        for (i, item) in top.items.iter().enumerate() {
             if !self.open() {
                 self.dead_block();
+            }
+            // Straight-line top-level code would otherwise be one basic block as long as the
+            // file, and LLVM's instruction selection and scheduling are superlinear in the size
+            // of a block (a file of 40,000 `g = g + 1;` took a minute). A poll every
+            // `TOP_CHUNK` statements is a conditional branch, which bounds the blocks (no pass
+            // merges across it) and keeps long top-level code interruptible.
+            if i > 0 && i % TOP_CHUNK == 0 {
+                self.poll()?;
             }
             match item {
                 TTopItem::Global {
