@@ -19,7 +19,7 @@
 //! ```
 //!
 //! Environment: `LIVEJIT_FUZZ_SEEDS` (default 300), `LIVEJIT_FUZZ_START` (first seed, default
-//! 0), `LIVEJIT_FUZZ_THREADS` (default: available cores), `LIVEJIT_FUZZ_SHRINK_SECS` (time
+//! 0), `LIVEJIT_FUZZ_THREADS` (concurrent runs of the binary, default: twice the cores), `LIVEJIT_FUZZ_SHRINK_SECS` (time
 //! budget for shrinking, default 120), `LIVEJIT_FUZZ_PRINT=SEED` (print that seed's program and
 //! expected output, run nothing).
 
@@ -188,7 +188,9 @@ fn random_programs_match_the_reference_evaluator() {
     let start = env_u64("LIVEJIT_FUZZ_START", 0);
     let threads = env_u64(
         "LIVEJIT_FUZZ_THREADS",
-        std::thread::available_parallelism().map_or(2, |n| n.get() as u64),
+        // The binary spends much of its wall time idle (start-up, shutdown): run more
+        // processes than there are cores.
+        2 * std::thread::available_parallelism().map_or(2, |n| n.get() as u64),
     );
     let dir = work_dir();
     let next = AtomicU64::new(start);
@@ -255,14 +257,14 @@ fn random_programs_match_the_reference_evaluator() {
     let dir2 = dir.clone();
     let (small, report) = on_big_stack(move || {
         let deadline = Instant::now() + budget;
-        let mut fails = |q: &Program| match eval::run(q) {
+        let fails = |q: &Program, slot: usize| match eval::run(q) {
             Ok(exp) => {
-                let o = run_program(&dir2, "shrink.src", q, level);
+                let o = run_program(&dir2, &format!("shrink_{slot}.src"), q, level);
                 !compile_error(&o) && check(&exp, &o).is_err()
             }
             Err(_) => false,
         };
-        let small = shrink::shrink(&program, deadline, &mut fails);
+        let small = shrink::shrink(&program, deadline, threads as usize, &fails);
         let exp = eval::run(&small).expect("the shrunk program is valid");
         let o = run_program(&dir2, "shrink.src", &small, level);
         let report = format!(

@@ -108,17 +108,28 @@ fn simple(ty: &Ty, one: bool) -> Expr {
     }
 }
 
+/// A measure that every replacement must decrease (so shrinking cannot cycle): zero literals
+/// are the smallest, then other literals, then variables, then compound expressions.
+fn size(e: &Expr) -> usize {
+    let mut n = 0;
+    let mut e = e.clone();
+    walk_expr(&mut e, &mut |node| {
+        n += match node {
+            Node::Expr(Expr::Int(0) | Expr::Bool(false)) => 1,
+            Node::Expr(Expr::Float(x)) if *x == 0.0 => 1,
+            Node::Expr(Expr::Int(_) | Expr::Float(_) | Expr::Bool(_)) => 2,
+            Node::Expr(Expr::Var(..)) => 3,
+            Node::Expr(_) => 4,
+            Node::Block(b) => b.stmts.len() * 4,
+        }
+    });
+    n
+}
+
 /// Simpler expressions of the same type than `e`.
 fn alternatives(e: &Expr) -> Vec<Expr> {
     let ty = e.ty();
-    let mut out = Vec::new();
-    let is_lit = matches!(e, Expr::Int(_) | Expr::Float(_) | Expr::Bool(_));
-    for one in [false, true] {
-        let s = simple(&ty, one);
-        if !is_lit || s != *e {
-            out.push(s);
-        }
-    }
+    let mut out = vec![simple(&ty, false), simple(&ty, true)];
     match e {
         Expr::Binary(op, a, b, _) if op.keeps_type() => {
             out.push((**a).clone());
@@ -140,6 +151,8 @@ fn alternatives(e: &Expr) -> Vec<Expr> {
         Expr::List(xs, t) if xs.len() > 1 => out.push(Expr::List(vec![xs[0].clone()], t.clone())),
         _ => {}
     }
+    let limit = size(e);
+    out.retain(|x| size(x) < limit);
     out
 }
 
@@ -262,36 +275,237 @@ fn simplify_expr(p: &Program, k: usize) -> Option<Option<Program>> {
     }
 }
 
-/// Shrinks `p` while `fails` holds, until a fixpoint or `deadline`.
-pub fn shrink(p: &Program, deadline: Instant, fails: &mut dyn FnMut(&Program) -> bool) -> Program {
-    let passes: [Pass; 6] = [
-        drop_fn,
-        drop_item,
-        splice_item,
-        drop_stmt,
-        splice_stmt,
-        simplify_expr,
-    ];
-    let mut cur = p.clone();
+/// Whether a candidate still fails; the `usize` is a slot number (0..parallel) that the
+/// concurrent checks of one batch use to keep their files apart.
+pub type Fails<'a> = &'a (dyn Fn(&Program, usize) -> bool + Sync);
+
+/// Stack for the threads that check candidates (the reference evaluator recurses).
+const STACK: usize = 256 << 20;
+
+/// Runs `passes` over `cur` until none of them makes progress; returns whether any did.
+/// Candidates are checked `parallel` at a time; the first one (in order) that fails wins.
+fn fixpoint(
+    cur: &mut Program,
+    passes: &[Pass],
+    deadline: Instant,
+    parallel: usize,
+    fails: Fails<'_>,
+) -> bool {
+    let mut any = false;
     loop {
         let mut progress = false;
         for pass in passes {
             let mut k = 0;
-            while let Some(cand) = pass(&cur, k) {
+            loop {
                 if Instant::now() > deadline {
-                    return cur;
+                    return any;
                 }
-                match cand {
-                    Some(q) if fails(&q) => {
-                        cur = q;
-                        progress = true;
+                // The next batch of well-formed candidates.
+                let mut batch = Vec::new();
+                let mut end = k;
+                while batch.len() < parallel {
+                    match pass(cur, end) {
+                        None => break,
+                        Some(Some(q)) if well_formed(&q) => batch.push((end, q)),
+                        Some(_) => {}
                     }
-                    _ => k += 1,
+                    end += 1;
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                let results: Vec<bool> = std::thread::scope(|s| {
+                    let handles: Vec<_> = batch
+                        .iter()
+                        .enumerate()
+                        .map(|(slot, (_, q))| {
+                            std::thread::Builder::new()
+                                .stack_size(STACK)
+                                .spawn_scoped(s, move || fails(q, slot))
+                                .expect("spawn a shrink worker")
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or(false))
+                        .collect()
+                });
+                if std::env::var_os("LIVEJIT_FUZZ_TRACE").is_some() {
+                    eprintln!("shrink: {} candidates from {k}: {results:?}", batch.len());
+                }
+                match results.iter().position(|&r| r) {
+                    Some(i) => {
+                        let (at, q) = batch.swap_remove(i);
+                        *cur = q;
+                        k = at;
+                        progress = true;
+                        any = true;
+                    }
+                    None => k = end,
                 }
             }
         }
         if !progress {
+            return any;
+        }
+    }
+}
+
+/// Shrinks `p` while `fails` holds, until a fixpoint or `deadline`: structural deletions first
+/// (cheap, large steps), then expression simplification, and again while either helps.
+pub fn shrink(p: &Program, deadline: Instant, parallel: usize, fails: Fails<'_>) -> Program {
+    let structural: [Pass; 5] = [drop_fn, drop_item, drop_stmt, splice_item, splice_stmt];
+    let mut cur = p.clone();
+    loop {
+        fixpoint(&mut cur, &structural, deadline, parallel, fails);
+        if !fixpoint(&mut cur, &[simplify_expr], deadline, parallel, fails)
+            || Instant::now() > deadline
+        {
             return cur;
+        }
+    }
+}
+
+/// A cheap static check that saves running the binary on candidates it would reject: every
+/// name is bound where it is used, `break`/`continue` are inside loops, `return` inside
+/// functions, and a function with a result ends with a value or a `return`.
+fn well_formed(p: &Program) -> bool {
+    let fns: Vec<&str> = p.fns.iter().map(|f| f.name.as_str()).collect();
+    let all_globals: Vec<String> = p
+        .items
+        .iter()
+        .filter_map(|it| match it {
+            Item::Global { name, .. } | Item::Stmt(Stmt::Let(name, ..)) => Some(name.clone()),
+            Item::Stmt(_) => None,
+        })
+        .collect();
+    for f in &p.fns {
+        if f.ret.is_some()
+            && f.body.tail.is_none()
+            && !matches!(f.body.stmts.last(), Some(Stmt::Return(Some(_))))
+        {
+            return false;
+        }
+        let mut r = Resolver {
+            fns: &fns,
+            scopes: vec![
+                all_globals.clone(),
+                f.params.iter().map(|(n, _)| n.clone()).collect(),
+            ],
+            loops: 0,
+            in_fn: true,
+        };
+        if !r.block(&f.body) {
+            return false;
+        }
+    }
+    let mut r = Resolver {
+        fns: &fns,
+        scopes: vec![Vec::new()],
+        loops: 0,
+        in_fn: false,
+    };
+    p.items.iter().all(|it| match it {
+        Item::Global { name, init, .. } => {
+            let ok = r.expr(init);
+            r.scopes[0].push(name.clone());
+            ok
+        }
+        Item::Stmt(s) => r.stmt(s),
+    })
+}
+
+struct Resolver<'a> {
+    fns: &'a [&'a str],
+    scopes: Vec<Vec<String>>,
+    loops: u32,
+    in_fn: bool,
+}
+
+impl Resolver<'_> {
+    fn bound(&self, n: &str) -> bool {
+        self.scopes.iter().any(|s| s.iter().any(|x| x == n))
+    }
+
+    fn block(&mut self, b: &Block) -> bool {
+        self.scopes.push(Vec::new());
+        let ok =
+            b.stmts.iter().all(|s| self.stmt(s)) && b.tail.as_ref().is_none_or(|t| self.expr(t));
+        self.scopes.pop();
+        ok
+    }
+
+    fn declare(&mut self, n: &str) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.push(n.to_string());
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> bool {
+        match s {
+            Stmt::Let(n, _, _, e) => {
+                let ok = self.expr(e);
+                self.declare(n);
+                ok
+            }
+            Stmt::Assign(p, _, e) => {
+                let (n, i) = match p {
+                    Place::Var(n) => (n, None),
+                    Place::Index(n, i) => (n, Some(i)),
+                };
+                self.bound(n) && i.is_none_or(|i| self.expr(i)) && self.expr(e)
+            }
+            Stmt::Call(f, args) => {
+                self.fns.contains(&f.as_str()) && args.iter().all(|a| self.expr(a))
+            }
+            Stmt::If(c, t, e) => {
+                self.expr(c) && self.block(t) && e.as_ref().is_none_or(|e| self.block(e))
+            }
+            Stmt::While(c, b) => {
+                let saved = self.loops;
+                self.loops = 0;
+                let ok = self.expr(c);
+                self.loops = saved + 1;
+                let ok = ok && self.block(b);
+                self.loops = saved;
+                ok
+            }
+            Stmt::For(v, lo, hi, b) => {
+                if !(self.expr(lo) && self.expr(hi)) {
+                    return false;
+                }
+                self.loops += 1;
+                self.scopes.push(vec![v.clone()]);
+                let ok = self.block(b);
+                self.scopes.pop();
+                self.loops -= 1;
+                ok
+            }
+            Stmt::Print(args) => args.iter().all(|a| match a {
+                PrintArg::Label(_) => true,
+                PrintArg::Expr(e) => self.expr(e),
+            }),
+            Stmt::Assert(e) => self.expr(e),
+            Stmt::Return(v) => self.in_fn && v.as_ref().is_none_or(|v| self.expr(v)),
+            Stmt::Break | Stmt::Continue => self.loops > 0,
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> bool {
+        match e {
+            Expr::Int(_) | Expr::Float(_) | Expr::Bool(_) => true,
+            Expr::Var(n, _) => self.bound(n),
+            Expr::Unary(_, a, _) | Expr::Builtin(_, a, _) => self.expr(a),
+            Expr::Return(v, _) => self.in_fn && v.as_ref().is_none_or(|v| self.expr(v)),
+            Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) | Expr::Repeat(a, b, _) => {
+                self.expr(a) && self.expr(b)
+            }
+            Expr::Call(f, xs, _) => {
+                self.fns.contains(&f.as_str()) && xs.iter().all(|x| self.expr(x))
+            }
+            Expr::List(xs, _) => xs.iter().all(|x| self.expr(x)),
+            Expr::If(c, t, f, _) => self.expr(c) && self.block(t) && self.block(f),
+            Expr::Block(b, _) => self.block(b),
         }
     }
 }
