@@ -316,7 +316,8 @@ impl Gen {
     }
 
     fn label(&mut self) -> &'static str {
-        *self.rng.pick(&["a", "b", "r", "out", "v"])
+        const LABELS: [&str; 5] = ["a", "b", "r", "out", "v"];
+        LABELS[self.rng.below(LABELS.len() as u64) as usize]
     }
 
     fn function(&mut self, k: usize, globals: &[Var]) -> FnDef {
@@ -668,8 +669,12 @@ impl Gen {
         let value = if restricted {
             let saved = ctx.pure;
             ctx.pure = true;
-            let e = self.expr(ctx, &ty, 2);
+            let mut e = self.expr(ctx, &ty, 2);
             ctx.pure = saved;
+            if ty == Ty::Int && matches!(op, Some(BinOp::Div | BinOp::Rem)) && self.rng.chance(70) {
+                // Mostly a divisor that is never zero (odd).
+                e = bin(BinOp::BitOr, e, Expr::Int(1), Ty::Int);
+            }
             e
         } else if ctx.ret.is_some() && self.rng.chance(3) {
             // `x += return 7`: the assignment never happens.
@@ -691,7 +696,7 @@ impl Gen {
             5..=6 if matches!(a, Expr::Var(..)) => bin(
                 BinOp::Sub,
                 Expr::Builtin(Builtin::Len, boxed(a.clone()), Ty::Int),
-                Expr::Int(1 + self.rng.below(2) as i64),
+                Expr::Int(1),
                 Ty::Int,
             ),
             7..=8 => {
@@ -706,10 +711,15 @@ impl Gen {
                     None => Expr::Int(0),
                 }
             }
-            9 if self.rng.chance(50) => self.expr(ctx, &Ty::Int, 1),
+            // Rarely anything (likely out of range), else `(e & 1)` or `(e % 3)` (maybe
+            // negative).
             _ => {
                 let e = self.expr(ctx, &Ty::Int, 1);
-                bin(BinOp::Rem, e, Expr::Int(3), Ty::Int)
+                match self.rng.below(5) {
+                    0 => e,
+                    1 => bin(BinOp::Rem, e, Expr::Int(3), Ty::Int),
+                    _ => bin(BinOp::BitAnd, e, Expr::Int(1), Ty::Int),
+                }
             }
         }
     }
@@ -864,7 +874,7 @@ impl Gen {
                     let b = match self.rng.below(10) {
                         // Never zero: odd.
                         0..=5 => bin(BinOp::BitOr, self.expr(ctx, ty, d), Expr::Int(1), Ty::Int),
-                        6..=7 => Expr::Int(*self.rng.pick(&[1, 2, 3, -1, 7, 10, -4])),
+                        6..=8 => Expr::Int(*self.rng.pick(&[1, 2, 3, -1, 7, 10, -4])),
                         _ => self.expr(ctx, ty, d),
                     };
                     bin(op, a, b, Ty::Int)
