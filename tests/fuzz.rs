@@ -10,7 +10,7 @@
 //!
 //! The generator's AST and evaluator are independent of the project's frontend. Features
 //! livejit does not get right yet are behind constants in `fuzz/gen.rs`
-//! (`RHS_SIDE_EFFECTS`, `BITWISE_COMPOUND_ASSIGN`).
+//! (`RHS_SIDE_EFFECTS`, `BITWISE_COMPOUND_ASSIGN`, `GLOBAL_REDECLARATION`).
 //!
 //! Any number of seeds, with shrinking of the first failure to a small reproduction:
 //!
@@ -299,4 +299,100 @@ fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
         .expect("spawn")
         .join()
         .expect("worker panicked")
+}
+
+/// The reference itself follows Rust's assignment order (LANGUAGE.md: Rust-like): the right
+/// operand first, then the place.
+#[test]
+fn reference_evaluates_the_right_operand_of_an_assignment_first() {
+    use ast::{BinOp, Block, Expr, FnDef, Item, Place, PrintArg, Stmt, Ty};
+    let var = |n: &str| Expr::Var(n.into(), Ty::Int);
+    let print = |e: Expr| Item::Stmt(Stmt::Print(vec![PrintArg::Expr(e)]));
+    let int_fn = |name: &str, stmts: Vec<Stmt>, tail: Expr| FnDef {
+        name: name.into(),
+        params: Vec::new(),
+        ret: Some(Ty::Int),
+        body: Block {
+            stmts,
+            tail: Some(Box::new(tail)),
+        },
+    };
+    let call = |f: &str| Expr::Call(f.into(), Vec::new(), Ty::Int);
+    let run = |p: &Program| {
+        on_big_stack({
+            let p = p.clone();
+            move || eval::run(&p).expect("valid")
+        })
+    };
+
+    // global g: int = 1; fn f() -> int { g = 100; 5 } g += f(); print(g);  => 105
+    let p = Program {
+        fns: vec![int_fn(
+            "f",
+            vec![Stmt::Assign(Place::Var("g".into()), None, Expr::Int(100))],
+            Expr::Int(5),
+        )],
+        items: vec![
+            Item::Global {
+                is_let: false,
+                name: "g".into(),
+                ty: Ty::Int,
+                annotate: true,
+                init: Expr::Int(1),
+            },
+            Item::Stmt(Stmt::Assign(
+                Place::Var("g".into()),
+                Some(BinOp::Add),
+                call("f"),
+            )),
+            print(var("g")),
+        ],
+    };
+    assert_eq!(run(&p).stdout, "105\n");
+
+    // let a = [1]; fn h() -> int { print(7); 1 } a[3] = h();  => h runs, then the index error
+    let p = Program {
+        fns: vec![int_fn(
+            "h",
+            vec![Stmt::Print(vec![PrintArg::Expr(Expr::Int(7))])],
+            Expr::Int(1),
+        )],
+        items: vec![
+            Item::Stmt(Stmt::Let(
+                "a".into(),
+                Ty::Array(Box::new(Ty::Int)),
+                false,
+                Expr::List(vec![Expr::Int(1)], Ty::Array(Box::new(Ty::Int))),
+            )),
+            Item::Stmt(Stmt::Assign(
+                Place::Index("a".into(), Box::new(Expr::Int(3))),
+                None,
+                call("h"),
+            )),
+        ],
+    };
+    let e = run(&p);
+    assert_eq!(e.stdout, "7\n");
+    assert_eq!(
+        e.error.as_deref(),
+        Some("index 3 out of range for length 1")
+    );
+
+    // fn f() -> int { let x = 1; x += return 7; x } print(f());  => 7
+    let p = Program {
+        fns: vec![int_fn(
+            "f",
+            vec![
+                Stmt::Let("x".into(), Ty::Int, false, Expr::Int(1)),
+                Stmt::Assign(
+                    Place::Var("x".into()),
+                    Some(BinOp::Add),
+                    Expr::Return(Some(Box::new(Expr::Int(7))), Ty::Int),
+                ),
+            ],
+            var("x"),
+        )],
+        items: vec![print(call("f"))],
+    };
+    assert_eq!(run(&p).stdout, "7\n");
 }

@@ -23,6 +23,12 @@ pub const RHS_SIDE_EFFECTS: bool = false;
 /// does not accept them yet). Turn on when they are implemented.
 pub const BITWISE_COMPOUND_ASSIGN: bool = false;
 
+/// Generate a second `global g: T = e;` for a global the file has already declared (and run):
+/// LANGUAGE.md says it does nothing, but livejit assigns it again within one file
+/// (`global g: int = 0; global g: int = 7; print(g);` prints 7, expected 0). Turn on once
+/// fixed (or once the contract says otherwise, then change `eval.rs`).
+pub const GLOBAL_REDECLARATION: bool = false;
+
 /// A small deterministic generator (splitmix64), so failures reproduce from the seed.
 pub struct Rng(u64);
 
@@ -283,6 +289,20 @@ impl Gen {
                     None => Stmt::Call(sig.name.clone(), args),
                 };
                 p.items.push(Item::Stmt(s));
+            } else if GLOBAL_REDECLARATION && self.rng.chance(5) && !ctx.scopes[0].is_empty() {
+                // `global` again for a declared global: does nothing. (A literal initializer:
+                // whether it is evaluated at all is not specified.)
+                let g = self.rng.pick(&ctx.scopes[0]).clone();
+                if g.name.starts_with('g') {
+                    let init = self.literal(&g.ty);
+                    p.items.push(Item::Global {
+                        is_let: false,
+                        name: g.name,
+                        ty: g.ty,
+                        annotate: true,
+                        init,
+                    });
+                }
             } else if self.rng.chance(15) {
                 // A top-level `let` of an already declared global: an assignment.
                 let declared: Vec<Var> = ctx.scopes[0].clone();
