@@ -554,6 +554,7 @@ impl Gen {
                 inner.loops += 1;
                 let n = 1 + self.rng.below(3);
                 let mut body = self.block(&mut inner, n, depth - 1);
+                self.maybe_break(&mut inner, &mut body);
                 body.stmts.insert(
                     0,
                     Stmt::Assign(Place::Var(w.clone()), Some(BinOp::Add), Expr::Int(1)),
@@ -572,7 +573,8 @@ impl Gen {
                 inner.scopes.push(Vec::new());
                 inner.declare(&i, Ty::Int, false);
                 let n = 1 + self.rng.below(3);
-                let body = self.block(&mut inner, n, depth - 1);
+                let mut body = self.block(&mut inner, n, depth - 1);
+                self.maybe_break(&mut inner, &mut body);
                 vec![Stmt::For(i, lo, hi, body)]
             }
             75..=79 if ctx.in_loop => {
@@ -624,6 +626,30 @@ impl Gen {
                 let args = self.args(ctx, &sig, 2);
                 vec![Stmt::Call(sig.name, args)]
             }
+        }
+    }
+
+    /// Often puts an `if c { break; }` or `if c { continue; }` somewhere in a loop body.
+    fn maybe_break(&mut self, ctx: &mut Ctx, body: &mut Block) {
+        if self.rng.chance(50) {
+            let c = self.expr(ctx, &Ty::Bool, 1);
+            let s = if self.rng.chance(50) {
+                Stmt::Break
+            } else {
+                Stmt::Continue
+            };
+            let at = self.rng.below(body.stmts.len() as u64 + 1) as usize;
+            body.stmts.insert(
+                at,
+                Stmt::If(
+                    c,
+                    Block {
+                        stmts: vec![s],
+                        tail: None,
+                    },
+                    None,
+                ),
+            );
         }
     }
 
