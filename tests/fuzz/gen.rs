@@ -324,6 +324,10 @@ impl Gen {
                 }
             }
         }
+        // Functions may be written in any order (callers before callees too).
+        if self.rng.chance(50) {
+            p.fns.reverse();
+        }
         // Show the final state of every global.
         let args = ctx.scopes[0]
             .iter()
