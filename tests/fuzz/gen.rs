@@ -642,7 +642,13 @@ impl Gen {
             } else {
                 Stmt::Continue
             };
-            let at = self.rng.below(body.stmts.len() as u64 + 1) as usize;
+            // Before any `let` of the body, which might shadow a name the condition uses.
+            let lets = body
+                .stmts
+                .iter()
+                .position(|s| matches!(s, Stmt::Let(..)))
+                .unwrap_or(body.stmts.len());
+            let at = self.rng.below(lets as u64 + 1) as usize;
             body.stmts.insert(
                 at,
                 Stmt::If(
