@@ -18,10 +18,15 @@
 //! LIVEJIT_FUZZ_SEEDS=5000 LIVEJIT_FUZZ_START=123 cargo test --release --test fuzz -- --nocapture
 //! ```
 //!
-//! Environment: `LIVEJIT_FUZZ_SEEDS` (default 300), `LIVEJIT_FUZZ_START` (first seed, default
-//! 0), `LIVEJIT_FUZZ_THREADS` (concurrent runs of the binary, default: twice the cores), `LIVEJIT_FUZZ_SHRINK_SECS` (time
-//! budget for shrinking, default 120), `LIVEJIT_FUZZ_PRINT=SEED` (print that seed's program and
-//! expected output, run nothing).
+//! Environment:
+//! - `LIVEJIT_FUZZ_SEEDS` (default 300), `LIVEJIT_FUZZ_START` (first seed, default 0);
+//! - `LIVEJIT_FUZZ_THREADS`: concurrent runs of the binary (default: twice the cores);
+//! - `LIVEJIT_FUZZ_SHRINK_SECS`: time budget for shrinking (default 120);
+//! - `LIVEJIT_FUZZ_PRINT=SEED`: print that seed's program and expected output, run nothing
+//!   (with `LIVEJIT_FUZZ_DEBUG=1` also its syntax tree);
+//! - `LIVEJIT_FUZZ_TRACE=1`: show the shrinker's progress.
+//!
+//! Failing programs are kept in `target/tmp/fuzz/seed_N.src`.
 
 mod common;
 
