@@ -10,7 +10,7 @@
 //! - Retirement latency: a task sits in `slow` v1; we redefine `slow`, release the task, and
 //!   measure from the moment v1's last frame returns to the moment its memory is freed.
 
-use livejit_backend::session::{EvalResult, Event, Session};
+use livejit_backend::{EvalResult, Event, Session};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

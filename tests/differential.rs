@@ -1,5 +1,5 @@
 //! Differential testing of code generation: random int and float expressions are evaluated by
-//! the JIT and by Rust with the semantics LANGUAGE.md specifies (wrapping `+ - *`, `/` and `%`
+//! the JIT and by Rust with the semantics docs/language.md specifies (wrapping `+ - *`, `/` and `%`
 //! truncating with `MIN / -1 == MIN`, shifts modulo 64, `>>` arithmetic, IEEE floats printed
 //! as `{:?}`, comparisons). Any difference is a codegen bug.
 

@@ -13,8 +13,15 @@
 //! Expectations beside each input:
 //! - `NAME.stdout` (required for fixtures): stdout must be exactly this.
 //! - `NAME.stderr` (optional): every non-empty line, trimmed, must occur in stderr as a
-//!   substring, in this order.
+//!   substring, in this order. A diagnostic line must say which error it expects: a bare
+//!   `error:` without its message is reported as a problem.
 //! - `NAME.status` (optional): the expected exit code; 0 when absent.
+//!
+//! Bless mode: `LIVEJIT_BLESS=1 cargo test --test fixtures` rewrites the expectations of every
+//! fixture that fails (or whose `.stderr` has a bare `error:`) from what the binary does now:
+//! `.stdout` as is, `.status` when not 0, and `.stderr` as the lines that identify each
+//! diagnostic — `error: MESSAGE`, its `FILE:LINE:COL` and its call chain (status lines such as
+//! `freed f v1` are left out, their timing varies). Review the diff before committing.
 //!
 //! Environment knobs (for debugging the compiler, not for CI):
 //! - `LIVEJIT_FIXTURE=substr` runs only fixtures whose name contains `substr`.
@@ -142,6 +149,62 @@ fn collect(dir: &Path, ext: &str, kind: Kind, require_stdout: bool) -> (Vec<Fixt
     (fixtures, problems)
 }
 
+fn blessing() -> bool {
+    std::env::var_os("LIVEJIT_BLESS").is_some_and(|v| v != "0")
+}
+
+/// A `.stderr` line that names no message.
+fn bare_error_line(want_stderr: &str) -> Option<&str> {
+    want_stderr.lines().find(|l| l.trim() == "error:")
+}
+
+/// The lines of `stderr` that identify its diagnostics (what bless mode writes to `.stderr`).
+fn diagnostic_lines(stderr: &str) -> String {
+    let mut out = String::new();
+    for line in stderr.lines() {
+        let t = line.trim();
+        let keep = if t.starts_with("error:") || t.starts_with("interrupted in ") {
+            Some(t.to_string())
+        } else if let Some(loc) = t.strip_prefix("┌─ ") {
+            Some(loc.to_string())
+        } else if let Some(chain) = t.strip_prefix("= in ") {
+            Some(format!("in {chain}"))
+        } else if t.starts_with("task ") && (t.contains(" killed in ") || t.ends_with(" failed")) {
+            Some(t.to_string())
+        } else {
+            None
+        };
+        if let Some(k) = keep {
+            out.push_str(&k);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Rewrites the expectations of `fx` from `out` (bless mode).
+fn bless(fx: &Fixture, out: &Outcome) -> Result<(), String> {
+    let write = |ext: &str, text: &str| {
+        fs::write(fx.sibling(ext), text).map_err(|e| format!("{}: cannot bless: {e}", fx.display()))
+    };
+    write("stdout", &out.stdout)?;
+    match out.code() {
+        Some(0) => {
+            let _ = fs::remove_file(fx.sibling("status"));
+        }
+        Some(code) => write("status", &format!("{code}\n"))?,
+        None => return Err(format!("{}: killed, not blessed", fx.display())),
+    }
+    let lines = diagnostic_lines(&out.stderr);
+    if lines.is_empty() {
+        let _ = fs::remove_file(fx.sibling("stderr"));
+    } else {
+        write("stderr", &lines)?;
+    }
+    eprintln!("blessed {}", fx.display());
+    Ok(())
+}
+
 /// Runs one fixture; `Err` carries a readable report.
 fn check(fx: &Fixture) -> Result<(), String> {
     let read = |ext: &str| fs::read_to_string(fx.sibling(ext)).ok();
@@ -174,7 +237,8 @@ fn check(fx: &Fixture) -> Result<(), String> {
             )
         }
     };
-    report(
+    let bare = want_stderr.as_deref().and_then(bare_error_line);
+    let result = report(
         fx,
         &how,
         &out,
@@ -182,6 +246,18 @@ fn check(fx: &Fixture) -> Result<(), String> {
         want_stderr.as_deref(),
         want_status,
     )
+    .and_then(|()| match bare {
+        Some(line) => Err(format!(
+            "FAIL {}: {}.stderr line {line:?} does not name the error's message",
+            fx.display(),
+            fx.stem
+        )),
+        None => Ok(()),
+    });
+    match result {
+        Err(_) if blessing() => bless(fx, &out),
+        r => r,
+    }
 }
 
 fn report(

@@ -14,7 +14,7 @@
 //! - Globals are cells read and written with monotonic atomics; arrays are `ptr` to
 //!   `[len: i64][elements]` on the GC heap.
 
-use crate::runtime::ErrorKind;
+use crate::abi::{lowering, pack_span, Calling, ElemKind, ErrorKind, Lowering, RtFn};
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;
@@ -66,7 +66,6 @@ pub fn generate<'ctx>(
     polls: bool,
 ) -> Result<Generated<'ctx>, String> {
     let module = ctx.create_module(symbol);
-    let rt = Runtime::declare(ctx, &module);
     let (params, ret, locals): (Vec<Type>, Type, &[LocalInfo]) = match unit {
         Unit::Fn(f) => (f.sig.params.clone(), f.sig.ret, &f.locals),
         Unit::Top(t) => (Vec::new(), Type::Unit, &t.locals),
@@ -109,9 +108,9 @@ pub fn generate<'ctx>(
         b: builder,
         func,
         task,
-        rt,
         resolver,
         locals: Vec::new(),
+        local_types: locals.iter().map(|l| l.ty).collect(),
         loops: Vec::new(),
         ret,
         polls,
@@ -187,6 +186,7 @@ fn llvm_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> 
         Type::Bool => Some(ctx.bool_type().into()),
         Type::Array(_) => Some(ctx.ptr_type(Default::default()).into()),
         Type::Unit | Type::Never => None,
+        Type::Error => unreachable!("a poisoned type reached codegen: the checker rejects them"),
     }
 }
 
@@ -220,147 +220,6 @@ fn elem_size(elem: Elem) -> u64 {
     }
 }
 
-/// Packs a span into one i64 argument for runtime error calls.
-fn pack_span(span: Span) -> u64 {
-    ((span.start as u64) << 32) | (span.end as u64 & 0xffff_ffff)
-}
-
-/// Declarations of the runtime functions (defined as absolute symbols in the JIT).
-struct Runtime<'ctx> {
-    poll: FunctionValue<'ctx>,
-    error: FunctionValue<'ctx>,
-    array_alloc: FunctionValue<'ctx>,
-    array_repeat: FunctionValue<'ctx>,
-    array_copy: FunctionValue<'ctx>,
-    print_begin: FunctionValue<'ctx>,
-    print_int: FunctionValue<'ctx>,
-    print_float: FunctionValue<'ctx>,
-    print_bool: FunctionValue<'ctx>,
-    print_array: FunctionValue<'ctx>,
-    print_str: FunctionValue<'ctx>,
-    print_unit: FunctionValue<'ctx>,
-    print_end: FunctionValue<'ctx>,
-    tail_end: FunctionValue<'ctx>,
-    time_ns: FunctionValue<'ctx>,
-    sleep_ms: FunctionValue<'ctx>,
-    rand: FunctionValue<'ctx>,
-    seed: FunctionValue<'ctx>,
-}
-
-impl<'ctx> Runtime<'ctx> {
-    fn declare(ctx: &'ctx Context, module: &Module<'ctx>) -> Self {
-        let p = ctx.ptr_type(Default::default());
-        let i64t = ctx.i64_type();
-        let i32t = ctx.i32_type();
-        let f64t = ctx.f64_type();
-        let void = ctx.void_type();
-        let decl = |name: &str, ty| module.add_function(name, ty, Some(Linkage::External));
-        let error = decl(
-            "lj_error",
-            void.fn_type(
-                &[
-                    p.into(),
-                    i32t.into(),
-                    i64t.into(),
-                    i64t.into(),
-                    p.into(),
-                    p.into(),
-                    i64t.into(),
-                ],
-                false,
-            ),
-        );
-        error.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("noreturn"), 0),
-        );
-        error.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("cold"), 0),
-        );
-        let poll = decl(
-            "lj_poll",
-            void.fn_type(&[p.into(), p.into(), p.into()], false),
-        );
-        poll.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("cold"), 0),
-        );
-        // The poll touches only the task context (an argument) and runtime state LLVM cannot
-        // see: `memory(argmem: readwrite, inaccessiblemem: readwrite)` (LLVM's encoding: two
-        // mod/ref bits per location, argmem at bit 0, inaccessible memory at bit 2). So array
-        // lengths and elements stay in registers across loop back-edges.
-        poll.add_attribute(
-            AttributeLoc::Function,
-            ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("memory"), 0b1111),
-        );
-        Runtime {
-            poll,
-            error,
-            array_alloc: decl(
-                "lj_array_alloc",
-                p.fn_type(&[p.into(), i64t.into(), i64t.into()], false),
-            ),
-            array_repeat: decl(
-                "lj_array_repeat",
-                p.fn_type(
-                    &[
-                        p.into(),
-                        i64t.into(),
-                        i64t.into(),
-                        i64t.into(),
-                        p.into(),
-                        p.into(),
-                        i64t.into(),
-                    ],
-                    false,
-                ),
-            ),
-            array_copy: decl(
-                "lj_array_copy",
-                p.fn_type(&[p.into(), p.into(), i64t.into()], false),
-            ),
-            print_begin: decl("lj_print_begin", void.fn_type(&[p.into()], false)),
-            print_int: decl(
-                "lj_print_int",
-                void.fn_type(&[p.into(), i64t.into()], false),
-            ),
-            print_float: decl(
-                "lj_print_float",
-                void.fn_type(&[p.into(), f64t.into()], false),
-            ),
-            print_bool: decl(
-                "lj_print_bool",
-                void.fn_type(&[p.into(), i64t.into()], false),
-            ),
-            print_array: decl(
-                "lj_print_array",
-                void.fn_type(&[p.into(), p.into(), i32t.into()], false),
-            ),
-            print_str: decl(
-                "lj_print_str",
-                void.fn_type(&[p.into(), p.into(), i64t.into()], false),
-            ),
-            print_unit: decl("lj_print_unit", void.fn_type(&[p.into()], false)),
-            print_end: decl("lj_print_end", void.fn_type(&[p.into()], false)),
-            tail_end: decl("lj_tail_end", void.fn_type(&[p.into()], false)),
-            time_ns: decl("lj_time_ns", i64t.fn_type(&[], false)),
-            sleep_ms: decl(
-                "lj_sleep_ms",
-                void.fn_type(&[p.into(), i64t.into(), p.into(), p.into()], false),
-            ),
-            rand: decl(
-                "lj_rand",
-                i64t.fn_type(
-                    &[p.into(), i64t.into(), p.into(), p.into(), i64t.into()],
-                    false,
-                ),
-            ),
-            seed: decl("lj_seed", void.fn_type(&[i64t.into()], false)),
-        }
-    }
-}
-
 /// Code generator state for one function.
 struct Gen<'a, 'ctx> {
     ctx: &'ctx Context,
@@ -372,10 +231,11 @@ struct Gen<'a, 'ctx> {
     /// Whether no poll has run yet on the current path since function entry (see
     /// [`Gen::call_poll`]).
     pending_poll: bool,
-    rt: Runtime<'ctx>,
     resolver: &'a dyn Resolver,
     /// Alloca of each local (`None` for unit-typed locals).
     locals: Vec<Option<PointerValue<'ctx>>>,
+    /// The type of each local.
+    local_types: Vec<Type>,
     /// (continue target, break target) of the enclosing loops, innermost last.
     loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
     ret: Type,
@@ -384,6 +244,33 @@ struct Gen<'a, 'ctx> {
 }
 
 type Value<'ctx> = Option<BasicValueEnum<'ctx>>;
+
+/// An evaluated assignment target.
+enum Place<'ctx> {
+    /// A local's alloca, its LLVM type and its type.
+    Local {
+        slot: PointerValue<'ctx>,
+        lt: BasicTypeEnum<'ctx>,
+        ty: Type,
+    },
+    /// A global, by name, and its type.
+    Global(String, Type),
+    /// An array element's address, after the bounds check.
+    Elem(PointerValue<'ctx>, Elem),
+}
+
+impl Place<'_> {
+    /// The type stored at the place.
+    fn ty(&self) -> Type {
+        match self {
+            Place::Local { ty, .. } => *ty,
+            Place::Global(_, ty) => *ty,
+            Place::Elem(_, Elem::Int) => Type::Int,
+            Place::Elem(_, Elem::Float) => Type::Float,
+            Place::Elem(_, Elem::Bool) => Type::Bool,
+        }
+    }
+}
 type Res<T> = Result<T, String>;
 
 impl<'a, 'ctx> Gen<'a, 'ctx> {
@@ -399,6 +286,11 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 "addr",
             )
             .map_err(err)
+    }
+
+    /// A runtime function, declared in this module on first use.
+    fn rt(&self, f: RtFn) -> FunctionValue<'ctx> {
+        f.declare(self.ctx, self.module)
     }
 
     fn self_ptr(&self) -> PointerValue<'ctx> {
@@ -472,7 +364,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         self.b.position_at_end(slow);
         self.b
             .build_call(
-                self.rt.poll,
+                self.rt(RtFn::Poll),
                 &[
                     self.task.into(),
                     self.frame_addr()?.into(),
@@ -559,7 +451,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     fn raise(&self, kind: ErrorKind, a: IntValue<'ctx>, b: IntValue<'ctx>, span: Span) -> Res<()> {
         self.b
             .build_call(
-                self.rt.error,
+                self.rt(RtFn::Error),
                 &[
                     self.task.into(),
                     self.ctx.i32_type().const_int(kind as u64, false).into(),
@@ -615,9 +507,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 TTopItem::Tail(e) => {
                     let v = self.expr(e)?;
                     if !matches!(e.ty, Type::Unit | Type::Never) {
-                        self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                        self.call_rt(self.rt(RtFn::PrintBegin), &[self.task.into()])?;
                         self.print_value(e.ty, v)?;
-                        self.call_rt(self.rt.tail_end, &[self.task.into()])?;
+                        self.call_rt(self.rt(RtFn::TailEnd), &[self.task.into()])?;
                     }
                 }
             }
@@ -656,44 +548,46 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         Ok(())
     }
 
+    /// `place = value` or `place op= value`, in Rust's order: the right operand first, then
+    /// the place (array, index and bounds check), then for a compound assignment the old value
+    /// and the operator, then the store. A diverging right operand ends the statement there.
+    /// The operator's type is the place's, not the right operand's (which may be `!`).
     fn assign(&mut self, target: &TPlace, op: Option<BinOp>, value: &TExpr, span: Span) -> Res<()> {
-        match target {
+        let rhs = self.expr(value)?;
+        if value.ty == Type::Never {
+            return Ok(());
+        }
+        let Some(place) = self.place(target)? else {
+            return Ok(());
+        };
+        let v = match op {
+            None => rhs,
+            Some(op) => {
+                let old = self.load_place(&place)?;
+                self.arith(op, place.ty(), old, rhs, span)?
+            }
+        };
+        self.store_place(&place, v)
+    }
+
+    /// Evaluates an assignment target to where it stores; `None` if it has no storage (a unit
+    /// or diverging local) or its evaluation diverged.
+    fn place(&mut self, target: &TPlace) -> Res<Option<Place<'ctx>>> {
+        Ok(match target {
             TPlace::Local(id) => {
-                let slot = self.locals[*id];
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let (Some(slot), Some(ty)) = (slot, llvm_type(self.ctx, value.ty)) else {
-                            return Ok(());
-                        };
-                        let old = self.b.build_load(ty, slot, "old").map_err(err)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, Some(old), rhs, span)?
-                    }
-                };
-                if let (Some(slot), Some(v)) = (slot, v) {
-                    self.b.build_store(slot, v).map_err(err)?;
+                let ty = self.local_types[*id];
+                match (self.locals[*id], llvm_type(self.ctx, ty)) {
+                    (Some(slot), Some(lt)) => Some(Place::Local { slot, lt, ty }),
+                    _ => None,
                 }
             }
-            TPlace::Global(name) => {
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let old = self.load_global(name)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, old, rhs, span)?
-                    }
-                };
-                self.store_global(name, v)?;
-            }
+            TPlace::Global(name) => Some(Place::Global(name.clone(), self.resolver.global(name).1)),
             TPlace::Index(arr, idx) => {
                 let Type::Array(elem) = arr.ty else {
-                    return Err("index assignment on a non-array".into());
+                    return Ok(None);
                 };
-                let a = self.expr(arr)?;
-                let i = self.expr(idx)?;
-                let (Some(a), Some(i)) = (a, i) else {
-                    return Ok(());
+                let (Some(a), Some(i)) = (self.expr(arr)?, self.expr(idx)?) else {
+                    return Ok(None);
                 };
                 let p = self.elem_ptr(
                     a.into_pointer_value(),
@@ -701,20 +595,31 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     elem,
                     idx.span.to(arr.span),
                 )?;
-                let v = match op {
-                    None => self.expr(value)?,
-                    Some(op) => {
-                        let old = self.load_elem(p, elem)?;
-                        let rhs = self.expr(value)?;
-                        self.arith(op, value.ty, Some(old), rhs, span)?
-                    }
-                };
-                if let Some(v) = v {
-                    self.store_elem(p, elem, v)?;
-                }
+                Some(Place::Elem(p, elem))
             }
+        })
+    }
+
+    fn load_place(&self, place: &Place<'ctx>) -> Res<Value<'ctx>> {
+        match place {
+            Place::Local { slot, lt, .. } => {
+                Ok(Some(self.b.build_load(*lt, *slot, "old").map_err(err)?))
+            }
+            Place::Global(name, _) => self.load_global(name),
+            Place::Elem(p, elem) => Ok(Some(self.load_elem(*p, *elem)?)),
         }
-        Ok(())
+    }
+
+    fn store_place(&self, place: &Place<'ctx>, v: Value<'ctx>) -> Res<()> {
+        let Some(v) = v else { return Ok(()) };
+        match place {
+            Place::Local { slot, .. } => {
+                self.b.build_store(*slot, v).map_err(err)?;
+                Ok(())
+            }
+            Place::Global(name, _) => self.store_global(name, Some(v)),
+            Place::Elem(p, elem) => self.store_elem(*p, *elem, v),
+        }
     }
 
     /// Loads an array's length. Arrays never change length, so the load is `!invariant.load`:
@@ -929,7 +834,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         PrintArg::Str(_) => None,
                     });
                 }
-                self.call_rt(self.rt.print_begin, &[self.task.into()])?;
+                self.call_rt(self.rt(RtFn::PrintBegin), &[self.task.into()])?;
                 for (a, v) in args.iter().zip(values) {
                     match a {
                         PrintArg::Str(s) => {
@@ -945,14 +850,14 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                             g.set_unnamed_addr(true);
                             let g = g.as_pointer_value();
                             self.call_rt(
-                                self.rt.print_str,
+                                self.rt(RtFn::PrintStr),
                                 &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],
                             )?;
                         }
                         PrintArg::Value(x) => self.print_value(x.ty, v)?,
                     }
                 }
-                self.call_rt(self.rt.print_end, &[self.task.into()])?;
+                self.call_rt(self.rt(RtFn::PrintEnd), &[self.task.into()])?;
                 None
             }
             TExprKind::Builtin(b, args) => self.builtin(*b, args, e)?,
@@ -974,7 +879,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 };
                 let arr = self
                     .call_rt(
-                        self.rt.array_alloc,
+                        self.rt(RtFn::ArrayAlloc),
                         &[
                             self.task.into(),
                             self.i64c(items.len() as i64).into(),
@@ -1014,7 +919,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         .map_err(err)?,
                 };
                 self.call_rt(
-                    self.rt.array_repeat,
+                    self.rt(RtFn::ArrayRepeat),
                     &[
                         self.task.into(),
                         n.into(),
@@ -1401,6 +1306,18 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 .ok_or_else(|| format!("{name} is missing"))
         };
         let span = i64t.const_int(pack_span(e.span), false);
+        if let Lowering::Runtime(f) = lowering(builtin) {
+            if f.calling() == Calling::Site {
+                let mut args: Vec<BasicMetadataValueEnum<'ctx>> = vec![self.task.into()];
+                for i in 0..vals.len() {
+                    args.push(arg(i)?.into());
+                }
+                args.push(self.frame_addr()?.into());
+                args.push(self.self_ptr().into());
+                args.push(span.into());
+                return self.call_rt(self.rt(f), &args);
+            }
+        }
         Ok(match builtin {
             Builtin::Print => return Err("print is not a plain builtin".into()),
             Builtin::Len => Some(self.array_len(arg(0)?.into_pointer_value())?.into()),
@@ -1419,39 +1336,12 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let f = intrinsic("llvm.sqrt", &[f64t.into()])?;
                 self.call_rt(f, &[arg(0)?.into()])?
             }
-            Builtin::TimeNs => self.call_rt(self.rt.time_ns, &[])?,
-            Builtin::SleepMs => {
-                self.call_rt(
-                    self.rt.sleep_ms,
-                    &[
-                        self.task.into(),
-                        arg(0)?.into(),
-                        self.frame_addr()?.into(),
-                        self.self_ptr().into(),
-                    ],
-                )?;
-                None
-            }
-            Builtin::Rand => self.call_rt(
-                self.rt.rand,
-                &[
-                    self.task.into(),
-                    arg(0)?.into(),
-                    self.frame_addr()?.into(),
-                    self.self_ptr().into(),
-                    span.into(),
-                ],
-            )?,
-            Builtin::Seed => {
-                self.call_rt(self.rt.seed, &[arg(0)?.into()])?;
-                None
-            }
             Builtin::Copy => {
                 let Type::Array(elem) = e.ty else {
                     return Err("copy of a non-array".into());
                 };
                 self.call_rt(
-                    self.rt.array_copy,
+                    self.rt(RtFn::ArrayCopy),
                     &[
                         self.task.into(),
                         arg(0)?.into(),
@@ -1470,6 +1360,13 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 )?;
                 None
             }
+            // Builtins lowered to a runtime call were handled above (`abi::lowering`).
+            _ => {
+                return Err(format!(
+                    "{} has no inline lowering and no runtime function",
+                    builtin.name()
+                ))
+            }
         })
     }
 
@@ -1477,20 +1374,23 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     fn print_value(&self, ty: Type, v: Value<'ctx>) -> Res<()> {
         let t = self.task.into();
         match (ty, v) {
-            (Type::Int, Some(v)) => self.call_rt(self.rt.print_int, &[t, v.into()])?,
-            (Type::Float, Some(v)) => self.call_rt(self.rt.print_float, &[t, v.into()])?,
+            (Type::Int, Some(v)) => self.call_rt(self.rt(RtFn::PrintInt), &[t, v.into()])?,
+            (Type::Float, Some(v)) => self.call_rt(self.rt(RtFn::PrintFloat), &[t, v.into()])?,
             (Type::Bool, Some(v)) => {
                 let w = self
                     .b
                     .build_int_z_extend(v.into_int_value(), self.ctx.i64_type(), "b64")
                     .map_err(err)?;
-                self.call_rt(self.rt.print_bool, &[t, w.into()])?
+                self.call_rt(self.rt(RtFn::PrintBool), &[t, w.into()])?
             }
             (Type::Array(elem), Some(v)) => {
-                let kind = self.ctx.i32_type().const_int(elem as u64, false);
-                self.call_rt(self.rt.print_array, &[t, v.into(), kind.into()])?
+                let kind = self
+                    .ctx
+                    .i32_type()
+                    .const_int(ElemKind::from(elem) as u64, false);
+                self.call_rt(self.rt(RtFn::PrintArray), &[t, v.into(), kind.into()])?
             }
-            _ => self.call_rt(self.rt.print_unit, &[t])?,
+            _ => self.call_rt(self.rt(RtFn::PrintUnit), &[t])?,
         };
         Ok(())
     }

@@ -21,7 +21,7 @@ extern "C" {
     fn GC_unregister_my_thread() -> i32;
     fn GC_malloc_atomic(size: usize) -> *mut c_void;
     fn GC_malloc_uncollectable(size: usize) -> *mut c_void;
-    fn GC_get_heap_size() -> usize;
+    fn GC_free(p: *mut c_void);
 }
 
 /// The heap the collector starts with (it grows beyond as needed).
@@ -100,8 +100,12 @@ pub fn alloc_root(size: usize) -> *mut u8 {
     p
 }
 
-/// Current size of the collected heap in bytes.
-pub fn heap_size() -> usize {
-    // SAFETY: a pure query.
-    unsafe { GC_get_heap_size() }
+/// Returns memory from [`alloc_root`].
+///
+/// # Safety
+/// `p` came from [`alloc_root`], has not been freed, and nothing will read or write it again
+/// (no linked code refers to it: a cell of a transaction that was rolled back).
+pub unsafe fn free_root(p: *mut u8) {
+    // SAFETY: per the contract, `p` is a live allocation of this collector nobody uses.
+    unsafe { GC_free(p as *mut c_void) }
 }

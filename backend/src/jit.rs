@@ -1,7 +1,7 @@
 //! A small safe wrapper over ORC v2's LLJIT (through `inkwell::llvm_sys::orc2`).
 //!
 //! Everything here is `unsafe` FFI confined behind [`Jit`] and [`Tracker`]. The JIT must not be
-//! used from two threads at once (concurrent add+lookup crashes LLJIT, see DESIGN.md), so
+//! used from two threads at once (concurrent add+lookup crashes LLJIT, see ARCHITECTURE.md), so
 //! [`Jit`] is `Send` but not `Sync`: the session keeps it behind one mutex, which serializes
 //! every compilation and every removal.
 //!
@@ -128,7 +128,9 @@ impl Jit {
                 Ok(a) => addrs.push(a),
                 Err(e) => {
                     // Unlink whatever was added so a failed definition leaves nothing behind.
-                    let _ = self.remove(tracker);
+                    // SAFETY: the tracker is this JIT's, and no address of its code was handed
+                    // out: nothing can run it.
+                    let _ = unsafe { self.remove(tracker) };
                     return Err(e);
                 }
             }
@@ -146,7 +148,11 @@ impl Jit {
     }
 
     /// Frees the code and data linked under `tracker` (the memory is unmapped).
-    pub fn remove(&mut self, tracker: Tracker) -> Result<(), String> {
+    ///
+    /// # Safety
+    /// `tracker` was returned by this JIT's [`Jit::add_object`], and no thread executes, or can
+    /// still reach (through a slot, a return address or a code pointer), the code it owns.
+    pub unsafe fn remove(&mut self, tracker: Tracker) -> Result<(), String> {
         // SAFETY: the tracker belongs to this JIT and is consumed here exactly once; the caller
         // guarantees no thread can still execute the code it owns.
         unsafe {

@@ -1,21 +1,34 @@
 //! The livejit back end: typed AST -> LLVM IR -> ORC JIT -> executable memory behind slots.
 //!
-//! It owns everything that touches machine code or raw memory: the JIT (`jit`), code
-//! generation (`codegen`, `objcode`), the slot table (`slots`), the version registry
-//! (`versions`), retirement (`reclaim`), tasks and safepoints (`tasks`, `safepoint`), the
-//! runtime builtins (`runtime`) and the garbage-collected heap (`gc`). inkwell and llvm-sys
-//! types never leave this crate; the REPL talks to [`session::Session`] only.
+//! It owns everything that touches machine code or raw memory: the JIT (`jit`), the
+//! transaction driver (`driver`: plan, compile, commit), code generation (`codegen`,
+//! `objcode`), the slot table (`slots`), the version registry (`versions`), retirement
+//! (`reclaim`), tasks and safepoints (`tasks`, `safepoint`), the runtime builtins (`runtime`)
+//! and the garbage-collected heap (`gc`). inkwell and llvm-sys types never leave this crate.
+//!
+//! The public surface is this facade: [`Session`], what its calls return, the [`Event`]s it
+//! reports, and query results as plain data. All user-facing text is made by the REPL.
 
-pub mod codegen;
-pub mod gc;
-pub mod jit;
-pub mod objcode;
-pub mod reclaim;
-pub mod runtime;
-pub mod safepoint;
-pub mod session;
-pub mod slots;
-pub mod tasks;
-pub mod versions;
+mod abi;
+mod codegen;
+mod driver;
+mod gc;
+mod jit;
+mod objcode;
+mod reclaim;
+mod runtime;
+mod safepoint;
+mod session;
+mod slots;
+mod tasks;
+mod versions;
 
-pub use session::{CompileErrors, EvalResult, Event, Reporter, Session};
+pub use abi::ErrorKind;
+pub use driver::commit::line_of;
+pub use runtime::{route_program_output, RuntimeError};
+pub use session::{
+    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, Reporter, Session,
+    TaskRow, TaskState, VersionRow,
+};
+pub use tasks::Outcome;
+pub use versions::{Source, State as VersionState};

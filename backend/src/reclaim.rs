@@ -10,11 +10,10 @@
 //! While a version is blocked only by frames, the reclaimer asks for a fresh scan every
 //! [`RESCAN`], so it is freed within about that long after its last frame returns.
 
-use crate::session::Shared;
+use crate::session::{Event, Reporter, Shared};
 use crate::tasks;
-use crate::versions::{unmap_code, State, Version};
+use crate::versions::{Compiled, State};
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the reclaimer looks at draining versions.
@@ -25,9 +24,8 @@ pub const RESCAN: Duration = Duration::from_millis(20);
 /// What one reclamation pass did.
 #[derive(Default, Debug)]
 pub struct Pass {
-    /// A `freed NAME vN` status line per function version freed (top-level units are not
-    /// reported).
-    pub freed: Vec<String>,
+    /// (name, version) of every function version freed (top-level units are not reported).
+    pub freed: Vec<(String, u32)>,
     /// Whether some draining version is waiting for frames to return.
     pub pinned_by_frames: bool,
     /// Whether anything is still draining.
@@ -55,86 +53,78 @@ pub fn pass(shared: &Shared) -> Pass {
                 .clone()
         })
         .collect();
-    let freeable = |v: &Version| -> Option<bool> {
-        if v.state != State::Draining {
+    // `slot`: the slot a function version was installed in (`None` for top-level units).
+    let freeable = |v: &Compiled, slot: Option<usize>| -> Option<bool> {
+        if v.state() != State::Draining {
             return None;
         }
-        if !running.iter().all(|t| t.published_since(v.retire_epoch)) {
+        if !running.iter().all(|t| t.published_since(v.retire_epoch())) {
             return Some(false);
         }
         if in_frames.contains(&v.info.id) {
             return Some(false);
         }
-        let orphaned = v.slot != 0 && !live_slots.contains(&v.slot);
-        if orphaned
-            && called
-                .iter()
-                .any(|(s, id)| *s == v.slot && *id != v.info.id)
-        {
-            return Some(false);
+        if let Some(slot) = slot {
+            let orphaned = !live_slots.contains(&slot);
+            if orphaned && called.iter().any(|(s, id)| *s == slot && *id != v.info.id) {
+                return Some(false);
+            }
         }
         Some(true)
     };
     let mut to_free = Vec::new();
     for (i, v) in reg.tops.iter().enumerate() {
-        match freeable(v) {
+        match freeable(v, None) {
             Some(true) => to_free.push((None, i)),
             Some(false) => out.draining = true,
             None => {}
         }
-        if v.state == State::Draining && in_frames.contains(&v.info.id) {
+        if v.state() == State::Draining && in_frames.contains(&v.info.id) {
             out.pinned_by_frames = true;
         }
     }
     for (name, f) in &reg.fns {
-        for (i, v) in f.versions.iter().enumerate() {
-            match freeable(v) {
+        for (i, fv) in f.versions.iter().enumerate() {
+            let v = &fv.unit;
+            match freeable(v, Some(fv.slot)) {
                 Some(true) => to_free.push((Some(name.clone()), i)),
                 Some(false) => out.draining = true,
                 None => {}
             }
-            if v.state == State::Draining && in_frames.contains(&v.info.id) {
+            if v.state() == State::Draining && in_frames.contains(&v.info.id) {
                 out.pinned_by_frames = true;
             }
         }
     }
-    let mut jit = shared.jit.lock().unwrap_or_else(|e| e.into_inner());
     for (name, i) in to_free.iter().rev() {
         let v = match name {
-            Some(n) => reg.fns.get_mut(n).map(|f| &mut f.versions[*i]),
+            Some(n) => reg.fns.get_mut(n).map(|f| &mut f.versions[*i].unit),
             None => reg.tops.get_mut(*i),
         };
         let Some(v) = v else { continue };
-        if let Some(t) = v.tracker.take() {
-            // The code map entry goes first: after removal the addresses may be reused.
-            unmap_code(&v.info);
-            let _ = jit.remove(t);
-        }
-        v.state = State::Freed;
-        v.freed_ns = Some(crate::runtime::monotonic_ns());
-        // A freed version keeps only what `:versions`, `:source` and `:rollback` show, so the
-        // registry grows by a few hundred bytes per redefinition, not by whole inputs.
-        v.ir = String::new();
-        v.calls_slots = Vec::new();
-        v.calls = Default::default();
-        v.globals = Default::default();
-        v.info = Arc::new(v.info.without_source());
+        // SAFETY: `freeable` found that every running task has published its frames since the
+        // store that replaced this version, none is in it, and no unfreed code still calls
+        // through its orphaned slot: nothing can run it (invariant 3).
+        unsafe { v.free() };
         if let Some(n) = name {
-            out.freed.push(format!("freed {n} v{}", v.info.n));
+            out.freed.push((n.clone(), v.info.n));
         }
     }
     if !to_free.is_empty() {
-        jit.clear_dead_symbols();
+        shared
+            .jit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear_dead_symbols();
     }
-    drop(jit);
-    reg.tops.retain(|v| v.state != State::Freed);
+    reg.tops.retain(|v| v.state() != State::Freed);
     out
 }
 
-/// Runs the reclaimer until the session is dropped. `report` receives status lines. (The
+/// Runs the reclaimer until the session is dropped. `report` receives the `Freed` events. (The
 /// driver also runs a pass right after each install, so versions no task is in are freed at
 /// once.)
-pub fn run(shared: std::sync::Weak<Shared>, report: Arc<dyn Fn(String) + Send + Sync>) {
+pub fn run(shared: std::sync::Weak<Shared>, report: Reporter) {
     let mut last_scan = Instant::now();
     loop {
         std::thread::sleep(TICK);
@@ -142,8 +132,8 @@ pub fn run(shared: std::sync::Weak<Shared>, report: Arc<dyn Fn(String) + Send + 
             return;
         };
         let p = pass(&shared);
-        for line in p.freed {
-            report(line);
+        for (name, version) in p.freed {
+            report(Event::Freed { name, version });
         }
         if p.pinned_by_frames && last_scan.elapsed() >= RESCAN {
             tasks::request_scan();

@@ -1,10 +1,11 @@
 //! The runtime: builtins and runtime errors called from JIT code.
 //!
-//! Every function here is `extern "C-unwind"` and defined in the JIT as an absolute symbol
-//! (`SYMBOLS`). Runtime errors are Rust panics raised with `resume_unwind` (so no panic hook
+//! Every function here is `extern "C-unwind"`, declared once in `abi.rs` (name, signature)
+//! and defined in the JIT as an absolute symbol from there. Runtime errors are Rust panics raised with `resume_unwind` (so no panic hook
 //! prints anything): they unwind through the JIT frames, which have unwind tables, to the
 //! `catch_unwind` at the task boundary (`tasks.rs`), which turns them into diagnostics.
 
+use crate::abi::{unpack_span, ElemKind};
 use crate::gc;
 use crate::safepoint::{walk, TaskCtx};
 use crate::versions::{CodeInfo, Source};
@@ -14,42 +15,9 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The runtime errors of LANGUAGE.md (and the two resource errors of arrays).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ErrorKind {
-    /// `index I out of range for length N` (a = index, b = length)
-    Index = 0,
-    /// `division by zero`
-    DivZero = 1,
-    /// `negative array length N` (a = length)
-    NegativeLength = 2,
-    /// `assertion failed`
-    Assert = 3,
-    /// `rand bound must be positive, got N` (a = bound)
-    RandBound = 4,
-    /// `stack overflow`
-    StackOverflow = 5,
-    /// `interrupted`
-    Interrupted = 6,
-    /// `array of N elements is too large` (a = length)
-    TooLarge = 7,
-}
+pub use crate::abi::ErrorKind;
 
 impl ErrorKind {
-    fn from_raw(raw: u32) -> ErrorKind {
-        match raw {
-            0 => ErrorKind::Index,
-            1 => ErrorKind::DivZero,
-            2 => ErrorKind::NegativeLength,
-            3 => ErrorKind::Assert,
-            4 => ErrorKind::RandBound,
-            5 => ErrorKind::StackOverflow,
-            6 => ErrorKind::Interrupted,
-            _ => ErrorKind::TooLarge,
-        }
-    }
-
     fn message(self, a: i64, b: i64) -> String {
         match self {
             ErrorKind::Index => format!("index {a} out of range for length {b}"),
@@ -69,7 +37,7 @@ impl ErrorKind {
 pub struct RuntimeError {
     /// Which error.
     pub kind: ErrorKind,
-    /// The message of LANGUAGE.md.
+    /// The message (docs/language.md lists them).
     pub message: String,
     /// The source and span where it happened.
     pub at: Option<(Arc<Source>, Span)>,
@@ -181,10 +149,6 @@ pub fn raise(
     std::panic::resume_unwind(Box::new(err))
 }
 
-fn unpack_span(packed: u64) -> Span {
-    Span::new((packed >> 32) as usize, (packed & 0xffff_ffff) as usize)
-}
-
 /// Borrows the task context passed by JIT code.
 fn task<'a>(ctx: *const TaskCtx) -> &'a TaskCtx {
     // SAFETY: JIT code always passes the context of the task running it, which outlives every
@@ -193,7 +157,7 @@ fn task<'a>(ctx: *const TaskCtx) -> &'a TaskCtx {
 }
 
 /// Raises the runtime error `kind`; JIT code calls this on a failed check.
-extern "C-unwind" fn lj_error(
+pub(crate) extern "C-unwind" fn lj_error(
     _ctx: *const TaskCtx,
     kind: u32,
     a: i64,
@@ -250,11 +214,15 @@ fn alloc_array(n: i64, esize: i64) -> Option<*mut u8> {
     Some(p)
 }
 
-extern "C-unwind" fn lj_array_alloc(_ctx: *const TaskCtx, n: i64, esize: i64) -> *mut u8 {
+pub(crate) extern "C-unwind" fn lj_array_alloc(
+    _ctx: *const TaskCtx,
+    n: i64,
+    esize: i64,
+) -> *mut u8 {
     alloc_array(n, esize).expect("array literal sizes are small")
 }
 
-extern "C-unwind" fn lj_array_repeat(
+pub(crate) extern "C-unwind" fn lj_array_repeat(
     _ctx: *const TaskCtx,
     n: i64,
     esize: i64,
@@ -284,7 +252,11 @@ extern "C-unwind" fn lj_array_repeat(
     p
 }
 
-extern "C-unwind" fn lj_array_copy(_ctx: *const TaskCtx, arr: *const u8, esize: i64) -> *mut u8 {
+pub(crate) extern "C-unwind" fn lj_array_copy(
+    _ctx: *const TaskCtx,
+    arr: *const u8,
+    esize: i64,
+) -> *mut u8 {
     // SAFETY: `arr` is a live array from JIT code: HEADER then `len * esize` bytes.
     unsafe {
         let n = (arr as *const i64).read();
@@ -307,32 +279,32 @@ fn sep(buf: &mut String) {
     }
 }
 
-extern "C-unwind" fn lj_print_begin(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_print_begin(ctx: *const TaskCtx) {
     with_line(ctx, |b| b.clear());
 }
 
-extern "C-unwind" fn lj_print_int(ctx: *const TaskCtx, v: i64) {
+pub(crate) extern "C-unwind" fn lj_print_int(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
         sep(b);
         let _ = write!(b, "{v}");
     });
 }
 
-extern "C-unwind" fn lj_print_float(ctx: *const TaskCtx, v: f64) {
+pub(crate) extern "C-unwind" fn lj_print_float(ctx: *const TaskCtx, v: f64) {
     with_line(ctx, |b| {
         sep(b);
         let _ = write!(b, "{v:?}");
     });
 }
 
-extern "C-unwind" fn lj_print_bool(ctx: *const TaskCtx, v: i64) {
+pub(crate) extern "C-unwind" fn lj_print_bool(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
         sep(b);
         b.push_str(if v != 0 { "true" } else { "false" });
     });
 }
 
-extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
     with_line(ctx, |b| {
         sep(b);
         b.push_str("()");
@@ -340,11 +312,11 @@ extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
 }
 
 /// Appends `[a, b, c]`; `kind` is the `Elem` discriminant (0 int, 1 float, 2 bool).
-extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const u8, kind: u32) {
+pub(crate) extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const u8, kind: u32) {
     with_line(ctx, |b| {
         sep(b);
         // SAFETY: JIT code passes a live array of the element kind it names.
-        b.push_str(&unsafe { format_array(arr, kind) });
+        b.push_str(&unsafe { format_array(arr, ElemKind::from_raw(kind)) });
     });
 }
 
@@ -352,8 +324,8 @@ extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const u8, kind: u
 ///
 /// # Safety
 /// `arr` must point to a live array (an i64 length, then that many elements of the kind
-/// `kind` names: 0 int, 1 float, 2 bool).
-pub unsafe fn format_array(arr: *const u8, kind: u32) -> String {
+/// `kind` names).
+pub unsafe fn format_array(arr: *const u8, kind: ElemKind) -> String {
     let mut out = String::from("[");
     // SAFETY: `arr` is a live array: an i64 length then the elements (8-byte ints/floats or
     // 1-byte bools).
@@ -365,9 +337,9 @@ pub unsafe fn format_array(arr: *const u8, kind: u32) -> String {
                 out.push_str(", ");
             }
             let _ = match kind {
-                0 => write!(out, "{}", (data as *const i64).add(i).read()),
-                1 => write!(out, "{:?}", (data as *const f64).add(i).read()),
-                _ => write!(out, "{}", data.add(i).read() != 0),
+                ElemKind::Int => write!(out, "{}", (data as *const i64).add(i).read()),
+                ElemKind::Float => write!(out, "{:?}", (data as *const f64).add(i).read()),
+                ElemKind::Bool => write!(out, "{}", data.add(i).read() != 0),
             };
         }
     }
@@ -375,7 +347,7 @@ pub unsafe fn format_array(arr: *const u8, kind: u32) -> String {
     out
 }
 
-extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
+pub(crate) extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
     // SAFETY: JIT code passes a pointer to a constant of exactly `len` bytes in its module
     // (the literal's bytes, no terminator; codegen `PrintArg::Str`).
     let bytes = unsafe { std::slice::from_raw_parts(s, len as usize) };
@@ -413,7 +385,7 @@ fn write_stdout(line: &str) {
     let _ = out.flush();
 }
 
-extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
     with_line(ctx, |b| {
         write_stdout(b);
         b.clear();
@@ -422,7 +394,7 @@ extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
 
 /// Ends the printing of an input's final value: printed for foreground evaluations, kept for
 /// background tasks (whose value is reported when they end).
-extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
+pub(crate) extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
     let t = task(ctx);
     let line = std::mem::take(&mut *t.print_buf.lock().unwrap_or_else(|e| e.into_inner()));
     if t.capture_tail {
@@ -432,7 +404,12 @@ extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
     }
 }
 
-extern "C-unwind" fn lj_time_ns() -> i64 {
+pub(crate) extern "C-unwind" fn lj_time_ns(
+    _ctx: *const TaskCtx,
+    _frame: usize,
+    _self_fn: usize,
+    _span: u64,
+) -> i64 {
     monotonic_ns()
 }
 
@@ -449,7 +426,13 @@ pub fn monotonic_ns() -> i64 {
 
 /// Sleeps while parked (the task's frames are published, so retirement need not wait for
 /// it), waking every few milliseconds to honour interruption.
-extern "C-unwind" fn lj_sleep_ms(ctx: *const TaskCtx, ms: i64, frame: usize, self_fn: usize) {
+pub(crate) extern "C-unwind" fn lj_sleep_ms(
+    ctx: *const TaskCtx,
+    ms: i64,
+    frame: usize,
+    self_fn: usize,
+    _span: u64,
+) {
     let t = task(ctx);
     t.park(frame, self_fn);
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.max(0) as u64);
@@ -471,11 +454,17 @@ extern "C-unwind" fn lj_sleep_ms(ctx: *const TaskCtx, ms: i64, frame: usize, sel
 /// sequence reproducible regardless of which thread runs it.
 static RNG: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
 
-extern "C-unwind" fn lj_seed(s: i64) {
+pub(crate) extern "C-unwind" fn lj_seed(
+    _ctx: *const TaskCtx,
+    s: i64,
+    _frame: usize,
+    _self_fn: usize,
+    _span: u64,
+) {
     RNG.store(s as u64, Ordering::SeqCst);
 }
 
-extern "C-unwind" fn lj_rand(
+pub(crate) extern "C-unwind" fn lj_rand(
     _ctx: *const TaskCtx,
     n: i64,
     frame: usize,
@@ -500,30 +489,6 @@ extern "C-unwind" fn lj_rand(
     z ^= z >> 31;
     // Multiply-shift maps 64 random bits onto 0..n with negligible bias.
     ((u128::from(z) * n as u128) >> 64) as i64
-}
-
-/// Every runtime function by symbol name, for the JIT's absolute symbol table.
-pub fn symbols() -> Vec<(&'static str, usize)> {
-    vec![
-        ("lj_poll", crate::safepoint::lj_poll as *const () as usize),
-        ("lj_error", lj_error as *const () as usize),
-        ("lj_array_alloc", lj_array_alloc as *const () as usize),
-        ("lj_array_repeat", lj_array_repeat as *const () as usize),
-        ("lj_array_copy", lj_array_copy as *const () as usize),
-        ("lj_print_begin", lj_print_begin as *const () as usize),
-        ("lj_print_int", lj_print_int as *const () as usize),
-        ("lj_print_float", lj_print_float as *const () as usize),
-        ("lj_print_bool", lj_print_bool as *const () as usize),
-        ("lj_print_array", lj_print_array as *const () as usize),
-        ("lj_print_str", lj_print_str as *const () as usize),
-        ("lj_print_unit", lj_print_unit as *const () as usize),
-        ("lj_print_end", lj_print_end as *const () as usize),
-        ("lj_tail_end", lj_tail_end as *const () as usize),
-        ("lj_time_ns", lj_time_ns as *const () as usize),
-        ("lj_sleep_ms", lj_sleep_ms as *const () as usize),
-        ("lj_rand", lj_rand as *const () as usize),
-        ("lj_seed", lj_seed as *const () as usize),
-    ]
 }
 
 #[cfg(test)]
@@ -590,11 +555,11 @@ mod tests {
 
     #[test]
     fn rand_stays_in_range_and_seed_repeats() {
-        lj_seed(42);
+        lj_seed(std::ptr::null(), 42, 0, 0, 0);
         let a: Vec<i64> = (0..100)
             .map(|_| lj_rand(std::ptr::null(), 10, 0, 0, 0))
             .collect();
-        lj_seed(42);
+        lj_seed(std::ptr::null(), 42, 0, 0, 0);
         let b: Vec<i64> = (0..100)
             .map(|_| lj_rand(std::ptr::null(), 10, 0, 0, 0))
             .collect();

@@ -6,44 +6,70 @@
 //! A transaction (one input or one file) compiles and links everything before touching any
 //! slot or global; an error anywhere unlinks what was linked and changes nothing.
 
-use crate::codegen::{self, Resolver, Unit};
+use crate::driver::plan::{self, Global};
+use crate::driver::{commit, compile};
 use crate::jit::Jit;
-use crate::objcode::{self, Targets};
-use crate::runtime::RuntimeError;
+use crate::objcode::Targets;
+use crate::runtime::{ErrorKind, RuntimeError};
 use crate::safepoint::{TaskCtx, EPOCH};
 use crate::tasks::{self, Outcome, Task};
-use crate::versions::{map_code, CodeInfo, FnEntry, Registry, Source, State, Version};
-use crate::{gc, reclaim, slots};
+use crate::versions::{Registry, Source, State, Version};
+use crate::{gc, reclaim};
 use inkwell::context::Context;
-use livejit_frontend::tast::{TProgram, TTopItem};
-use livejit_frontend::typeck::Env;
-use livejit_frontend::{compile_front, Diagnostic, FnSig, Span, Type};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use livejit_frontend::tast::TTopItem;
+use livejit_frontend::{compile_front, Diagnostic, Type};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// State shared by the REPL thread, task threads and the reclaimer.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The JIT; its mutex serializes every compilation and removal.
-    pub jit: Mutex<Jit>,
-    /// Functions and their versions.
-    pub reg: Mutex<Registry>,
+    pub(crate) jit: Arc<Mutex<Jit>>,
+    /// Functions and their versions, and the globals.
+    pub(crate) reg: Mutex<Registry>,
+    /// Held by a transaction from its registry snapshot to its commit (not while its top-level
+    /// code runs), so two inputs never commit against stale state.
+    tx: Mutex<()>,
 }
 
-/// A global variable's cell.
-#[derive(Clone, Copy, Debug)]
-pub struct Global {
-    /// Address of its 8-byte cell (GC root).
-    pub addr: usize,
-    /// Its type.
-    pub ty: Type,
-}
-
-/// Something the session reports asynchronously (status lines, background task results).
+/// Something the session reports as it happens, from any thread (rendered by the REPL).
+#[derive(Debug)]
 pub enum Event {
-    /// A status line for stderr (`freed sort v1`, `task 1 ended`, ...).
-    Status(String),
+    /// A function version was installed (`version` 1: a new function).
+    Defined {
+        /// The function.
+        name: String,
+        /// Its new version number.
+        version: u32,
+    },
+    /// A replaced version's machine code was freed.
+    Freed {
+        /// The function.
+        name: String,
+        /// The version freed.
+        version: u32,
+    },
+    /// A background task started.
+    TaskStarted {
+        /// The task id.
+        id: u64,
+    },
+    /// A background task ran to its end; `value` is its printed result, if not unit.
+    TaskEnded {
+        /// The task id.
+        id: u64,
+        /// The text `print` would write for its value.
+        value: Option<String>,
+    },
+    /// A background task's runtime crashed (a bug).
+    TaskCrashed {
+        /// The task id.
+        id: u64,
+        /// What happened.
+        message: String,
+    },
     /// A runtime error of a background task.
     TaskError {
         /// The task id.
@@ -57,6 +83,7 @@ pub enum Event {
 pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// Errors of one input, with the source they point into.
+#[derive(Debug)]
 pub struct CompileErrors {
     /// The source.
     pub source: Arc<Source>,
@@ -105,7 +132,6 @@ impl BackgroundTask {
 pub struct Session {
     shared: Arc<Shared>,
     targets: Targets,
-    globals: BTreeMap<String, Global>,
     empty_array: usize,
     opt: u8,
     polls: bool,
@@ -115,76 +141,95 @@ pub struct Session {
     background: BTreeMap<u64, BackgroundTask>,
     reporter: Reporter,
     /// The foreground task's context while one runs (Ctrl-C interrupts it).
-    pub foreground: Arc<Mutex<Option<Arc<TaskCtx>>>>,
+    foreground: Arc<Mutex<Option<Arc<TaskCtx>>>>,
 }
 
-/// What a transaction decided for one function of the program.
-struct Plan {
-    /// Index into `TProgram::fns`.
-    index: usize,
-    /// New version number, or `None` when the source is identical (no new version).
-    version: Option<u32>,
-    /// The slot it will live in.
-    slot: usize,
-}
+/// Interrupts the foreground evaluation of a session from any thread (a signal handler's).
+#[derive(Clone)]
+pub struct Interrupter(Arc<Mutex<Option<Arc<TaskCtx>>>>);
 
-/// A unit compiled and linked but not yet installed.
-struct Linked {
-    tracker: crate::jit::Tracker,
-    addr: usize,
-    size: usize,
-    ir: String,
-}
-
-/// Globals a transaction defines or retypes, with their (new) types.
-type GlobalChanges = Vec<(String, Type)>;
-
-struct EnvSnapshot {
-    fns: HashMap<String, FnSig>,
-    globals: HashMap<String, Type>,
-}
-
-impl Env for EnvSnapshot {
-    fn function(&self, name: &str) -> Option<FnSig> {
-        self.fns.get(name).cloned()
+impl Interrupter {
+    /// Whether a foreground evaluation is running.
+    pub fn foreground_running(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
-    fn global(&self, name: &str) -> Option<Type> {
-        self.globals.get(name).copied()
+
+    /// Interrupts the foreground evaluation; false if none is running.
+    pub fn interrupt_foreground(&self) -> bool {
+        let fg = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match fg {
+            Some(ctx) => {
+                ctx.interrupt();
+                true
+            }
+            None => false,
+        }
     }
 }
 
-struct TxResolver<'a> {
-    slots: HashMap<String, (usize, FnSig)>,
-    globals: &'a HashMap<String, Global>,
-    defines: &'a BTreeSet<String>,
+/// One function for `:list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FnSummary {
+    /// Its name.
+    pub name: String,
+    /// The parameter list and return type as written (`(a: int) -> int`).
+    pub signature: String,
+    /// The live version's number.
+    pub version: u32,
 }
 
-impl Resolver for TxResolver<'_> {
-    fn slot(&self, name: &str) -> (usize, FnSig) {
-        self.slots
-            .get(name)
-            .cloned()
-            .expect("callee resolved by the type checker")
-    }
-    fn global(&self, name: &str) -> (usize, Type) {
-        let g = self
-            .globals
-            .get(name)
-            .expect("global resolved by the type checker");
-        (g.addr, g.ty)
-    }
-    fn global_decl_defines(&self, name: &str) -> bool {
-        self.defines.contains(name)
-    }
+/// One global for `:list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalRow {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: Type,
+    /// Its value as `print` writes it.
+    pub value: String,
 }
 
-/// Top-level units with more statements than this are compiled at `:opt 0` (see
-/// `Session::compile_unit`).
-const LONG_TOP: usize = 1_000;
+/// One version for `:versions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionRow {
+    /// `vN`'s N.
+    pub version: u32,
+    /// Its state.
+    pub state: State,
+    /// Active frames in it, from the tasks' latest scans.
+    pub frames: u32,
+    /// Code size in bytes, `None` once freed.
+    pub code_size: Option<usize>,
+    /// `<input:N>` or `file:line`.
+    pub origin: String,
+}
 
-/// 1-based line of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// Where a background task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// Still running.
+    Running,
+    /// Ran to its end.
+    Ended,
+    /// Stopped by a runtime error.
+    Failed,
+    /// Interrupted (`:kill`).
+    Killed,
+    /// The runtime crashed (a bug).
+    Crashed,
+}
+
+/// One background task for `:tasks`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRow {
+    /// Its id.
+    pub id: u64,
+    /// Running or how it ended.
+    pub state: TaskState,
+    /// How long it has run, or ran.
+    pub elapsed: Duration,
+    /// What was spawned.
+    pub label: String,
 }
 
 impl Session {
@@ -199,23 +244,23 @@ impl Session {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
         gc::init();
-        let jit = Jit::new(&crate::runtime::symbols())?;
+        let jit = Jit::new(&crate::abi::symbols())?;
         let shared = Arc::new(Shared {
-            jit: Mutex::new(jit),
+            jit: Arc::new(Mutex::new(jit)),
             reg: Mutex::new(Registry::default()),
+            tx: Mutex::new(()),
         });
         let weak = Arc::downgrade(&shared);
         let r = reporter.clone();
         std::thread::Builder::new()
             .name("livejit-reclaim".into())
-            .spawn(move || reclaim::run(weak, Arc::new(move |s| r(Event::Status(s)))))
+            .spawn(move || reclaim::run(weak, r))
             .map_err(|e| e.to_string())?;
         // One shared empty array: what array globals hold before their declaration runs.
         let empty_array = gc::alloc_root(8) as usize;
         Ok(Session {
             shared,
             targets: Targets::host()?,
-            globals: BTreeMap::new(),
             empty_array,
             opt: 2,
             polls: true,
@@ -226,6 +271,11 @@ impl Session {
             reporter,
             foreground: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// A handle that interrupts this session's foreground evaluation (for Ctrl-C).
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.foreground.clone())
     }
 
     /// Sets the optimization level (0-3) for new definitions.
@@ -251,29 +301,22 @@ impl Session {
         format!("<input:{}>", self.inputs)
     }
 
-    fn env(&self) -> EnvSnapshot {
-        let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        EnvSnapshot {
-            fns: reg
-                .fns
-                .iter()
-                .map(|(n, f)| (n.clone(), f.current().sig.clone()))
-                .collect(),
-            globals: self
-                .globals
-                .iter()
-                .map(|(n, g)| (n.clone(), g.ty))
-                .collect(),
-        }
+    fn snapshot(&self) -> plan::Snapshot {
+        self.shared
+            .reg
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot()
     }
 
     /// Type-checks an expression without running it (`:type`).
     pub fn type_of(&mut self, name: &str, text: &str) -> Result<Type, CompileErrors> {
         let source = Source::new(name, text);
-        let program = compile_front(text, &self.env()).map_err(|diagnostics| CompileErrors {
-            source: source.clone(),
-            diagnostics,
-        })?;
+        let program =
+            compile_front(text, &self.snapshot()).map_err(|diagnostics| CompileErrors {
+                source: source.clone(),
+                diagnostics,
+            })?;
         match program.top.items.last() {
             Some(TTopItem::Tail(e)) if program.fns.is_empty() && program.top.items.len() == 1 => {
                 Ok(e.ty)
@@ -296,7 +339,9 @@ impl Session {
         let Some((entry, top_id)) = entry else {
             return EvalResult::Ok;
         };
-        let task = match tasks::spawn(entry, false, self.retire_top_on_end(top_id)) {
+        // SAFETY: `entry` is the top-level unit the install just committed, a `void (ptr)`
+        // function; it is retired only by the `on_end` callback, so it stays mapped meanwhile.
+        let task = match unsafe { tasks::spawn(entry, false, self.retire_top_on_end(top_id)) } {
             Ok(t) => t,
             Err(e) => return EvalResult::Crashed(e),
         };
@@ -325,20 +370,26 @@ impl Session {
         let on_end = Box::new(move |outcome: &Outcome| {
             retire(outcome);
             match outcome {
-                Outcome::Done(Some(v)) => reporter(Event::Status(format!("task {id} ended: {v}"))),
-                Outcome::Done(None) => reporter(Event::Status(format!("task {id} ended"))),
+                Outcome::Done(v) => reporter(Event::TaskEnded {
+                    id,
+                    value: v.clone(),
+                }),
                 Outcome::Failed(e) => reporter(Event::TaskError {
                     id,
                     error: e.clone(),
                 }),
-                Outcome::Crashed(m) => reporter(Event::Status(format!("task {id} crashed: {m}"))),
+                Outcome::Crashed(m) => reporter(Event::TaskCrashed {
+                    id,
+                    message: m.clone(),
+                }),
             }
         });
-        let task = tasks::spawn(entry, true, on_end).map_err(|e| CompileErrors {
+        // SAFETY: as in `eval`: a committed top-level unit, retired only by `on_end`.
+        let task = unsafe { tasks::spawn(entry, true, on_end) }.map_err(|e| CompileErrors {
             source: source.clone(),
             diagnostics: vec![Diagnostic::plain(e)],
         })?;
-        (self.reporter)(Event::Status(format!("task {id} started")));
+        (self.reporter)(Event::TaskStarted { id });
         let Task { ctx, handle } = task;
         self.background.insert(
             id,
@@ -361,8 +412,7 @@ impl Session {
             if let Some(shared) = shared.upgrade() {
                 let mut reg = shared.reg.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(v) = reg.tops.iter_mut().find(|v| v.info.id == top_id) {
-                    v.state = State::Draining;
-                    v.retire_epoch = EPOCH.load(SeqCst);
+                    v.retire(EPOCH.load(SeqCst));
                 }
             }
         })
@@ -400,340 +450,50 @@ impl Session {
         })
     }
 
-    /// The transaction: check, compile and link everything, then install. Returns the entry
-    /// address and id of the top-level unit to run, if the program has top-level code.
+    /// The transaction, in its stages (see `driver`): snapshot, check and plan, compile and
+    /// link, commit. Returns the entry address and id of the top-level unit to run, if the
+    /// program has top-level code.
     fn install(&mut self, source: Arc<Source>) -> Result<Option<(usize, u64)>, CompileErrors> {
         let fail = |diagnostics: Vec<Diagnostic>| CompileErrors {
             source: source.clone(),
             diagnostics,
         };
-        let program = compile_front(&source.text, &self.env()).map_err(fail)?;
-        let mut reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let (plans, global_changes) = self.plan(&reg, &program, &source).map_err(fail)?;
-
-        // Globals: cells for new globals and for globals whose type changes (fresh cells, so
-        // old code still running keeps its own correctly typed cell).
-        let mut globals: HashMap<String, Global> =
-            self.globals.iter().map(|(n, g)| (n.clone(), *g)).collect();
-        let mut defines = BTreeSet::new();
-        for (name, ty) in &global_changes {
-            let addr = gc::alloc_root(8) as usize;
-            if matches!(ty, Type::Array(_)) {
-                // SAFETY: `addr` is a fresh 8-byte, 8-aligned cell nobody else sees yet.
-                unsafe { (addr as *mut usize).write(self.empty_array) };
-            }
-            globals.insert(name.clone(), Global { addr, ty: *ty });
-            defines.insert(name.clone());
-        }
-        let mut slot_map: HashMap<String, (usize, FnSig)> = reg
-            .fns
-            .iter()
-            .map(|(n, f)| (n.clone(), (f.slot, f.current().sig.clone())))
-            .collect();
-        for p in &plans {
-            let f = &program.fns[p.index];
-            slot_map.insert(f.name.clone(), (p.slot, f.sig.clone()));
-        }
-        let resolver = TxResolver {
-            slots: slot_map,
-            globals: &globals,
-            defines: &defines,
+        let tx = self.shared.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let snapshot = self.snapshot();
+        let program = compile_front(&source.text, &snapshot).map_err(fail)?;
+        let plan = plan::plan(&snapshot, &program, &source.text).map_err(fail)?;
+        let opts = compile::Options {
+            targets: &self.targets,
+            jit: &self.shared.jit,
+            opt: self.opt,
+            polls: self.polls,
+            empty_array: self.empty_array,
         };
-
-        // Compile and link every unit; on any failure unlink what was linked.
-        let mut linked: Vec<(usize, Linked)> = Vec::new();
-        let mut top: Option<Linked> = None;
-        let top_symbol = format!("__top${}", reg.next_id());
-        let result = (|| -> Result<(), String> {
-            for p in &plans {
-                let Some(n) = p.version else { continue };
-                let f = &program.fns[p.index];
-                let l = self.compile_unit(&format!("{}$v{n}", f.name), &Unit::Fn(f), &resolver)?;
-                linked.push((p.index, l));
-            }
-            if !program.top.items.is_empty() {
-                top = Some(self.compile_unit(&top_symbol, &Unit::Top(&program.top), &resolver)?);
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let mut jit = self.shared.jit.lock().unwrap_or_else(|e| e.into_inner());
-            for (_, l) in linked {
-                let _ = jit.remove(l.tracker);
-            }
-            if let Some(l) = top {
-                let _ = jit.remove(l.tracker);
-            }
-            return Err(fail(vec![Diagnostic::plain(format!(
+        let set = compile::compile(&opts, &snapshot, &program, &plan).map_err(|e| {
+            fail(vec![Diagnostic::plain(format!(
                 "internal compiler error: {e}"
-            ))]));
-        }
-
-        // Install: registry first (so the code map knows every new address), then one store per
-        // slot, then a new epoch so tasks publish what they are running.
-        let mut installed = Vec::new();
-        let mut retired = Vec::new();
-        for (index, l) in linked {
-            let f = &program.fns[index];
-            let p = plans.iter().find(|p| p.index == index).expect("planned");
-            let n = p.version.expect("compiled units have a version");
-            let info = Arc::new(CodeInfo {
-                id: reg.next_id(),
-                name: f.name.clone(),
-                n,
-                source: source.clone(),
-                start: l.addr,
-                size: l.size,
-                span: f.span,
-            });
-            map_code(info.clone());
-            let version = Version {
-                info,
-                state: State::Live,
-                sig: f.sig.clone(),
-                text: source.text[f.span.start..f.span.end].to_string(),
-                origin: origin(&source, f.span),
-                tracker: Some(l.tracker),
-                slot: p.slot,
-                calls_slots: f.calls.iter().map(|c| resolver.slot(c).0).collect(),
-                calls: f.calls.clone(),
-                globals: f.globals.clone(),
-                retire_epoch: 0,
-                freed_ns: None,
-                ir: l.ir,
-                opt: self.opt,
-            };
-            let entry = reg.fns.entry(f.name.clone()).or_insert_with(|| FnEntry {
-                slot: p.slot,
-                versions: Vec::new(),
-            });
-            if let Some(old) = entry.versions.last_mut() {
-                old.state = State::Draining;
-                retired.push((f.name.clone(), old.info.n));
-            }
-            entry.slot = p.slot;
-            entry.versions.push(version);
-            installed.push((f.name.clone(), n, p.slot, l.addr));
-        }
-        self.last_install_ns = crate::runtime::monotonic_ns();
-        for (_, _, slot, addr) in &installed {
-            slots::store(*slot, *addr);
-        }
-        for (name, g) in &globals {
-            self.globals.insert(name.clone(), *g);
-        }
-        let epoch = tasks::request_scan();
-        for (name, _) in &retired {
-            if let Some(f) = reg.fns.get_mut(name) {
-                for v in f.versions.iter_mut().filter(|v| v.state == State::Draining) {
-                    if v.retire_epoch == 0 {
-                        v.retire_epoch = epoch;
-                    }
-                }
-            }
-        }
-        let top = top.map(|l| {
-            let id = reg.next_id();
-            let info = Arc::new(CodeInfo {
-                id,
-                name: source.name.clone(),
-                n: 0,
-                source: source.clone(),
-                start: l.addr,
-                size: l.size,
-                span: Span::new(0, source.text.len()),
-            });
-            map_code(info.clone());
-            reg.tops.push(Version {
-                info,
-                state: State::Live,
-                sig: FnSig {
-                    params: vec![],
-                    ret: Type::Unit,
-                },
-                text: String::new(),
-                origin: source.name.clone(),
-                tracker: Some(l.tracker),
-                slot: 0,
-                calls_slots: program
-                    .top
-                    .calls
-                    .iter()
-                    .map(|c| resolver.slot(c).0)
-                    .collect(),
-                calls: program.top.calls.clone(),
-                globals: program.top.globals.clone(),
-                retire_epoch: 0,
-                freed_ns: None,
-                ir: l.ir,
-                opt: self.opt,
-            });
-            (l.addr, id)
-        });
-        // Reported before the registry lock is released: the reclaimer thread needs that lock
-        // to free a replaced version, so its `freed f v1` can never precede `redefined f (v2)`.
-        for (name, n, _, _) in &installed {
-            let msg = if *n == 1 {
-                format!("defined {name}")
-            } else {
-                format!("redefined {name} (v{n})")
-            };
-            (self.reporter)(Event::Status(msg));
-        }
-        drop(reg);
+            ))])
+        })?;
+        let committed = {
+            let mut reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+            commit::commit(
+                &mut reg,
+                set,
+                &program,
+                &source,
+                &plan,
+                self.opt,
+                &self.reporter,
+            )
+        };
+        drop(tx);
+        self.last_install_ns = committed.stored_ns;
         // A replaced version that no task can be in is freed at once, not at the reclaimer's
         // next tick (that thread handles the versions that must wait for frames).
-        for line in reclaim::pass(&self.shared).freed {
-            (self.reporter)(Event::Status(line));
+        for (name, version) in reclaim::pass(&self.shared).freed {
+            (self.reporter)(Event::Freed { name, version });
         }
-        Ok(top)
-    }
-
-    /// Decides versions and slots for each function, and checks signature and global type
-    /// changes against the rest of the session.
-    fn plan(
-        &self,
-        reg: &Registry,
-        program: &TProgram,
-        source: &Source,
-    ) -> Result<(Vec<Plan>, GlobalChanges), Vec<Diagnostic>> {
-        let in_tx: BTreeSet<&str> = program.fns.iter().map(|f| f.name.as_str()).collect();
-        let mut errors = Vec::new();
-        // Signature changes: every caller must be in this transaction.
-        let mut sig_changed: BTreeSet<&str> = BTreeSet::new();
-        for f in &program.fns {
-            let Some(old) = reg.fns.get(&f.name) else {
-                continue;
-            };
-            if old.current().sig == f.sig {
-                continue;
-            }
-            sig_changed.insert(&f.name);
-            let callers = callers_outside(reg, |v| v.calls.contains(&f.name), &in_tx);
-            if !callers.is_empty() {
-                errors.push(
-                    Diagnostic::error(
-                        format!(
-                            "cannot change the signature of `{}` from `{}` to `{}`: its callers {} are not redefined with it",
-                            f.name, old.current().sig, f.sig, quote_list(&callers)
-                        ),
-                        f.name_span,
-                        "signature changed here",
-                    )
-                    .with_note("redefine the callers in the same input or file"),
-                );
-            }
-        }
-        // Global declarations whose type is new or changed.
-        let mut global_changes: Vec<(String, Type)> = Vec::new();
-        for item in &program.top.items {
-            if let TTopItem::Global {
-                name,
-                ty,
-                name_span,
-                ..
-            } = item
-            {
-                if global_changes.iter().any(|(n, _)| n == name) {
-                    continue;
-                }
-                match self.globals.get(name) {
-                    Some(g) if g.ty == *ty => {}
-                    Some(g) => {
-                        let users = callers_outside(reg, |v| v.globals.contains(name), &in_tx);
-                        if users.is_empty() {
-                            global_changes.push((name.clone(), *ty));
-                        } else {
-                            errors.push(Diagnostic::error(
-                                format!(
-                                    "cannot change the type of global `{name}` from `{}` to `{ty}`: it is used by {}",
-                                    g.ty,
-                                    quote_list(&users)
-                                ),
-                                *name_span,
-                                "type changed here",
-                            ));
-                        }
-                    }
-                    None => global_changes.push((name.clone(), *ty)),
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let changed_globals: BTreeSet<&str> = global_changes
-            .iter()
-            .filter(|(n, _)| self.globals.contains_key(n))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let mut plans = Vec::new();
-        for (index, f) in program.fns.iter().enumerate() {
-            let text = &source.text[f.span.start..f.span.end];
-            let existing = reg.fns.get(&f.name);
-            let same_text = existing.is_some_and(|e| e.current().text == text);
-            // Code must be regenerated when a callee moves to a new slot or a global it uses
-            // gets a new cell, even if its own text is identical.
-            let deps_moved = f.calls.iter().any(|c| sig_changed.contains(c.as_str()))
-                || f.globals
-                    .iter()
-                    .any(|g| changed_globals.contains(g.as_str()));
-            let new_slot = existing.is_none() || sig_changed.contains(f.name.as_str());
-            let slot = if new_slot {
-                slots::alloc().map_err(|e| vec![Diagnostic::error(e, f.name_span, "")])?
-            } else {
-                existing.map(|e| e.slot).unwrap_or_default()
-            };
-            let version = if same_text && !deps_moved && !new_slot {
-                None
-            } else {
-                Some(existing.map_or(1, |e| e.versions.len() as u32 + 1))
-            };
-            plans.push(Plan {
-                index,
-                version,
-                slot,
-            });
-        }
-        Ok((plans, global_changes))
-    }
-
-    /// Generates, optimizes, emits and links one unit.
-    fn compile_unit(
-        &self,
-        symbol: &str,
-        unit: &Unit<'_>,
-        resolver: &dyn Resolver,
-    ) -> Result<Linked, String> {
-        let ctx = Context::create();
-        let g = codegen::generate(&ctx, symbol, unit, resolver, self.polls)?;
-        // Top-level code runs once, and LLVM's O2 costs ~60 us per statement: a generated file
-        // of 100,000 top-level statements spent ~9 s optimizing code that runs for
-        // microseconds. Long top-level code is compiled without optimization (its loops too;
-        // functions are unaffected). Top-level IR is not kept either: only `:ir` and `:asm` of
-        // functions read it.
-        let (opt, keep_ir) = match unit {
-            Unit::Top(t) if t.items.len() > LONG_TOP => (0, false),
-            Unit::Top(_) => (self.opt, false),
-            Unit::Fn(_) => (self.opt, true),
-        };
-        self.targets.prepare(&g.module);
-        self.targets.optimize(&g.module, opt)?;
-        let ir = if keep_ir {
-            g.module.print_to_string().to_string()
-        } else {
-            String::new()
-        };
-        let object = self.targets.emit_object(&g.module, opt)?;
-        let size = objcode::symbol_size(&object, symbol)?;
-        let mut jit = self.shared.jit.lock().unwrap_or_else(|e| e.into_inner());
-        let (tracker, addrs) = jit.add_object(&object, symbol, &[symbol])?;
-        Ok(Linked {
-            tracker,
-            addr: addrs[0],
-            size,
-            ir,
-        })
+        Ok(committed.top)
     }
 
     /// Waits for background task `id` (or all of them), however long that takes. The REPL
@@ -780,33 +540,29 @@ impl Session {
         }
     }
 
-    /// `:tasks`: one line per background task, running or ended: id, state (`running`,
-    /// `ended`, `failed`, `killed`, `crashed`), run time, expression.
-    pub fn tasks_listing(&mut self) -> String {
-        let mut out = String::new();
-        for (id, t) in &mut self.background {
-            t.reap();
-            let (state, time) = match &t.ended {
-                None => ("running", t.started.elapsed()),
-                Some((d, Outcome::Done(_))) => ("ended", *d),
-                Some((d, Outcome::Failed(e)))
-                    if e.kind == crate::runtime::ErrorKind::Interrupted =>
-                {
-                    ("killed", *d)
+    /// `:tasks`: every background task, running or ended, in spawn order.
+    pub fn tasks(&mut self) -> Vec<TaskRow> {
+        self.background
+            .iter_mut()
+            .map(|(id, t)| {
+                t.reap();
+                let (state, elapsed) = match &t.ended {
+                    None => (TaskState::Running, t.started.elapsed()),
+                    Some((d, Outcome::Done(_))) => (TaskState::Ended, *d),
+                    Some((d, Outcome::Failed(e))) if e.kind == ErrorKind::Interrupted => {
+                        (TaskState::Killed, *d)
+                    }
+                    Some((d, Outcome::Failed(_))) => (TaskState::Failed, *d),
+                    Some((d, Outcome::Crashed(_))) => (TaskState::Crashed, *d),
+                };
+                TaskRow {
+                    id: *id,
+                    state,
+                    elapsed,
+                    label: t.label.clone(),
                 }
-                Some((d, Outcome::Failed(_))) => ("failed", *d),
-                Some((d, Outcome::Crashed(_))) => ("crashed", *d),
-            };
-            out.push_str(&format!(
-                "{id}  {state}  {:.1}s  {}\n",
-                time.as_secs_f64(),
-                t.label
-            ));
-        }
-        if out.is_empty() {
-            out.push_str("no tasks\n");
-        }
-        out
+            })
+            .collect()
     }
 
     /// Number of background tasks still running.
@@ -821,33 +577,63 @@ impl Session {
     }
 
     /// Interrupts every task (at exit).
+    ///
+    /// Only this session's tasks: the running-task set is process-wide (scans must see every
+    /// JIT frame), but another session's tasks are none of this one's business — several
+    /// sessions live in one test process, and dropping one must not interrupt the others.
     pub fn interrupt_all(&mut self) {
-        for t in tasks::running() {
-            t.interrupt();
+        if let Some(fg) = self
+            .foreground
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            fg.interrupt();
+        }
+        for t in self.background.values() {
+            t.ctx.interrupt();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        while !tasks::running().is_empty() && Instant::now() < deadline {
+        while self
+            .background
+            .values()
+            .any(|t| t.handle.as_ref().is_some_and(|h| !h.is_finished()))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
 
-    /// `:list`: functions with signature and current version, globals with type and value.
-    pub fn listing(&self) -> String {
+    /// `:list`: functions with signature and current version.
+    pub fn functions(&self) -> Vec<FnSummary> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = String::new();
-        for (name, f) in &reg.fns {
-            let v = f.current();
-            out.push_str(&format!("fn {name}{}  v{}\n", sig_text(v), v.info.n));
-        }
-        drop(reg);
-        for (name, g) in &self.globals {
-            out.push_str(&format!(
-                "global {name}: {} = {}\n",
-                g.ty,
-                self.global_value(g)
-            ));
-        }
-        out
+        reg.fns
+            .iter()
+            .map(|(name, f)| FnSummary {
+                name: name.clone(),
+                signature: sig_text(f.current()),
+                version: f.current().unit.info.n,
+            })
+            .collect()
+    }
+
+    /// `:list`: globals with type and value.
+    pub fn globals(&self) -> Vec<GlobalRow> {
+        let globals = self
+            .shared
+            .reg
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .globals
+            .clone();
+        globals
+            .into_iter()
+            .map(|(name, g)| GlobalRow {
+                name,
+                ty: g.ty,
+                value: self.global_value(&g),
+            })
+            .collect()
     }
 
     fn global_value(&self, g: &Global) -> String {
@@ -861,8 +647,8 @@ impl Session {
             // SAFETY: an array global's cell always holds a live array (the shared empty array
             // until assigned); the cell is a GC root and this thread is registered with the GC
             // (the main thread is), so the array cannot be collected while it is formatted.
-            Type::Array(e) => unsafe { crate::runtime::format_array(bits as *const u8, e as u32) },
-            Type::Unit | Type::Never => "()".into(),
+            Type::Array(e) => unsafe { crate::runtime::format_array(bits as *const u8, e.into()) },
+            Type::Unit | Type::Never | Type::Error => "()".into(),
         }
     }
 
@@ -879,21 +665,28 @@ impl Session {
             .get(name)?
             .versions
             .iter()
-            .find(|v| v.info.n == n)?
-            .freed_ns
+            .find(|v| v.unit.info.n == n)?
+            .unit
+            .freed_ns()
     }
 
     /// The current value of an int global (for tools and benchmarks).
     pub fn global_int(&self, name: &str) -> Option<i64> {
-        let g = self.globals.get(name)?;
+        let g = *self
+            .shared
+            .reg
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .globals
+            .get(name)?;
         (g.ty == Type::Int).then(|| {
             // SAFETY: `g.addr` is a live, 8-aligned int cell written atomically by tasks.
             unsafe { (*(g.addr as *const std::sync::atomic::AtomicI64)).load(SeqCst) }
         })
     }
 
-    /// `:versions NAME`.
-    pub fn versions_listing(&self, name: &str) -> Result<String, String> {
+    /// `:versions NAME`: one row per version, oldest first.
+    pub fn versions(&self, name: &str) -> Result<Vec<VersionRow>, String> {
         // Frame counts come from the tasks' last scans: ask for a fresh one and give running
         // tasks a moment to publish it (a task busy in a long builtin keeps its older count).
         let epoch = tasks::request_scan();
@@ -912,23 +705,16 @@ impl Session {
                 *frames.entry(*v).or_default() += n;
             }
         }
-        let mut out = String::new();
-        for v in &f.versions {
-            let size = if v.state == State::Freed {
-                "-".to_string()
-            } else {
-                format!("{} B", v.info.size)
-            };
-            out.push_str(&format!(
-                "v{:<3} {:<8}  frames {:<3}  code {:<8}  {}\n",
-                v.info.n,
-                v.state.to_string(),
-                frames.get(&v.info.id).copied().unwrap_or(0),
-                size,
-                v.origin
-            ));
-        }
-        Ok(out)
+        Ok(f.versions
+            .iter()
+            .map(|v| VersionRow {
+                version: v.unit.info.n,
+                state: v.unit.state(),
+                frames: frames.get(&v.unit.info.id).copied().unwrap_or(0),
+                code_size: (v.unit.state() != State::Freed).then_some(v.unit.info.size),
+                origin: v.origin.clone(),
+            })
+            .collect())
     }
 
     /// `:source NAME [N]`.
@@ -940,7 +726,7 @@ impl Session {
             Some(n) => f
                 .versions
                 .iter()
-                .find(|v| v.info.n == n)
+                .find(|v| v.unit.info.n == n)
                 .ok_or_else(|| format!("`{name}` has no version v{n}"))?,
         };
         Ok(v.text.clone())
@@ -960,12 +746,12 @@ impl Session {
                 .parse()
                 .ok()
         };
-        let counts_as = copied(cur).unwrap_or(cur.info.n);
+        let counts_as = copied(cur).unwrap_or(cur.unit.info.n);
         f.versions
             .iter()
             .rev()
-            .filter(|v| v.info.n < counts_as && copied(v).is_none() && v.text != cur.text)
-            .map(|v| (v.info.n, v.text.clone()))
+            .filter(|v| v.unit.info.n < counts_as && copied(v).is_none() && v.text != cur.text)
+            .map(|v| (v.unit.info.n, v.text.clone()))
             .next()
             .ok_or_else(|| format!("`{name}` has no earlier version"))
     }
@@ -974,7 +760,7 @@ impl Session {
     pub fn ir_of(&self, name: &str) -> Result<String, String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
         let f = reg.function(name)?;
-        Ok(f.current().ir.clone())
+        Ok(f.current().unit.ir.clone())
     }
 
     /// `:asm NAME`: re-emits the current version's optimized IR as assembly.
@@ -982,7 +768,7 @@ impl Session {
         let (ir, opt) = {
             let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
             let f = reg.function(name)?;
-            (f.current().ir.clone(), f.current().opt)
+            (f.current().unit.ir.clone(), f.current().unit.opt)
         };
         let ctx = Context::create();
         let buf = inkwell::memory_buffer::MemoryBuffer::create_from_memory_range_copy(
@@ -999,7 +785,7 @@ impl Session {
         loop {
             let draining = {
                 let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-                let any = reg.unfreed().any(|v| v.state == State::Draining);
+                let any = reg.unfreed().any(|v| v.state() == State::Draining);
                 any
             };
             if !draining || Instant::now() >= deadline {
@@ -1016,35 +802,6 @@ fn sig_text(v: &Version) -> String {
     let head = v.text.split('{').next().unwrap_or("").trim();
     let after_name = head.find('(').map(|i| &head[i..]).unwrap_or("()");
     after_name.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn origin(source: &Source, span: Span) -> String {
-    if source.name.starts_with('<') {
-        source.name.clone()
-    } else {
-        format!("{}:{}", source.name, line_of(&source.text, span.start))
-    }
-}
-
-fn quote_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Live functions outside the transaction whose current version satisfies `uses`.
-fn callers_outside(
-    reg: &Registry,
-    uses: impl Fn(&Version) -> bool,
-    in_tx: &BTreeSet<&str>,
-) -> Vec<String> {
-    reg.fns
-        .iter()
-        .filter(|(name, f)| !in_tx.contains(name.as_str()) && uses(f.current()))
-        .map(|(name, _)| name.clone())
-        .collect()
 }
 
 impl Drop for Session {
@@ -1068,7 +825,11 @@ mod tests {
 
     fn states(s: &Session, name: &str) -> Vec<State> {
         let reg = s.shared.reg.lock().unwrap();
-        reg.fns[name].versions.iter().map(|v| v.state).collect()
+        reg.fns[name]
+            .versions
+            .iter()
+            .map(|v| v.unit.state())
+            .collect()
     }
 
     #[test]
@@ -1086,6 +847,74 @@ mod tests {
         eval_ok(&mut s, "fn f() -> int { 2 }");
         assert_eq!(states(&s, "f"), vec![State::Freed, State::Live]);
         assert!(s.freed_ns("f", 1).is_some());
+    }
+
+    #[test]
+    fn queries_answer_with_data() {
+        let mut s = session();
+        eval_ok(&mut s, "global hits: int = 3;\nfn f(a: int) -> int { a }");
+        eval_ok(&mut s, "fn f(a: int) -> int { a + 1 }");
+        assert_eq!(
+            s.functions(),
+            vec![FnSummary {
+                name: "f".into(),
+                signature: "(a: int) -> int".into(),
+                version: 2
+            }]
+        );
+        assert_eq!(
+            s.globals(),
+            vec![GlobalRow {
+                name: "hits".into(),
+                ty: Type::Int,
+                value: "3".into()
+            }]
+        );
+        assert!(s.drain(Duration::from_secs(5)));
+        let rows = s.versions("f").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].version, rows[0].state, rows[0].code_size),
+            (1, State::Freed, None)
+        );
+        assert_eq!((rows[1].version, rows[1].state), (2, State::Live));
+        assert!(rows[1].code_size.is_some_and(|n| n > 0));
+        assert_eq!(rows[1].origin, "<input:2>");
+        assert!(s.versions("nope").is_err());
+    }
+
+    #[test]
+    fn a_version_with_a_running_frame_drains_then_is_freed() {
+        let mut s = session();
+        eval_ok(
+            &mut s,
+            "global go: bool = true;\nglobal started: int = 0;\n\
+             fn inner() -> int { started = 1; let n = 0; while go { n += 1; } n }",
+        );
+        let name = s.next_input_name();
+        let id = s.spawn(&name, "inner()").unwrap().expect("a task");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.global_int("started") != Some(1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        eval_ok(&mut s, "fn inner() -> int { 2 }");
+        // Frame counts are as fresh as the tasks' last scans; on a loaded machine a scan can
+        // take longer than the 50 ms `versions` waits, so ask again until it is in.
+        let mut rows = s.versions("inner").unwrap();
+        while rows[0].frames == 0 && Instant::now() < deadline {
+            rows = s.versions("inner").unwrap();
+        }
+        assert_eq!((rows[0].state, rows[0].frames), (State::Draining, 1));
+        assert_eq!((rows[1].state, rows[1].frames), (State::Live, 0));
+        assert_eq!(s.tasks().len(), 1);
+        eval_ok(&mut s, "go = false;");
+        s.wait(Some(id)).unwrap();
+        assert!(s.drain(Duration::from_secs(5)));
+        let rows = s.versions("inner").unwrap();
+        assert_eq!(rows[0].state, State::Freed);
+        assert_eq!(rows[0].code_size, None);
+        let tasks = s.tasks();
+        assert_eq!((tasks[0].id, tasks[0].state), (id, TaskState::Ended));
     }
 
     #[test]

@@ -8,15 +8,21 @@
 //! body until no such code remains).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Maximum number of slots in a session.
 pub const CAPACITY: usize = 1 << 16;
 
 static SLOTS: [AtomicUsize; CAPACITY] = [const { AtomicUsize::new(0) }; CAPACITY];
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Slots given back by transactions that were rolled back before any store.
+static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// Allocates a fresh slot and returns its address (stable for the life of the process).
 pub fn alloc() -> Result<usize, String> {
+    if let Some(addr) = FREE.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        return Ok(addr);
+    }
     let i = NEXT.fetch_add(1, Ordering::Relaxed);
     if i >= CAPACITY {
         return Err(format!("too many function slots (the limit is {CAPACITY})"));
@@ -33,8 +39,24 @@ fn cell(addr: usize) -> &'static AtomicUsize {
     &SLOTS[(addr - base) / 8]
 }
 
-/// Installs `code` in the slot: every later load (from any thread) sees it.
-pub fn store(addr: usize, code: usize) {
+/// Gives back a slot for reuse.
+///
+/// # Safety
+/// The slot was never stored into and no linked code refers to it (its transaction was rolled
+/// back and its code unlinked): it will next be given to a function of any signature.
+pub unsafe fn release(addr: usize) {
+    debug_assert_eq!(load(addr), 0, "a released slot was never stored");
+    cell(addr);
+    FREE.lock().unwrap_or_else(|e| e.into_inner()).push(addr);
+}
+
+/// Installs `code` in the slot: every later load (from any thread) sees it, and JIT code
+/// calls it.
+///
+/// # Safety
+/// `code` is the entry of linked code of the signature this slot was allocated for, and it
+/// stays mapped while it can be reached through the slot (the retirement protocol).
+pub unsafe fn store(addr: usize, code: usize) {
     cell(addr).store(code, Ordering::SeqCst);
 }
 
@@ -50,9 +72,24 @@ mod tests {
         let a = super::alloc().unwrap();
         let b = super::alloc().unwrap();
         assert_ne!(a, b);
-        super::store(a, 0x1234);
-        super::store(b, 0x5678);
+        // SAFETY: no JIT code calls through these fresh test slots.
+        unsafe {
+            super::store(a, 0x1234);
+            super::store(b, 0x5678);
+        }
         assert_eq!(super::load(a), 0x1234);
         assert_eq!(super::load(b), 0x5678);
+    }
+
+    #[test]
+    fn a_released_slot_is_reused() {
+        let a = super::alloc().unwrap();
+        // SAFETY: a fresh slot nothing refers to.
+        unsafe { super::release(a) };
+        // Other tests allocate concurrently, so the freed slot may go to one of them; either
+        // way it is handed out again rather than lost.
+        let again: Vec<usize> = (0..64).map(|_| super::alloc().unwrap()).collect();
+        let reused = again.contains(&a);
+        assert!(reused || super::FREE.lock().unwrap().is_empty());
     }
 }

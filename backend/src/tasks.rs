@@ -56,7 +56,12 @@ pub struct Task {
 
 /// Runs the JIT function `entry` (`void (ptr ctx)`) on a new task thread. `on_end` runs on the
 /// task thread after the task has left the running set, before the outcome is returned.
-pub fn spawn(
+///
+/// # Safety
+/// `entry` is the address of a linked JIT function of type `void (ptr ctx)` (a top-level
+/// unit), and its code stays mapped until `on_end` has run (the unit is retired by `on_end`
+/// and freed only after that).
+pub unsafe fn spawn(
     entry: usize,
     capture_tail: bool,
     on_end: Box<dyn FnOnce(&Outcome) + Send>,
@@ -76,9 +81,9 @@ pub fn spawn(
                 running.push(ctx.clone());
             }
             let _ = tx.send(ctx.clone());
-            // SAFETY: `entry` is the address of a linked JIT function of type `void (ptr)`
-            // whose code stays mapped until this task has ended (its unit is freed only after
-            // `on_end`); the context outlives the call.
+            // SAFETY: per `spawn`'s contract, `entry` is a linked JIT function of type
+            // `void (ptr)` whose code stays mapped until this task has ended; the context
+            // outlives the call.
             let f: extern "C-unwind" fn(*const TaskCtx) = unsafe { std::mem::transmute(entry) };
             let result = catch_unwind(AssertUnwindSafe(|| f(Arc::as_ptr(&ctx))));
             RUNNING

@@ -6,11 +6,68 @@
 //! function, every version ever made with its state (live / draining / freed), source, origin,
 //! signature and the ORC tracker that owns its memory.
 
-use crate::jit::Tracker;
+use crate::driver::plan::{FnRow, Global, Snapshot};
+use crate::jit::{Jit, Tracker};
 use livejit_frontend::{FnSig, Span};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// A fresh version id, unique in the process (the code map, the epoch and the task set are
+/// process-wide too, so ids must not repeat across sessions).
+pub(crate) fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The machine code of one compiled unit, owned in one place: its ORC tracker, its address
+/// range and (once mapped) its code-map entry. Dropping it removes the code-map entry and
+/// unmaps the memory, so it may only be dropped when no slot holds its address and no task can
+/// be in it: before its transaction commits (nothing was stored), or through
+/// [`Version::free`], whose caller checked that.
+pub(crate) struct Code {
+    jit: Arc<Mutex<Jit>>,
+    tracker: Option<Tracker>,
+    /// Address of the first instruction.
+    pub addr: usize,
+    /// Size in bytes.
+    pub size: usize,
+    mapped: Option<Arc<CodeInfo>>,
+}
+
+impl Code {
+    /// Takes ownership of code linked under `tracker` in `jit`.
+    pub(crate) fn new(jit: Arc<Mutex<Jit>>, tracker: Tracker, addr: usize, size: usize) -> Code {
+        Code {
+            jit,
+            tracker: Some(tracker),
+            addr,
+            size,
+            mapped: None,
+        }
+    }
+
+    /// Adds the code-map entry for this code (before any slot can reach it).
+    pub(crate) fn map(&mut self, info: Arc<CodeInfo>) {
+        map_code(info.clone());
+        self.mapped = Some(info);
+    }
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        // The code map entry goes first: after removal the addresses may be reused.
+        if let Some(info) = self.mapped.take() {
+            unmap_code(&info);
+        }
+        if let Some(t) = self.tracker.take() {
+            let mut jit = self.jit.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: per the type's contract, nothing can run this code any more.
+            let _ = unsafe { jit.remove(t) };
+        }
+    }
+}
 
 /// A source text that code was compiled from (a file or one REPL input).
 #[derive(Debug)]
@@ -89,7 +146,7 @@ pub fn code_at(pc: usize) -> Option<Arc<CodeInfo>> {
 }
 
 /// Adds a unit to the code map (before any slot can reach it).
-pub fn map_code(info: Arc<CodeInfo>) {
+fn map_code(info: Arc<CodeInfo>) {
     CODE_MAP
         .write()
         .unwrap_or_else(|e| e.into_inner())
@@ -97,7 +154,7 @@ pub fn map_code(info: Arc<CodeInfo>) {
 }
 
 /// Removes a unit from the code map (when its memory is freed).
-pub fn unmap_code(info: &CodeInfo) {
+fn unmap_code(info: &CodeInfo) {
     let mut map = CODE_MAP.write().unwrap_or_else(|e| e.into_inner());
     if map.get(&info.start).is_some_and(|i| i.id == info.id) {
         map.remove(&info.start);
@@ -125,46 +182,125 @@ impl fmt::Display for State {
     }
 }
 
-/// One version of a function, or one top-level unit.
-pub struct Version {
+/// One compiled unit — a function version or the top-level code of one input — with its life
+/// cycle, which changes only through its methods: live, then [`Compiled::retire`] (draining),
+/// then [`Compiled::free`] (freed).
+pub struct Compiled {
     /// Code map entry (name, number, address range, source).
     pub info: Arc<CodeInfo>,
     /// Life cycle state.
-    pub state: State,
-    /// Its signature (top-level units: `fn()`).
-    pub sig: FnSig,
-    /// The item's own text (what `:source` prints and identical-source checks compare).
-    pub text: String,
-    /// `<input:N>` or `file:line`.
-    pub origin: String,
+    state: State,
     /// Owns the machine code until freed.
-    pub tracker: Option<Tracker>,
-    /// The slot this version was installed in (0 for top-level units).
-    pub slot: usize,
-    /// Slots this version's code calls through.
+    code: Option<Code>,
+    /// Slots this unit's code calls through.
     pub calls_slots: Vec<usize>,
-    /// Functions it calls and globals it uses (for signature and type-change checks).
+    /// Functions it calls (for signature-change checks).
     pub calls: BTreeSet<String>,
-    /// Globals it reads or writes.
+    /// Globals it reads or writes (for type-change checks).
     pub globals: BTreeSet<String>,
     /// The epoch of the store that replaced it (valid while draining).
-    pub retire_epoch: u64,
+    retire_epoch: u64,
     /// When its memory was returned (monotonic ns, as `time_ns()` reads it).
-    pub freed_ns: Option<i64>,
+    freed_ns: Option<i64>,
     /// Optimized IR text (for `:ir`).
     pub ir: String,
     /// Optimization level it was compiled at (for `:asm`).
     pub opt: u8,
 }
 
-/// All functions of the session with their version histories.
+/// One version of a function: its compiled unit and what only functions have.
+pub struct Version {
+    /// The code and its life cycle.
+    pub unit: Compiled,
+    /// Its signature.
+    pub sig: FnSig,
+    /// The item's own text (what `:source` prints and identical-source checks compare).
+    pub text: String,
+    /// `<input:N>` or `file:line`.
+    pub origin: String,
+    /// The slot this version was installed in.
+    pub slot: usize,
+}
+
+/// What a new unit is made of (everything but its code and life cycle).
+pub(crate) struct NewUnit {
+    pub info: Arc<CodeInfo>,
+    pub calls_slots: Vec<usize>,
+    pub calls: BTreeSet<String>,
+    pub globals: BTreeSet<String>,
+    pub ir: String,
+    pub opt: u8,
+}
+
+impl Compiled {
+    /// A live unit owning `code`, which gets its code-map entry here.
+    pub(crate) fn live(u: NewUnit, mut code: Code) -> Compiled {
+        code.map(u.info.clone());
+        Compiled {
+            info: u.info,
+            state: State::Live,
+            code: Some(code),
+            calls_slots: u.calls_slots,
+            calls: u.calls,
+            globals: u.globals,
+            retire_epoch: 0,
+            freed_ns: None,
+            ir: u.ir,
+            opt: u.opt,
+        }
+    }
+
+    /// Its life cycle state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The epoch of the store that replaced it (valid while draining).
+    pub fn retire_epoch(&self) -> u64 {
+        self.retire_epoch
+    }
+
+    /// When its memory was returned (monotonic ns), if it was.
+    pub fn freed_ns(&self) -> Option<i64> {
+        self.freed_ns
+    }
+
+    /// Live -> draining: it was replaced (or its top-level task ended) at `epoch`.
+    pub(crate) fn retire(&mut self, epoch: u64) {
+        if self.state == State::Live {
+            self.state = State::Draining;
+            self.retire_epoch = epoch;
+        }
+    }
+
+    /// Draining -> freed: unmaps its code and keeps only what `:versions`, `:source` and
+    /// `:rollback` show, so the registry grows by a few hundred bytes per redefinition.
+    ///
+    /// # Safety
+    /// No task is in this unit's code and none can enter it (the retirement protocol's
+    /// invariant 3 in ARCHITECTURE.md): no slot holds it and no published frame is in it.
+    pub(crate) unsafe fn free(&mut self) {
+        debug_assert_eq!(self.state, State::Draining);
+        self.code = None;
+        self.state = State::Freed;
+        self.freed_ns = Some(crate::runtime::monotonic_ns());
+        self.ir = String::new();
+        self.calls_slots = Vec::new();
+        self.calls = Default::default();
+        self.globals = Default::default();
+        self.info = Arc::new(self.info.without_source());
+    }
+}
+
+/// All functions of the session with their version histories, and its globals.
 #[derive(Default)]
 pub struct Registry {
     /// Per function name.
     pub fns: BTreeMap<String, FnEntry>,
     /// Top-level units that are still running or waiting to be freed.
-    pub tops: Vec<Version>,
-    next_id: u64,
+    pub tops: Vec<Compiled>,
+    /// Globals by name.
+    pub(crate) globals: BTreeMap<String, Global>,
 }
 
 /// One function: its current slot and every version.
@@ -185,10 +321,27 @@ impl FnEntry {
 }
 
 impl Registry {
-    /// A fresh, never reused version id.
-    pub fn next_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
+    /// What a transaction needs to plan against (taken under the registry lock).
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            fns: self
+                .fns
+                .iter()
+                .map(|(name, f)| {
+                    let v = f.current();
+                    let row = FnRow {
+                        slot: f.slot,
+                        sig: v.sig.clone(),
+                        text: v.text.clone(),
+                        calls: v.unit.calls.clone(),
+                        globals: v.unit.globals.clone(),
+                        versions: f.versions.len() as u32,
+                    };
+                    (name.clone(), row)
+                })
+                .collect(),
+            globals: self.globals.clone(),
+        }
     }
 
     /// A function by name, or the error commands show for an unknown one.
@@ -198,12 +351,12 @@ impl Registry {
             .ok_or_else(|| format!("no function `{name}`"))
     }
 
-    /// Every version that is not yet freed, function versions and top-level units alike.
-    pub fn unfreed(&self) -> impl Iterator<Item = &Version> {
+    /// Every unit that is not yet freed, function versions and top-level units alike.
+    pub fn unfreed(&self) -> impl Iterator<Item = &Compiled> {
         self.fns
             .values()
-            .flat_map(|f| f.versions.iter())
+            .flat_map(|f| f.versions.iter().map(|v| &v.unit))
             .chain(self.tops.iter())
-            .filter(|v| v.state != State::Freed)
+            .filter(|u| u.state != State::Freed)
     }
 }

@@ -14,7 +14,7 @@ pub struct Ident {
 /// A written type annotation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypeAnn {
-    /// The type (never `Never`; `Unit` is not writable).
+    /// The type (`Error` if it could not be read; never `Never`; `Unit` is not writable).
     pub ty: Type,
     /// Where it was written.
     pub span: Span,

@@ -341,8 +341,8 @@ where
         })
         .labelled("identifier");
 
-    // Types. An annotation that is wrong is reported here and carried as `Type::Never`, which
-    // the checker treats as "already reported" (Never is otherwise never written).
+    // Types. An annotation that is wrong is reported here and carried as `Type::Error`, which
+    // the checker treats as "already reported".
     let ty = recursive(|ty| {
         let scalar = ident.validate(|id: Ident, _, em| match id.name.as_str() {
             "int" => Type::Int,
@@ -353,19 +353,19 @@ where
                     ss(id.span),
                     format!("unknown type `{other}`: expected `int`, `float`, `bool` or an array of one of them"),
                 ));
-                Type::Never
+                Type::Error
             }
         });
         let array = ty
             .delimited_by(p("["), p("]"))
             .validate(|(inner, inner_span): (Type, Span), _, em| match inner {
-                Type::Never => Type::Never,
+                Type::Error => Type::Error,
                 t => t.array_of().unwrap_or_else(|| {
                     em.emit(Rich::custom(
                         ss(inner_span),
                         "nested arrays are not supported: array elements must be `int`, `float` or `bool`",
                     ));
-                    Type::Never
+                    Type::Error
                 }),
             });
         scalar.or(array).map_with(|t, e| (t, span(e.span())))

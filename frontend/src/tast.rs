@@ -15,7 +15,8 @@ pub type LocalId = usize;
 pub struct LocalInfo {
     /// Source name (for IR readability).
     pub name: String,
-    /// Its type (`Never` for a variable whose initializer diverges: it is never read).
+    /// Its type (`Never` for a variable whose initializer diverges: it is never read; never
+    /// `Error`, which no checked program contains).
     pub ty: Type,
 }
 
@@ -210,6 +211,21 @@ impl Builtin {
     /// Looks a builtin up by name.
     pub fn from_name(name: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Parameter and result types, for the builtins with one fixed signature; `None` for the
+    /// ones the checker types by hand (`print` takes anything, `len` and `copy` any array).
+    pub fn signature(self) -> Option<(&'static [Type], Type)> {
+        Some(match self {
+            Builtin::Print | Builtin::Len | Builtin::Copy => return None,
+            Builtin::Float => (&[Type::Int], Type::Float),
+            Builtin::Int => (&[Type::Float], Type::Int),
+            Builtin::Sqrt => (&[Type::Float], Type::Float),
+            Builtin::TimeNs => (&[], Type::Int),
+            Builtin::SleepMs | Builtin::Seed => (&[Type::Int], Type::Unit),
+            Builtin::Rand => (&[Type::Int], Type::Int),
+            Builtin::Assert => (&[Type::Bool], Type::Unit),
+        })
     }
 }
 

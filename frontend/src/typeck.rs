@@ -1,11 +1,12 @@
 //! AST -> typed AST: name resolution and type checking.
 //!
 //! The checker reports every error it finds. After an error it carries on with a *poison*
-//! value: an expression of type [`Type::Never`], which fits every expected type, so one mistake
+//! value: an expression of type [`Type::Error`], which fits every expected type, so one mistake
 //! does not cascade into a stream of follow-up errors. Poison never reaches the output: a
 //! program with any error yields `Err`. (Parser recovery feeds the same mechanism: an
 //! `ExprKind::Error` placeholder, or a type annotation the parser could not read and left as
-//! `Never`, is poison that was already reported.)
+//! `Error`, is poison that was already reported.) Divergence is a type of its own,
+//! [`Type::Never`]: it also fits everywhere, but it is a real type the back end compiles.
 
 use crate::ast::{self, BinOp, ExprKind, StmtKind, UnOp};
 use crate::tast::{
@@ -150,10 +151,10 @@ impl Snapshot {
     }
 }
 
-/// `actual` can be used where `expected` is wanted. `Never` (divergence or poison) fits
-/// everywhere, and an unreadable annotation (also `Never`) accepts everything.
+/// `actual` can be used where `expected` is wanted. `Never` (divergence) and `Error` (poison)
+/// fit everywhere, and an unreadable annotation (`Error`) accepts everything.
 fn fits(actual: Type, expected: Type) -> bool {
-    actual == expected || actual == Type::Never || expected == Type::Never
+    actual == expected || actual.fits_anywhere() || expected == Type::Error
 }
 
 fn mismatch(expected: impl std::fmt::Display, found: Type, at: Span) -> Diagnostic {
@@ -176,7 +177,7 @@ fn plural(n: usize, word: &str) -> String {
 fn poison(span: Span) -> TExpr {
     TExpr {
         kind: TExprKind::Unit,
-        ty: Type::Never,
+        ty: Type::Error,
         span,
     }
 }
@@ -217,8 +218,6 @@ struct Checker<'a> {
     /// then keep.
     read_before_decl: HashMap<String, (Type, Span)>,
     body: Body,
-    /// Parser placeholders met (errors reported by the parser, not here).
-    silent_errors: usize,
 }
 
 impl<'a> Checker<'a> {
@@ -231,18 +230,11 @@ impl<'a> Checker<'a> {
             pending_globals: HashSet::new(),
             read_before_decl: HashMap::new(),
             body: Body::default(),
-            silent_errors: 0,
         }
     }
 
     fn error(&mut self, d: Diagnostic) {
         self.diags.push(d);
-    }
-
-    /// Errors so far, including the parser's placeholders: a `Never` type that appears while
-    /// this grows is poison, not divergence.
-    fn error_count(&self) -> usize {
-        self.diags.len() + self.silent_errors
     }
 
     fn program(&mut self, program: &ast::Program) -> TProgram {
@@ -328,7 +320,7 @@ impl<'a> Checker<'a> {
     /// Records the type of a global declared in this program.
     fn declare_global(&mut self, name: &ast::Ident, ty: Type) {
         if let Some(prev) = self.globals.get(&name.name) {
-            if prev.ty != ty && prev.ty != Type::Never && ty != Type::Never {
+            if prev.ty != ty && prev.ty != Type::Error && ty != Type::Error {
                 let prev = *prev;
                 self.error(
                     Diagnostic::error(
@@ -346,7 +338,7 @@ impl<'a> Checker<'a> {
         }
         self.pending_globals.remove(&name.name);
         if let Some((old, used)) = self.read_before_decl.get(&name.name).copied() {
-            if old != ty && ty != Type::Never {
+            if old != ty && ty != Type::Error {
                 self.error(
                     Diagnostic::error(
                         format!(
@@ -378,28 +370,24 @@ impl<'a> Checker<'a> {
                 "this name is reserved for a builtin function",
             ));
         }
-        let errors_before = self.error_count();
         let init = self.expr(&g.init);
-        let init_failed = self.error_count() > errors_before;
         let ty = match &g.ty {
             Some(ann) => self.annotated(ann, &init),
             None => match init.ty {
                 // A diverging initializer at the top level is always an error of its own
-                // (`return`, or `break` outside a loop), so only unit is reported here.
-                Type::Unit | Type::Never => {
-                    if !init_failed && init.ty == Type::Unit {
+                // (`return`, or `break` outside a loop), and poison was reported where it
+                // arose, so only unit is reported here.
+                Type::Unit | Type::Never | Type::Error => {
+                    if init.ty == Type::Unit {
                         self.error(Diagnostic::error(
-                            format!(
-                                "a global cannot have type `{}`",
-                                if init.ty == Type::Unit { "()" } else { "!" }
-                            ),
+                            "a global cannot have type `()`",
                             init.span,
                             "this initializer has no value",
                         ));
                     }
                     // Known from now on as poison, so that its uses add no errors.
-                    self.declare_global(&g.name, Type::Never);
-                    Type::Never
+                    self.declare_global(&g.name, Type::Error);
+                    Type::Error
                 }
                 t => {
                     self.declare_global(&g.name, t);
@@ -552,12 +540,16 @@ impl<'a> Checker<'a> {
         let stmts: Vec<TStmt> = b.stmts.iter().map(|s| self.stmt(s)).collect();
         let tail = b.tail.as_ref().map(|t| Box::new(self.expr(t)));
         self.body.scopes.pop();
-        let diverges = stmts
-            .iter()
-            .any(|s| matches!(s, TStmt::Expr(e) if e.ty == Type::Never));
+        let stmt_ty = |want: Type| {
+            stmts
+                .iter()
+                .any(|s| matches!(s, TStmt::Expr(e) if e.ty == want))
+        };
         let ty = match &tail {
             Some(t) => t.ty,
-            None if diverges => Type::Never,
+            None if stmt_ty(Type::Never) => Type::Never,
+            // A poisoned statement: the block's type is unknown, not `()`.
+            None if stmt_ty(Type::Error) => Type::Error,
             None => Type::Unit,
         };
         TBlock {
@@ -610,8 +602,10 @@ impl<'a> Checker<'a> {
                             }
                         }
                         Some(op) => {
-                            let ok = matches!(target_ty, Type::Int | Type::Float | Type::Never)
-                                && fits(value.ty, target_ty);
+                            let ok = matches!(
+                                target_ty,
+                                Type::Int | Type::Float | Type::Never | Type::Error
+                            ) && fits(value.ty, target_ty);
                             if !ok {
                                 self.error(
                                     Diagnostic::error(
@@ -681,7 +675,7 @@ impl<'a> Checker<'a> {
             ok = false;
         }
         let elem = match base.ty {
-            Type::Never => Type::Never,
+            t @ (Type::Never | Type::Error) => t,
             t => match t.elem() {
                 Some(e) => e,
                 None => {
@@ -724,7 +718,7 @@ impl<'a> Checker<'a> {
             ExprKind::Unary(op, a) => {
                 let a = self.expr(a);
                 let ty = match (op, a.ty) {
-                    (_, Type::Never) => Type::Never,
+                    (_, t @ (Type::Never | Type::Error)) => t,
                     (UnOp::Neg, t @ (Type::Int | Type::Float)) => t,
                     (UnOp::Not, Type::Bool) => Type::Bool,
                     (op, t) => {
@@ -789,8 +783,11 @@ impl<'a> Checker<'a> {
             },
             ExprKind::ArrayList(xs) => {
                 let xs: Vec<TExpr> = xs.iter().map(|x| self.expr(x)).collect();
-                let Some(elem) = xs.iter().map(|x| x.ty).find(|&t| t != Type::Never) else {
-                    // Every element diverges (or failed): the array is never built.
+                let Some(elem) = xs.iter().map(|x| x.ty).find(|&t| !t.fits_anywhere()) else {
+                    // Every element failed, or diverges: the array is never built.
+                    if xs.iter().any(|x| x.ty == Type::Error) {
+                        return poison(at);
+                    }
                     return typed(TExprKind::ArrayList(xs), Type::Never);
                 };
                 let Some(array_ty) = self.array_of(elem, xs[0].span) else {
@@ -824,7 +821,7 @@ impl<'a> Checker<'a> {
                     ok = false;
                 }
                 let ty = match x.ty {
-                    Type::Never => Type::Never,
+                    t @ (Type::Never | Type::Error) => t,
                     t => match self.array_of(t, x.span) {
                         Some(a) => a,
                         None => return poison(at),
@@ -853,6 +850,7 @@ impl<'a> Checker<'a> {
                     Some(els) => {
                         let els = self.expr(els);
                         let ty = match (then.ty, els.ty) {
+                            (Type::Error, _) | (_, Type::Error) => Type::Error,
                             (Type::Never, t) | (t, Type::Never) => t,
                             (t, u) if t == u => t,
                             (t, u) => {
@@ -946,10 +944,8 @@ impl<'a> Checker<'a> {
                 }
                 typed(kind, Type::Never)
             }
-            ExprKind::Error => {
-                self.silent_errors += 1;
-                poison(at)
-            }
+            // The parser reported this one.
+            ExprKind::Error => poison(at),
         }
     }
 
@@ -992,13 +988,19 @@ impl<'a> Checker<'a> {
         let typed = |kind, ty| TExpr { kind, ty, span: at };
         if let Some(b) = Builtin::from_name(&f.name) {
             if b == Builtin::Print {
-                let args = args
+                let args: Vec<PrintArg> = args
                     .iter()
                     .map(|a| match &a.kind {
                         ExprKind::Str(s) => PrintArg::Str(s.clone()),
                         _ => PrintArg::Value(self.expr(a)),
                     })
                     .collect();
+                if args
+                    .iter()
+                    .any(|a| matches!(a, PrintArg::Value(v) if v.ty == Type::Error))
+                {
+                    return poison(at);
+                }
                 return typed(TExprKind::Print(args), Type::Unit);
             }
             let targs: Vec<TExpr> = args.iter().map(|a| self.expr(a)).collect();
@@ -1056,17 +1058,11 @@ impl<'a> Checker<'a> {
     }
 
     fn builtin(&mut self, b: Builtin, f: &ast::Ident, args: Vec<TExpr>, at: Span) -> TExpr {
-        // (parameter types, result type); `None` parameters are arrays, checked below.
-        let (params, ret): (&[Type], Type) = match b {
-            Builtin::Print => (&[], Type::Unit),
-            Builtin::Len | Builtin::Copy => (&[Type::Never], Type::Never),
-            Builtin::Float => (&[Type::Int], Type::Float),
-            Builtin::Int => (&[Type::Float], Type::Int),
-            Builtin::Sqrt => (&[Type::Float], Type::Float),
-            Builtin::TimeNs => (&[], Type::Int),
-            Builtin::SleepMs | Builtin::Seed => (&[Type::Int], Type::Unit),
-            Builtin::Rand => (&[Type::Int], Type::Int),
-            Builtin::Assert => (&[Type::Bool], Type::Unit),
+        // (parameter types, result type); `len` and `copy` take any array, checked below.
+        let (params, ret): (&[Type], Type) = match (b, b.signature()) {
+            (_, Some(sig)) => sig,
+            (Builtin::Len | Builtin::Copy, None) => (&[Type::Error], Type::Error),
+            (_, None) => (&[], Type::Unit),
         };
         if !self.arity(b.name(), params.len(), args.len(), at, f.span) {
             return poison(at);
@@ -1074,7 +1070,7 @@ impl<'a> Checker<'a> {
         let ret = match b {
             Builtin::Len | Builtin::Copy => {
                 let t = args[0].ty;
-                if t != Type::Never && t.elem().is_none() {
+                if !t.fits_anywhere() && t.elem().is_none() {
                     self.error(Diagnostic::error(
                         format!("mismatched types: expected an array, found `{t}`"),
                         args[0].span,
@@ -1110,10 +1106,11 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The result type of `a op b`, or `None` if the operator does not apply. `Never` operands
-/// (divergence or poison) take the other operand's type.
+/// The result type of `a op b`, or `None` if the operator does not apply. A poisoned operand
+/// poisons the result; a diverging one takes the other operand's type.
 fn binary_type(op: BinOp, a: Type, b: Type) -> Option<Type> {
     let operand = match (a, b) {
+        (Type::Error, _) | (_, Type::Error) => return Some(Type::Error),
         (Type::Never, t) | (t, Type::Never) => t,
         (t, u) if t == u => t,
         _ => return None,
@@ -1189,6 +1186,20 @@ mod tests {
             Some(TTopItem::Tail(e)) => e.ty,
             other => panic!("no tail: {other:?}"),
         }
+    }
+
+    #[test]
+    fn poison_is_not_divergence() {
+        // A poisoned statement makes its block's type unknown (no follow-up `()` error), and
+        // a poisoned initializer makes a poisoned global whose uses report nothing more.
+        err1("fn f() -> int { nope; }");
+        err1("global g = nope; let h: int = g + 1;");
+        err1("fn f() -> int { let x: strng = 1; x + 1 }");
+        // A call with a poisoned argument is poison: one error, not a second about `()`.
+        err1("global g = print(nope);");
+        // Divergence is a real type: it fits anywhere and reaches the back end.
+        let p = ok("fn f() -> int { let x = return 1; x }");
+        assert_eq!(p.fns[0].body.ty, Type::Never);
     }
 
     #[test]

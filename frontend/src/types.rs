@@ -26,12 +26,22 @@ pub enum Type {
     Unit,
     /// A one-dimensional heap array with reference semantics.
     Array(Elem),
-    /// The type of diverging expressions (`return`, `break`, `continue`); fits any type.
-    /// Appears only in the typed AST, never in a signature or a variable.
+    /// The type of diverging expressions (`return`, `break`, `continue`, a block that ends in
+    /// one); fits any type. Appears only in the typed AST, never in a signature or a global.
     Never,
+    /// Poison: the type of an expression (or an annotation) whose error has already been
+    /// reported. It fits everything and accepts everything, so one mistake does not cascade
+    /// into follow-up errors. A program containing it is always rejected: it never reaches
+    /// the back end.
+    Error,
 }
 
 impl Type {
+    /// True for the types that fit wherever a value is expected: divergence and poison.
+    pub fn fits_anywhere(self) -> bool {
+        matches!(self, Type::Never | Type::Error)
+    }
+
     /// The element type as a full type, for arrays.
     pub fn elem(self) -> Option<Type> {
         match self {
@@ -64,6 +74,7 @@ impl fmt::Display for Type {
             Type::Array(Elem::Float) => write!(f, "[float]"),
             Type::Array(Elem::Bool) => write!(f, "[bool]"),
             Type::Never => write!(f, "!"),
+            Type::Error => write!(f, "{{error}}"),
         }
     }
 }

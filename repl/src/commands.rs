@@ -1,12 +1,10 @@
 //! REPL commands and the processing of one input.
 
 use crate::render;
-use livejit_backend::runtime::{ErrorKind, RuntimeError};
-use livejit_backend::safepoint::TaskCtx;
-use livejit_backend::session::{EvalResult, Event, Session};
-use livejit_backend::tasks::Outcome;
-use livejit_backend::versions::Source;
-use livejit_backend::CompileErrors;
+use livejit_backend::{
+    CompileErrors, ErrorKind, EvalResult, Event, Interrupter, Outcome, RuntimeError, Session,
+    Source,
+};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -41,20 +39,14 @@ Paths may start with ~ and may be quoted: :load \"my dir/a.src\".";
 /// it changes.
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
-/// The foreground task slot of a session (see [`Repl::foreground`]).
-pub type Foreground = Arc<Mutex<Option<Arc<TaskCtx>>>>;
+/// Interrupts a session's foreground evaluation (see [`Repl::foreground`]).
+pub type Foreground = Interrupter;
 
 /// What Ctrl-C does: interrupts the foreground evaluation if one runs, and stops a `:wait` or
 /// `:sleep` in progress. With nothing running it has no effect.
 pub fn interrupt_now(foreground: &Foreground) {
     INTERRUPTS.fetch_add(1, SeqCst);
-    if let Some(ctx) = foreground
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
-        ctx.interrupt();
-    }
+    foreground.interrupt_foreground();
 }
 
 /// How often `:wait`, `:sleep` and the idle input loop look at `:watch`ed files.
@@ -123,7 +115,7 @@ static TERMINAL: Mutex<Option<TerminalPrinter>> = Mutex::new(None);
 /// Sends asynchronous output (status lines, background task output) through `printer`.
 pub fn use_terminal_printer(printer: TerminalPrinter) {
     *TERMINAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(printer);
-    livejit_backend::runtime::route_program_output(Box::new(|line: &str| {
+    livejit_backend::route_program_output(Box::new(|line: &str| {
         print_async(format!("{line}\n"), false)
     }));
 }
@@ -145,16 +137,7 @@ fn print_async(text: String, to_stderr: bool) {
 }
 
 fn report(event: Event) {
-    let text = match event {
-        Event::Status(s) => format!("{s}\n"),
-        Event::TaskError { id, error } if error.kind == ErrorKind::Interrupted => {
-            format!("task {id} killed {}\n", render::interrupted_at(&error))
-        }
-        Event::TaskError { id, error } => {
-            format!("task {id} failed\n{}", render::runtime_error(&error))
-        }
-    };
-    print_async(text, true);
+    print_async(render::event(&event), true);
 }
 
 impl Repl {
@@ -176,7 +159,7 @@ impl Repl {
 
     /// The foreground task slot, for Ctrl-C ([`interrupt_now`]).
     pub fn foreground(&self) -> Foreground {
-        self.session.foreground.clone()
+        self.session.interrupter()
     }
 
     /// Makes SIGINT act as Ctrl-C ([`interrupt_now`]): it interrupts the foreground
@@ -187,10 +170,7 @@ impl Repl {
     pub fn install_interrupt_handler(&self, exit_when_idle: bool) {
         let foreground = self.foreground();
         let _ = ctrlc::set_handler(move || {
-            let running = foreground
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some();
+            let running = foreground.foreground_running();
             if exit_when_idle && !running {
                 std::process::exit(130);
             }
@@ -305,10 +285,18 @@ impl Repl {
             "watch" => with_path(arg, |p| self.watch(&p)),
             "unwatch" => need("a file") && with_path(arg, |p| self.unwatch(&p)),
             "list" => {
-                print!("{}", self.session.listing());
+                let fns = self.session.functions();
+                print!("{}", render::listing(&fns, &self.session.globals()));
                 true
             }
-            "versions" => need("a function name") && answer(self.session.versions_listing(arg)),
+            "versions" => {
+                need("a function name")
+                    && answer(
+                        self.session
+                            .versions(arg)
+                            .map(|rows| render::versions(&rows)),
+                    )
+            }
             "source" => {
                 if !need("a function name") {
                     return false;
@@ -386,7 +374,7 @@ impl Repl {
                 }
             }
             "tasks" => {
-                print!("{}", self.session.tasks_listing());
+                print!("{}", render::tasks(&self.session.tasks()));
                 true
             }
             "kill" => match arg.parse::<u64>() {

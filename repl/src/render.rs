@@ -1,11 +1,13 @@
-//! Rendering diagnostics at the edge, with codespan-reporting.
+//! Every user-facing line the back end's data turns into: diagnostics (with
+//! codespan-reporting), status events, and the answers of `:list`, `:versions` and `:tasks`.
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, Config};
-use livejit_backend::runtime::RuntimeError;
-use livejit_backend::versions::Source;
-use livejit_backend::CompileErrors;
+use livejit_backend::{
+    CompileErrors, ErrorKind, Event, FnSummary, GlobalRow, RuntimeError, Source, TaskRow,
+    TaskState, VersionRow,
+};
 use livejit_frontend::{Diagnostic, Span};
 
 fn clamp(span: Span, text: &str) -> std::ops::Range<usize> {
@@ -62,6 +64,80 @@ pub fn runtime_error(e: &RuntimeError) -> String {
     }
 }
 
+/// A status event as its stderr line(s).
+pub fn event(event: &Event) -> String {
+    match event {
+        Event::Defined { name, version: 1 } => format!("defined {name}\n"),
+        Event::Defined { name, version } => format!("redefined {name} (v{version})\n"),
+        Event::Freed { name, version } => format!("freed {name} v{version}\n"),
+        Event::TaskStarted { id } => format!("task {id} started\n"),
+        Event::TaskEnded { id, value: None } => format!("task {id} ended\n"),
+        Event::TaskEnded { id, value: Some(v) } => format!("task {id} ended: {v}\n"),
+        Event::TaskCrashed { id, message } => format!("task {id} crashed: {message}\n"),
+        Event::TaskError { id, error } if error.kind == ErrorKind::Interrupted => {
+            format!("task {id} killed {}\n", interrupted_at(error))
+        }
+        Event::TaskError { id, error } => format!("task {id} failed\n{}", runtime_error(error)),
+    }
+}
+
+/// `:list`: functions with signature and current version, then globals with type and value.
+pub fn listing(fns: &[FnSummary], globals: &[GlobalRow]) -> String {
+    let mut out = String::new();
+    for f in fns {
+        out.push_str(&format!("fn {}{}  v{}\n", f.name, f.signature, f.version));
+    }
+    for g in globals {
+        out.push_str(&format!("global {}: {} = {}\n", g.name, g.ty, g.value));
+    }
+    out
+}
+
+/// `:versions NAME`: one line per version, oldest first.
+pub fn versions(rows: &[VersionRow]) -> String {
+    let mut out = String::new();
+    for v in rows {
+        let size = match v.code_size {
+            Some(n) => format!("{n} B"),
+            None => "-".to_string(),
+        };
+        out.push_str(&format!(
+            "v{:<3} {:<8}  frames {:<3}  code {:<8}  {}\n",
+            v.version,
+            v.state.to_string(),
+            v.frames,
+            size,
+            v.origin
+        ));
+    }
+    out
+}
+
+/// `:tasks`: one line per background task, running or ended: id, state (`running`, `ended`,
+/// `failed`, `killed`, `crashed`), run time, expression.
+pub fn tasks(rows: &[TaskRow]) -> String {
+    if rows.is_empty() {
+        return "no tasks\n".to_string();
+    }
+    rows.iter()
+        .map(|t| {
+            let state = match t.state {
+                TaskState::Running => "running",
+                TaskState::Ended => "ended",
+                TaskState::Failed => "failed",
+                TaskState::Killed => "killed",
+                TaskState::Crashed => "crashed",
+            };
+            format!(
+                "{}  {state}  {:.1}s  {}\n",
+                t.id,
+                t.elapsed.as_secs_f64(),
+                t.label
+            )
+        })
+        .collect()
+}
+
 /// Where an interrupted evaluation stopped: `in F (vN) at FILE:LINE` (for top-level code, F
 /// is the input name).
 pub fn interrupted_at(e: &RuntimeError) -> String {
@@ -70,7 +146,7 @@ pub fn interrupted_at(e: &RuntimeError) -> String {
             "in {} at {}:{}",
             e.function,
             source.name,
-            livejit_backend::session::line_of(&source.text, span.start)
+            livejit_backend::line_of(&source.text, span.start)
         ),
         None => format!("in {}", e.function),
     }
