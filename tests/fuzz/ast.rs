@@ -97,6 +97,8 @@ pub enum Builtin {
     Int,
     Sqrt,
     Copy,
+    /// `abs` of an int (wrapping: `abs(MIN)` is MIN) or a float.
+    Abs,
 }
 
 impl Builtin {
@@ -107,6 +109,7 @@ impl Builtin {
             Builtin::Int => "int",
             Builtin::Sqrt => "sqrt",
             Builtin::Copy => "copy",
+            Builtin::Abs => "abs",
         }
     }
 }

@@ -491,6 +491,8 @@ impl<'p> Interp<'p> {
                 // `as` saturates and maps NaN to 0, as LANGUAGE.md specifies for `int()`.
                 (Builtin::Int, Value::Float(x)) => Value::Int(x as i64),
                 (Builtin::Sqrt, Value::Float(x)) => Value::Float(x.sqrt()),
+                (Builtin::Abs, Value::Int(i)) => Value::Int(i.wrapping_abs()),
+                (Builtin::Abs, Value::Float(x)) => Value::Float(x.abs()),
                 _ => return invalid("ill-typed builtin"),
             },
             Expr::Index(a, i, _) => {

@@ -19,9 +19,8 @@ use super::ast::{
 /// operand first); turn this on once the assignment-order fix is merged.
 pub const RHS_SIDE_EFFECTS: bool = false;
 
-/// Generate the bitwise compound assignments `&= |= ^= <<= >>=` (in LANGUAGE.md; the parser
-/// does not accept them yet). Turn on when they are implemented.
-pub const BITWISE_COMPOUND_ASSIGN: bool = false;
+/// Generate the bitwise compound assignments `&= |= ^= <<= >>=`.
+pub const BITWISE_COMPOUND_ASSIGN: bool = true;
 
 /// Generate a second `global g: T = e;` for a global the file has already declared (and run):
 /// LANGUAGE.md says it does nothing, but livejit assigns it again within one file
@@ -941,6 +940,7 @@ impl Gen {
                     Expr::Builtin(Builtin::Len, boxed(a), Ty::Int)
                 }
                 9 => Expr::Builtin(Builtin::Int, boxed(self.expr(ctx, &Ty::Float, d)), Ty::Int),
+                10 => Expr::Builtin(Builtin::Abs, boxed(self.expr(ctx, ty, d)), Ty::Int),
                 _ => self.var_or_literal(ctx, ty),
             },
             Ty::Float => match self.rng.below(10) {
@@ -961,6 +961,7 @@ impl Gen {
                     Ty::Float,
                 ),
                 7 => Expr::Builtin(Builtin::Sqrt, boxed(self.expr(ctx, ty, d)), Ty::Float),
+                8 => Expr::Builtin(Builtin::Abs, boxed(self.expr(ctx, ty, d)), Ty::Float),
                 _ => self.var_or_literal(ctx, ty),
             },
             Ty::Bool => match self.rng.below(10) {
