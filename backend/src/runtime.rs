@@ -233,40 +233,41 @@ pub(crate) fn with_line(ctx: *const TaskCtx, f: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// Appends the separator before every argument but the first.
-pub(crate) fn sep(buf: &mut Vec<u8>) {
-    if !buf.is_empty() {
+pub(crate) fn sep(ctx: *const TaskCtx, buf: &mut Vec<u8>) {
+    if task(ctx).print_args.fetch_add(1, Ordering::Relaxed) > 0 {
         buf.push(b' ');
     }
 }
 
 pub(crate) extern "C-unwind" fn lj_print_begin(ctx: *const TaskCtx) {
+    task(ctx).print_args.store(0, Ordering::Relaxed);
     with_line(ctx, |b| b.clear());
 }
 
 pub(crate) extern "C-unwind" fn lj_print_int(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
-        sep(b);
+        sep(ctx, b);
         let _ = write!(b, "{v}");
     });
 }
 
 pub(crate) extern "C-unwind" fn lj_print_float(ctx: *const TaskCtx, v: f64) {
     with_line(ctx, |b| {
-        sep(b);
+        sep(ctx, b);
         let _ = write!(b, "{v:?}");
     });
 }
 
 pub(crate) extern "C-unwind" fn lj_print_bool(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
-        sep(b);
+        sep(ctx, b);
         b.extend_from_slice(if v != 0 { b"true" } else { b"false" });
     });
 }
 
 pub(crate) extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
     with_line(ctx, |b| {
-        sep(b);
+        sep(ctx, b);
         b.extend_from_slice(b"()");
     });
 }

@@ -52,6 +52,9 @@ pub struct TaskCtx {
     pub published: Mutex<Published>,
     /// The `print` line being built (only the owning thread touches it).
     pub print_buf: Mutex<Vec<u8>>,
+    /// Arguments of the `print` being built so far (the separator goes before all but the
+    /// first, even when the first printed nothing: `print("", 0)` is " 0").
+    pub print_args: AtomicUsize,
     /// For background tasks, the final value is kept here instead of printed.
     pub capture_tail: bool,
     /// The captured final value.
@@ -70,6 +73,7 @@ impl TaskCtx {
             parked: AtomicBool::new(false),
             published: Mutex::new(Published::default()),
             print_buf: Mutex::new(Vec::new()),
+            print_args: AtomicUsize::new(0),
             capture_tail,
             tail: Mutex::new(None),
         }

@@ -330,7 +330,7 @@ pub(crate) extern "C-unwind" fn lj_copy(_ctx: *const TaskCtx, v: u64, code: u64)
 /// Appends a value of any type to the print line: `(ctx, bits, type code)`.
 pub(crate) extern "C-unwind" fn lj_print_value(ctx: *const TaskCtx, v: u64, code: u64) {
     crate::runtime::with_line(ctx, |b| {
-        crate::runtime::sep(b);
+        crate::runtime::sep(ctx, b);
         // SAFETY: JIT code passes a live value of the type it names.
         unsafe { format_value(b, v, Type::from_code(code), false) };
     });
