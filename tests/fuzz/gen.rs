@@ -28,6 +28,19 @@ pub const BITWISE_COMPOUND_ASSIGN: bool = true;
 /// fixed (or once the contract says otherwise, then change `eval.rs`).
 pub const GLOBAL_REDECLARATION: bool = false;
 
+/// Str literals: printable ASCII with spaces at the ends (for `trim`), quotes, backslashes,
+/// tabs and newlines (escaped in the source, raw in `print`, quoted inside arrays).
+const STR_LITS: [&str; 8] = [
+    "",
+    "a",
+    "ab",
+    " x y ",
+    "q\"b",
+    "back\\slash",
+    "t\tn\n",
+    "zz",
+];
+
 /// A small deterministic generator (splitmix64), so failures reproduce from the seed.
 pub struct Rng(u64);
 
@@ -194,7 +207,7 @@ impl Gen {
 
     fn scalar(&mut self) -> Ty {
         self.rng
-            .pick(&[Ty::Int, Ty::Int, Ty::Float, Ty::Bool])
+            .pick(&[Ty::Int, Ty::Int, Ty::Float, Ty::Bool, Ty::Str])
             .clone()
     }
 
@@ -798,6 +811,10 @@ impl Gen {
                 }
             }
             Ty::Bool => Expr::Bool(self.rng.chance(50)),
+            Ty::Str => {
+                let s = *self.rng.pick(&STR_LITS);
+                Expr::Str(s.as_bytes().to_vec())
+            }
             Ty::Array(t) => {
                 let n = 1 + self.rng.below(4);
                 Expr::List((0..n).map(|_| self.literal(t)).collect(), ty.clone())
@@ -908,7 +925,21 @@ impl Gen {
             _ => {}
         }
         match ty {
-            Ty::Int => match self.rng.below(12) {
+            Ty::Str => match self.rng.below(10) {
+                0..=2 => bin(
+                    BinOp::Add,
+                    self.expr(ctx, ty, d),
+                    self.expr(ctx, ty, d),
+                    Ty::Str,
+                ),
+                3 => {
+                    let t = self.scalar();
+                    Expr::Builtin(Builtin::ToStr, boxed(self.expr(ctx, &t, d)), Ty::Str)
+                }
+                4 => Expr::Builtin(Builtin::Trim, boxed(self.expr(ctx, ty, d)), Ty::Str),
+                _ => self.var_or_literal(ctx, ty),
+            },
+            Ty::Int => match self.rng.below(13) {
                 0 => Expr::Unary(UnOp::Neg, boxed(self.expr(ctx, ty, d)), Ty::Int),
                 1..=5 => {
                     let op = *self.rng.pick(&[
@@ -941,6 +972,7 @@ impl Gen {
                 }
                 9 => Expr::Builtin(Builtin::Int, boxed(self.expr(ctx, &Ty::Float, d)), Ty::Int),
                 10 => Expr::Builtin(Builtin::Abs, boxed(self.expr(ctx, ty, d)), Ty::Int),
+                11 => Expr::Builtin(Builtin::Len, boxed(self.expr(ctx, &Ty::Str, d)), Ty::Int),
                 _ => self.var_or_literal(ctx, ty),
             },
             Ty::Float => match self.rng.below(10) {
