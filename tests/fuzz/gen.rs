@@ -17,7 +17,7 @@ use super::ast::{
 /// assignments to array elements (`g += f()` where `f` changes `g`, `xs[9] = h()`,
 /// `x += return 7`). livejit evaluates the place first today (wrong: Rust evaluates the right
 /// operand first); turn this on once the assignment-order fix is merged.
-pub const RHS_SIDE_EFFECTS: bool = false;
+pub const RHS_SIDE_EFFECTS: bool = true;
 
 /// Generate the bitwise compound assignments `&= |= ^= <<= >>=` (in LANGUAGE.md; the parser
 /// does not accept them yet). Turn on when they are implemented.
