@@ -57,6 +57,9 @@ pub enum Unit<'a> {
 pub struct Generated<'ctx> {
     /// The module.
     pub module: Module<'ctx>,
+    /// The deepest loop nesting in the unit (the driver compiles very deep nests without
+    /// optimization: LLVM's loop passes are superlinear in nesting depth).
+    pub loop_depth: usize,
 }
 
 /// Builds the module for one unit. `symbol` is the versioned symbol name (e.g. `sort$v3`).
@@ -114,6 +117,7 @@ pub fn generate<'ctx>(
         locals: Vec::new(),
         local_types: locals.iter().map(|l| l.ty).collect(),
         loops: Vec::new(),
+        loop_depth: 0,
         ret,
         polls,
         pending_poll: true,
@@ -167,11 +171,12 @@ pub fn generate<'ctx>(
             }
         }
     }
+    let loop_depth = g.loop_depth;
     drop(g);
     module
         .verify()
         .map_err(|e| format!("invalid IR for {symbol}: {e}"))?;
-    Ok(Generated { module })
+    Ok(Generated { module, loop_depth })
 }
 
 /// Top-level statements per basic block at most (see `Gen::top`).
@@ -247,6 +252,8 @@ struct Gen<'a, 'ctx> {
     local_types: Vec<Type>,
     /// (continue target, break target) of the enclosing loops, innermost last.
     loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
+    /// The deepest `loops` has been.
+    loop_depth: usize,
     ret: Type,
     /// Emit safepoint polls (always, except in the benchmark that measures their cost).
     polls: bool,
@@ -491,6 +498,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn top(&mut self, top: &TTop) -> Res<()> {
+        // Globals this unit has already declared (by `global` or top-level `let`): a later
+        // `global` of the same name finds it existing and does nothing, as across inputs.
+        let mut declared: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, item) in top.items.iter().enumerate() {
             if !self.open() {
                 self.dead_block();
@@ -507,7 +517,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 TTopItem::Global {
                     is_let, name, init, ..
                 } => {
-                    if *is_let || self.resolver.global_decl_defines(name) {
+                    let first = declared.insert(name.as_str());
+                    if *is_let || (first && self.resolver.global_decl_defines(name)) {
                         let v = self.expr(init)?;
                         self.store_global(name, v)?;
                     }
@@ -1065,6 +1076,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     .map_err(err)?;
                 self.b.position_at_end(body_bb);
                 self.loops.push((head, exit));
+                self.loop_depth = self.loop_depth.max(self.loops.len());
                 self.block(body)?;
                 self.loops.pop();
                 if self.open() {
@@ -1181,6 +1193,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             self.b.build_store(slot, i).map_err(err)?;
         }
         self.loops.push((step, exit));
+        self.loop_depth = self.loop_depth.max(self.loops.len());
         self.block(body)?;
         self.loops.pop();
         if self.open() {
