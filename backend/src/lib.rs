@@ -21,6 +21,7 @@ mod safepoint;
 mod session;
 mod slots;
 mod tasks;
+mod values;
 mod versions;
 
 pub use abi::ErrorKind;
@@ -31,4 +32,5 @@ pub use session::{
     TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
+pub use values::enable_program_io;
 pub use versions::{Source, State as VersionState};

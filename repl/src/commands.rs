@@ -285,6 +285,9 @@ impl Repl {
             "watch" => with_path(arg, |p| self.watch(&p)),
             "unwatch" => need("a file") && with_path(arg, |p| self.unwatch(&p)),
             "list" => {
+                for s in self.session.structs() {
+                    println!("{s}");
+                }
                 let fns = self.session.functions();
                 print!("{}", render::listing(&fns, &self.session.globals()));
                 true
