@@ -1,0 +1,199 @@
+//! `cargo bench --bench suite`: the benchmark suite of real programs, livejit against clang -O2 C.
+//!
+//! Thirteen programs in `bench/suite/`: the Are We Fast Yet benchmarks Bounce, List, Mandelbrot,
+//! NBody, Permute, Queens, Sieve, Storage and Towers, and the Benchmarks Game's n-body,
+//! spectral-norm, fannkuch-redux and mandelbrot. Each `NAME.src` has a `NAME.c` with the same
+//! algorithm, data layout and size. Both check their published verification value themselves
+//! (`assert` / exit 1), print `result: ...` lines and their kernel's time as `time_ms: X`; this
+//! harness compiles the C programs with clang-19 -O2, runs each pair interleaved (C, livejit, C,
+//! livejit, ...) so that drift in machine load hits both alike, keeps the best time of each,
+//! checks that both printed the same results (numbers compared by value: C prints `%.17g`,
+//! livejit Rust's shortest form), and prints the table with the geometric mean of the ratios.
+//!
+//! `cargo bench --bench suite -- NAME...` runs only the named programs; `LIVEJIT_SUITE_RUNS`
+//! sets how many runs of each (default 5).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The programs, in table order: file stem and what it is.
+const PROGRAMS: [(&str, &str); 13] = [
+    ("bounce", "AWFY Bounce"),
+    ("list", "AWFY List"),
+    ("mandelbrot", "AWFY Mandelbrot"),
+    ("nbody", "AWFY NBody"),
+    ("permute", "AWFY Permute"),
+    ("queens", "AWFY Queens"),
+    ("sieve", "AWFY Sieve"),
+    ("storage", "AWFY Storage"),
+    ("towers", "AWFY Towers"),
+    ("nbody_bg", "BG n-body"),
+    ("spectralnorm", "BG spectral-norm"),
+    ("fannkuch", "BG fannkuch-redux"),
+    ("mandelbrot_bg", "BG mandelbrot"),
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn compile_c(src: &Path, out: &Path) -> Result<(), String> {
+    let mut last = String::new();
+    for cc in ["clang-19", "clang"] {
+        match Command::new(cc).args(["-O2", "-o"]).arg(out).arg(src).arg("-lm").output() {
+            Ok(o) if o.status.success() => return Ok(()),
+            Ok(o) => last = String::from_utf8_lossy(&o.stderr).into_owned(),
+            Err(e) => last = format!("{cc}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// One run of a program: its kernel time and its result lines, or why it failed.
+fn run(cmd: &mut Command) -> Result<(f64, Vec<String>), String> {
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("{}{}", stdout, String::from_utf8_lossy(&out.stderr)));
+    }
+    let time = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("time_ms:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no time_ms line in {stdout:?}"))?;
+    let results = stdout
+        .lines()
+        .filter(|l| !l.starts_with("time_ms:"))
+        .map(str::to_string)
+        .collect();
+    Ok((time, results))
+}
+
+/// Whether two result lines say the same: the same words, numbers compared by value.
+fn same_results(a: &[String], b: &[String]) -> bool {
+    let same_word = |x: &str, y: &str| match (x.parse::<f64>(), y.parse::<f64>()) {
+        (Ok(u), Ok(v)) => u == v || (u.is_nan() && v.is_nan()),
+        _ => x == y,
+    };
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            let (xs, ys): (Vec<_>, Vec<_>) =
+                (x.split_whitespace().collect(), y.split_whitespace().collect());
+            xs.len() == ys.len() && xs.iter().zip(&ys).all(|(u, v)| same_word(u, v))
+        })
+}
+
+struct Row {
+    label: &'static str,
+    jit: f64,
+    c: f64,
+    result: String,
+}
+
+fn measure(name: &str, label: &'static str, runs: usize, dir: &Path) -> Result<Row, String> {
+    let exe = dir.join(name);
+    compile_c(&root().join(format!("bench/suite/{name}.c")), &exe)
+        .map_err(|e| format!("compiling {name}.c: {e}"))?;
+    let src = root().join(format!("bench/suite/{name}.src"));
+    let (mut jit_best, mut c_best) = (f64::INFINITY, f64::INFINITY);
+    let mut expected: Option<Vec<String>> = None;
+    let mut check = |who: &str, results: Vec<String>| -> Result<(), String> {
+        match &expected {
+            None => expected = Some(results),
+            Some(e) if !same_results(e, &results) => {
+                return Err(format!("{name}: {who} printed {results:?}, expected {e:?}"));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    };
+    for _ in 0..runs {
+        let (t, r) = run(&mut Command::new(&exe)).map_err(|e| format!("{name} (C): {e}"))?;
+        check("C", r)?;
+        c_best = c_best.min(t);
+        let (t, r) = run(Command::new(env!("CARGO_BIN_EXE_livejit")).arg("run").arg(&src))
+            .map_err(|e| format!("{name} (livejit): {e}"))?;
+        check("livejit", r)?;
+        jit_best = jit_best.min(t);
+    }
+    let result = expected
+        .unwrap_or_default()
+        .join("; ")
+        .replace("result: ", "");
+    Ok(Row { label, jit: jit_best, c: c_best, result })
+}
+
+/// The published N=200 output of the Benchmarks Game's mandelbrot has this md5; the C program
+/// writes that output when given the argument 200 (needs `md5sum`; skipped without it).
+fn check_mandelbrot_pbm(dir: &Path) -> Option<bool> {
+    let pbm = Command::new(dir.join("mandelbrot_bg")).arg("200").output().ok()?;
+    let mut md5 = Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    {
+        use std::io::Write;
+        md5.stdin.take()?.write_all(&pbm.stdout).ok()?;
+    }
+    let out = md5.wait_with_output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).starts_with("cc65e64bd553ed18896de1dfe7fae3e5"))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; other words select programs by name.
+    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let runs: usize = std::env::var("LIVEJIT_SUITE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(5);
+    let dir = root().join("target/bench-suite");
+    std::fs::create_dir_all(&dir).expect("creating target/bench-suite");
+    println!(
+        "livejit benchmark suite: best of {runs} interleaved runs each, kernel time only \
+         (compile and startup excluded); C compiled with clang-19 -O2\n"
+    );
+    println!(
+        "{:<18} {:>11} {:>9} {:>7}  result (verified)",
+        "program", "livejit ms", "C ms", "ratio"
+    );
+    let mut failed = Vec::new();
+    let mut ratios = Vec::new();
+    for (name, label) in PROGRAMS {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
+            continue;
+        }
+        match measure(name, label, runs, &dir) {
+            Ok(row) => {
+                let ratio = row.jit / row.c;
+                ratios.push(ratio);
+                println!(
+                    "{:<18} {:>11.1} {:>9.1} {:>6.2}x  {}",
+                    row.label, row.jit, row.c, ratio, row.result
+                );
+            }
+            Err(e) => {
+                println!("{label:<18} FAILED");
+                failed.push(e);
+            }
+        }
+    }
+    if !ratios.is_empty() {
+        let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+        println!("{:<18} {:>11} {:>9} {:>6.2}x", "geometric mean", "", "", geo);
+    }
+    if wanted.is_empty() || wanted.iter().any(|w| w == "mandelbrot_bg") {
+        match check_mandelbrot_pbm(&dir) {
+            Some(true) => println!("\nBG mandelbrot N=200 output: md5 matches the published file"),
+            Some(false) => failed.push("BG mandelbrot N=200 output: md5 differs".into()),
+            None => println!("\nBG mandelbrot N=200 output: not checked (no md5sum)"),
+        }
+    }
+    if !failed.is_empty() {
+        for e in &failed {
+            eprintln!("error: {e}");
+        }
+        std::process::exit(1);
+    }
+}
