@@ -11,7 +11,8 @@
 //! livejit Rust's shortest form), and prints the table with the geometric mean of the ratios.
 //!
 //! `cargo bench --bench suite -- NAME...` runs only the named programs; `LIVEJIT_SUITE_RUNS`
-//! sets how many runs of each (default 5).
+//! sets how many runs of each (default 5); `LIVEJIT_SUITE_CFLAGS` adds flags to clang's (e.g.
+//! `-march=native`: livejit compiles for the host CPU, clang -O2 alone for baseline x86-64).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,9 +39,13 @@ fn root() -> PathBuf {
 }
 
 fn compile_c(src: &Path, out: &Path) -> Result<(), String> {
+    let extra = std::env::var("LIVEJIT_SUITE_CFLAGS").unwrap_or_default();
     let mut last = String::new();
     for cc in ["clang-19", "clang"] {
-        match Command::new(cc).args(["-O2", "-o"]).arg(out).arg(src).arg("-lm").output() {
+        let mut cmd = Command::new(cc);
+        cmd.args(["-O2", "-o"]).arg(out).arg(src).arg("-lm");
+        cmd.args(extra.split_whitespace());
+        match cmd.output() {
             Ok(o) if o.status.success() => return Ok(()),
             Ok(o) => last = String::from_utf8_lossy(&o.stderr).into_owned(),
             Err(e) => last = format!("{cc}: {e}"),
@@ -150,9 +155,10 @@ fn main() {
         .unwrap_or(5);
     let dir = root().join("target/bench-suite");
     std::fs::create_dir_all(&dir).expect("creating target/bench-suite");
+    let cflags = std::env::var("LIVEJIT_SUITE_CFLAGS").unwrap_or_default();
     println!(
         "livejit benchmark suite: best of {runs} interleaved runs each, kernel time only \
-         (compile and startup excluded); C compiled with clang-19 -O2\n"
+         (compile and startup excluded); C compiled with clang-19 -O2 {cflags}\n"
     );
     println!(
         "{:<18} {:>11} {:>9} {:>7}  result (verified)",
