@@ -8,7 +8,12 @@
 //! harness compiles the C programs with clang-19 -O2, runs each pair interleaved (C, livejit, C,
 //! livejit, ...) so that drift in machine load hits both alike, keeps the best time of each,
 //! checks that both printed the same results (numbers compared by value: C prints `%.17g`,
-//! livejit Rust's shortest form), and prints the table with the geometric mean of the ratios.
+//! livejit Rust's shortest form), and prints the table with the geometric mean of the ratios:
+//! `ratio` is best livejit time / best C time; `pair median` is the median over runs of
+//! livejit's time / the time of the C run just before it, which moves less on a loaded machine;
+//! the CPU columns are user + sys time (ms): for livejit, a whole `livejit run` less the same
+//! file cut before its `let t0 = time_ns();` line (startup, compilation, untimed checks), for C
+//! the whole program. CPU time barely moves when the machine's CPU share is throttled.
 //!
 //! `cargo bench --bench suite -- NAME...` runs only the named programs; `LIVEJIT_SUITE_RUNS`
 //! sets how many runs of each (default 5); `LIVEJIT_SUITE_CFLAGS` adds flags to clang's (e.g.
@@ -54,13 +59,33 @@ fn compile_c(src: &Path, out: &Path) -> Result<(), String> {
     Err(last)
 }
 
-/// One run of a program: its kernel time and its result lines, or why it failed.
-fn run(cmd: &mut Command) -> Result<(f64, Vec<String>), String> {
+/// User + system CPU time of the children waited for so far, in ms.
+fn children_cpu_ms() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given, which is a valid, zeroed rusage.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        ru
+    };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(ru.ru_utime) + ms(ru.ru_stime)
+}
+
+/// Runs a program to its end; returns its stdout and the CPU time it used (ms, user + sys).
+fn run_cpu(cmd: &mut Command) -> Result<(String, f64), String> {
+    let before = children_cpu_ms();
     let out = cmd.output().map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let cpu = children_cpu_ms() - before;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         return Err(format!("{}{}", stdout, String::from_utf8_lossy(&out.stderr)));
     }
+    Ok((stdout, cpu))
+}
+
+/// One run of a program: its kernel time, its result lines and its CPU time, or why it failed.
+fn run(cmd: &mut Command) -> Result<(f64, Vec<String>, f64), String> {
+    let (stdout, cpu) = run_cpu(cmd)?;
     let time = stdout
         .lines()
         .find_map(|l| l.strip_prefix("time_ms:"))
@@ -71,7 +96,7 @@ fn run(cmd: &mut Command) -> Result<(f64, Vec<String>), String> {
         .filter(|l| !l.starts_with("time_ms:"))
         .map(str::to_string)
         .collect();
-    Ok((time, results))
+    Ok((time, results, cpu))
 }
 
 /// Whether two result lines say the same: the same words, numbers compared by value.
@@ -92,6 +117,16 @@ struct Row {
     label: &'static str,
     jit: f64,
     c: f64,
+    /// The median over runs of livejit's time / the C time of the run just before it: adjacent
+    /// runs see similar machine load, so this moves less than the ratio of the best times.
+    pair_median: f64,
+    /// CPU time (user + sys) of livejit's kernel: the least CPU time of a whole `livejit run`
+    /// less the least of the same file cut before its timed part (startup, compiling every
+    /// function, the untimed verification). On a machine whose CPU share is throttled, wall
+    /// time is mostly waiting; CPU time is not.
+    jit_cpu: f64,
+    /// CPU time of the whole C program (its startup and untimed check are a few ms at most).
+    c_cpu: f64,
     result: String,
 }
 
@@ -100,7 +135,15 @@ fn measure(name: &str, label: &'static str, runs: usize, dir: &Path) -> Result<R
     compile_c(&root().join(format!("bench/suite/{name}.c")), &exe)
         .map_err(|e| format!("compiling {name}.c: {e}"))?;
     let src = root().join(format!("bench/suite/{name}.src"));
+    let text = std::fs::read_to_string(&src).map_err(|e| format!("{name}.src: {e}"))?;
+    let cut = text
+        .find("\nlet t0 = time_ns();")
+        .ok_or_else(|| format!("{name}.src has no `let t0 = time_ns();` line"))?;
+    let head = dir.join(format!("{name}.head.src"));
+    std::fs::write(&head, &text[..cut + 1]).map_err(|e| e.to_string())?;
     let (mut jit_best, mut c_best) = (f64::INFINITY, f64::INFINITY);
+    let (mut jit_cpu, mut c_cpu, mut head_cpu) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    let mut pairs = Vec::new();
     let mut expected: Option<Vec<String>> = None;
     let mut check = |who: &str, results: Vec<String>| -> Result<(), String> {
         match &expected {
@@ -113,19 +156,36 @@ fn measure(name: &str, label: &'static str, runs: usize, dir: &Path) -> Result<R
         Ok(())
     };
     for _ in 0..runs {
-        let (t, r) = run(&mut Command::new(&exe)).map_err(|e| format!("{name} (C): {e}"))?;
+        let (t, r, cpu) = run(&mut Command::new(&exe)).map_err(|e| format!("{name} (C): {e}"))?;
         check("C", r)?;
         c_best = c_best.min(t);
-        let (t, r) = run(Command::new(env!("CARGO_BIN_EXE_livejit")).arg("run").arg(&src))
+        c_cpu = c_cpu.min(cpu);
+        let c_time = t;
+        let (t, r, cpu) = run(Command::new(env!("CARGO_BIN_EXE_livejit")).arg("run").arg(&src))
             .map_err(|e| format!("{name} (livejit): {e}"))?;
         check("livejit", r)?;
         jit_best = jit_best.min(t);
+        jit_cpu = jit_cpu.min(cpu);
+        let (_, cpu) = run_cpu(Command::new(env!("CARGO_BIN_EXE_livejit")).arg("run").arg(&head))
+            .map_err(|e| format!("{name} (livejit, untimed part): {e}"))?;
+        head_cpu = head_cpu.min(cpu);
+        pairs.push(t / c_time);
     }
+    pairs.sort_by(f64::total_cmp);
+    let pair_median = pairs[pairs.len() / 2];
     let result = expected
         .unwrap_or_default()
         .join("; ")
         .replace("result: ", "");
-    Ok(Row { label, jit: jit_best, c: c_best, result })
+    Ok(Row {
+        label,
+        jit: jit_best,
+        c: c_best,
+        pair_median,
+        jit_cpu: jit_cpu - head_cpu,
+        c_cpu,
+        result,
+    })
 }
 
 /// The published N=200 output of the Benchmarks Game's mandelbrot has this md5; the C program
@@ -161,11 +221,13 @@ fn main() {
          (compile and startup excluded); C compiled with clang-19 -O2 {cflags}\n"
     );
     println!(
-        "{:<18} {:>11} {:>9} {:>7}  result (verified)",
-        "program", "livejit ms", "C ms", "ratio"
+        "{:<18} {:>11} {:>9} {:>7} {:>11} {:>8} {:>8} {:>9}  result (verified)",
+        "program", "livejit ms", "C ms", "ratio", "pair median", "jit CPU", "C CPU", "CPU ratio"
     );
     let mut failed = Vec::new();
     let mut ratios = Vec::new();
+    let mut pair_medians = Vec::new();
+    let mut cpu_ratios = Vec::new();
     for (name, label) in PROGRAMS {
         if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
             continue;
@@ -174,9 +236,20 @@ fn main() {
             Ok(row) => {
                 let ratio = row.jit / row.c;
                 ratios.push(ratio);
+                pair_medians.push(row.pair_median);
+                let cpu_ratio = row.jit_cpu / row.c_cpu;
+                cpu_ratios.push(cpu_ratio);
                 println!(
-                    "{:<18} {:>11.1} {:>9.1} {:>6.2}x  {}",
-                    row.label, row.jit, row.c, ratio, row.result
+                    "{:<18} {:>11.1} {:>9.1} {:>6.2}x {:>10.2}x {:>8.0} {:>8.0} {:>8.2}x  {}",
+                    row.label,
+                    row.jit,
+                    row.c,
+                    ratio,
+                    row.pair_median,
+                    row.jit_cpu,
+                    row.c_cpu,
+                    cpu_ratio,
+                    row.result
                 );
             }
             Err(e) => {
@@ -186,8 +259,18 @@ fn main() {
         }
     }
     if !ratios.is_empty() {
-        let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
-        println!("{:<18} {:>11} {:>9} {:>6.2}x", "geometric mean", "", "", geo);
+        let geo = |xs: &[f64]| (xs.iter().map(|r| r.ln()).sum::<f64>() / xs.len() as f64).exp();
+        println!(
+            "{:<18} {:>11} {:>9} {:>6.2}x {:>10.2}x {:>8} {:>8} {:>8.2}x",
+            "geometric mean",
+            "",
+            "",
+            geo(&ratios),
+            geo(&pair_medians),
+            "",
+            "",
+            geo(&cpu_ratios)
+        );
     }
     if wanted.is_empty() || wanted.iter().any(|w| w == "mandelbrot_bg") {
         match check_mandelbrot_pbm(&dir) {
