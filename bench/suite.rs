@@ -17,7 +17,9 @@
 //!
 //! `cargo bench --bench suite -- NAME...` runs only the named programs; `LIVEJIT_SUITE_RUNS`
 //! sets how many runs of each (default 5); `LIVEJIT_SUITE_CFLAGS` adds flags to clang's (e.g.
-//! `-march=native`: livejit compiles for the host CPU, clang -O2 alone for baseline x86-64).
+//! `-march=native -ffp-contract=off`: livejit compiles for the host CPU, clang -O2 alone for
+//! baseline x86-64; without `-ffp-contract=off` clang fuses multiply-adds on FMA hardware and
+//! the float results no longer match the verification values).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
