@@ -10,7 +10,8 @@
 #     to the first call's result on stdout (all functions are installed before any statement
 #     runs). Best of RUNS, with the CPU time of that process.
 #
-#   bench/define_to_callable.sh            (N=300 functions, RUNS=5, OPT=2: the :opt level)
+#   bench/define_to_callable.sh   (N=300 functions, RUNS=5, OPT=2: the :opt level of the piped
+#                                  part; the file is compiled at the default level)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-300}
