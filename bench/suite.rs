@@ -80,7 +80,11 @@ fn run_cpu(cmd: &mut Command) -> Result<(String, f64), String> {
     let cpu = children_cpu_ms() - before;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        return Err(format!("{}{}", stdout, String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "{}{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok((stdout, cpu))
 }
@@ -109,8 +113,10 @@ fn same_results(a: &[String], b: &[String]) -> bool {
     };
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
-            let (xs, ys): (Vec<_>, Vec<_>) =
-                (x.split_whitespace().collect(), y.split_whitespace().collect());
+            let (xs, ys): (Vec<_>, Vec<_>) = (
+                x.split_whitespace().collect(),
+                y.split_whitespace().collect(),
+            );
             xs.len() == ys.len() && xs.iter().zip(&ys).all(|(u, v)| same_word(u, v))
         })
 }
@@ -163,13 +169,19 @@ fn measure(name: &str, label: &'static str, runs: usize, dir: &Path) -> Result<R
         c_best = c_best.min(t);
         c_cpu = c_cpu.min(cpu);
         let c_time = t;
-        let (t, r, cpu) = run(Command::new(env!("CARGO_BIN_EXE_livejit")).arg("run").arg(&src))
-            .map_err(|e| format!("{name} (livejit): {e}"))?;
+        let (t, r, cpu) = run(Command::new(env!("CARGO_BIN_EXE_livejit"))
+            .arg("run")
+            .arg(&src))
+        .map_err(|e| format!("{name} (livejit): {e}"))?;
         check("livejit", r)?;
         jit_best = jit_best.min(t);
         jit_cpu = jit_cpu.min(cpu);
-        let (_, cpu) = run_cpu(Command::new(env!("CARGO_BIN_EXE_livejit")).arg("run").arg(&head))
-            .map_err(|e| format!("{name} (livejit, untimed part): {e}"))?;
+        let (_, cpu) = run_cpu(
+            Command::new(env!("CARGO_BIN_EXE_livejit"))
+                .arg("run")
+                .arg(&head),
+        )
+        .map_err(|e| format!("{name} (livejit, untimed part): {e}"))?;
         head_cpu = head_cpu.min(cpu);
         pairs.push(t / c_time);
     }
@@ -193,7 +205,10 @@ fn measure(name: &str, label: &'static str, runs: usize, dir: &Path) -> Result<R
 /// The published N=200 output of the Benchmarks Game's mandelbrot has this md5; the C program
 /// writes that output when given the argument 200 (needs `md5sum`; skipped without it).
 fn check_mandelbrot_pbm(dir: &Path) -> Option<bool> {
-    let pbm = Command::new(dir.join("mandelbrot_bg")).arg("200").output().ok()?;
+    let pbm = Command::new(dir.join("mandelbrot_bg"))
+        .arg("200")
+        .output()
+        .ok()?;
     let mut md5 = Command::new("md5sum")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -209,7 +224,10 @@ fn check_mandelbrot_pbm(dir: &Path) -> Option<bool> {
 
 fn main() {
     // `cargo bench` passes `--bench`; other words select programs by name.
-    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let runs: usize = std::env::var("LIVEJIT_SUITE_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
