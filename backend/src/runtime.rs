@@ -326,6 +326,16 @@ pub(crate) extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const 
 /// `arr` must point to a live array (an i64 length, then that many elements of the kind
 /// `kind` names).
 pub unsafe fn format_array(arr: *const u8, kind: ElemKind) -> String {
+    // SAFETY: as this function's contract.
+    unsafe { format_array_upto(arr, kind, usize::MAX) }
+}
+
+/// Formats at most `max` elements of an array, then `... (N items)` if it has more:
+/// `[1, 2, ... (1000 items)]`.
+///
+/// # Safety
+/// As [`format_array`].
+pub unsafe fn format_array_upto(arr: *const u8, kind: ElemKind, max: usize) -> String {
     let mut out = String::from("[");
     // SAFETY: `arr` is a live array: an i64 length then the elements (8-byte ints/floats or
     // 1-byte bools).
@@ -333,6 +343,10 @@ pub unsafe fn format_array(arr: *const u8, kind: ElemKind) -> String {
         let n = (arr as *const i64).read() as usize;
         let data = arr.add(HEADER);
         for i in 0..n {
+            if i == max {
+                let _ = write!(out, "{}... ({n} items)", if i > 0 { ", " } else { "" });
+                break;
+            }
             if i > 0 {
                 out.push_str(", ");
             }
