@@ -356,7 +356,7 @@ w()
         "{report}"
     );
     assert!(
-        out.stderr.contains("error: cannot watch `missing.src`"),
+        out.stderr.contains("error: cannot read `missing.src`"),
         "{report}"
     );
     assert!(out.stderr.contains("stopped watching ./w.src"), "{report}");

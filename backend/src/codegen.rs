@@ -171,6 +171,9 @@ pub fn generate<'ctx>(
     Ok(Generated { module })
 }
 
+/// Top-level statements per basic block at most (see `Gen::top`).
+const TOP_CHUNK: usize = 64;
+
 fn err(e: impl std::fmt::Display) -> String {
     format!("LLVM builder error: {e}")
 }
@@ -479,9 +482,17 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn top(&mut self, top: &TTop) -> Res<()> {
-        for item in &top.items {
+        for (i, item) in top.items.iter().enumerate() {
             if !self.open() {
                 self.dead_block();
+            }
+            // Straight-line top-level code would otherwise be one basic block as long as the
+            // file, and LLVM's instruction selection and scheduling are superlinear in the size
+            // of a block (a file of 40,000 `g = g + 1;` took a minute). A poll every
+            // `TOP_CHUNK` statements is a conditional branch, which bounds the blocks (no pass
+            // merges across it) and keeps long top-level code interruptible.
+            if i > 0 && i % TOP_CHUNK == 0 {
+                self.poll()?;
             }
             match item {
                 TTopItem::Global {
@@ -827,11 +838,17 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 for (a, v) in args.iter().zip(values) {
                     match a {
                         PrintArg::Str(s) => {
-                            let g = self
-                                .b
-                                .build_global_string_ptr(s, "str")
-                                .map_err(err)?
-                                .as_pointer_value();
+                            // A constant of exactly the literal's bytes, passed as pointer and
+                            // length. Not `build_global_string_ptr`: it takes a C string, so a
+                            // NUL inside the literal cut the constant short while the length
+                            // still said more, and the runtime read past it.
+                            let init = self.ctx.const_string(s, false);
+                            let g = self.module.add_global(init.get_type(), None, "str");
+                            g.set_initializer(&init);
+                            g.set_constant(true);
+                            g.set_linkage(Linkage::Private);
+                            g.set_unnamed_addr(true);
+                            let g = g.as_pointer_value();
                             self.call_rt(
                                 self.rt(RtFn::PrintStr),
                                 &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],

@@ -362,13 +362,15 @@ pub unsafe fn format_array_upto(arr: *const u8, kind: ElemKind, max: usize) -> S
 }
 
 pub(crate) extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
-    // SAFETY: JIT code passes a pointer to a string constant of `len` bytes in its module,
-    // valid UTF-8 (it came from a Rust `&str`).
-    let text =
-        unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(s, len as usize)) };
+    // SAFETY: JIT code passes a pointer to a constant of exactly `len` bytes in its module
+    // (the literal's bytes, no terminator; codegen `PrintArg::Str`).
+    let bytes = unsafe { std::slice::from_raw_parts(s, len as usize) };
+    // `\xHH` escapes may make a literal non-UTF-8; the line buffer is text, so such bytes
+    // print as U+FFFD.
+    let text = String::from_utf8_lossy(bytes);
     with_line(ctx, |b| {
         sep(b);
-        b.push_str(text);
+        b.push_str(&text);
     });
 }
 

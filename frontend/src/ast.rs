@@ -223,8 +223,8 @@ pub enum ExprKind {
     Float(f64),
     /// `true` / `false`.
     Bool(bool),
-    /// String literal with escapes decoded; only valid as a `print` argument.
-    Str(String),
+    /// String literal with escapes decoded (bytes); only valid as a `print` argument.
+    Str(Vec<u8>),
     /// A variable (local or global).
     Var(String),
     /// `op e`

@@ -21,8 +21,8 @@ pub enum Token<'src> {
     Int(u128),
     /// A float literal.
     Float(f64),
-    /// A string literal with its escapes decoded.
-    Str(String),
+    /// A string literal with its escapes decoded: bytes, since `\xHH` may make it non-UTF-8.
+    Str(Vec<u8>),
     /// A keyword (`fn`, `let`, ...), including `true` and `false`.
     Kw(Kw),
     /// An operator or punctuation, as written (`+`, `+=`, `..`, `(`, ...).
@@ -174,30 +174,62 @@ fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Spanned<'src>>, LexErr> {
         });
 
     // An escape is a backslash and any character; unknown ones are reported but lexing goes on
-    // (the character is kept as written) so one typo does not hide later errors.
+    // (the character is kept as written) so one typo does not hide later errors. `\xHH` is a
+    // byte, so a literal decodes to bytes, not to a `String`.
+    let hex = one_of("0123456789abcdefABCDEF");
+    let hex_escape = just("\\x")
+        .ignore_then(hex.then(hex))
+        .map(|(h, l): (char, char)| {
+            // Both are hex digits (the grammar above), so `to_digit(16)` cannot fail.
+            let d = |c: char| c.to_digit(16).unwrap_or(0) as u8;
+            Piece::Byte(d(h) * 16 + d(l))
+        });
     let escape = just('\\')
         .ignore_then(any())
         .map_with(|c: char, e| match c {
-            'n' => '\n',
-            't' => '\t',
-            '"' => '"',
-            '\\' => '\\',
+            'n' => Piece::Byte(b'\n'),
+            't' => Piece::Byte(b'\t'),
+            'r' => Piece::Byte(b'\r'),
+            '0' => Piece::Byte(0),
+            '"' => Piece::Byte(b'"'),
+            '\\' => Piece::Byte(b'\\'),
             other => {
                 let at = e.span();
-                let msg = format!("unknown character escape `\\{}`", other.escape_debug());
+                let msg = if other == 'x' {
+                    "`\\x` must be followed by two hex digits".to_string()
+                } else {
+                    format!("unknown character escape `\\{}`", other.escape_debug())
+                };
                 push_error(e.state(), at, msg);
-                other
+                Piece::Char(other)
             }
         });
+    // Any other character between the quotes (NUL, control bytes, newlines) is kept as it is.
     let string = just('"')
-        .ignore_then(none_of("\\\"").or(escape).repeated().collect::<String>())
+        .ignore_then(
+            none_of("\\\"")
+                .map(Piece::Char)
+                .or(hex_escape)
+                .or(escape)
+                .repeated()
+                .collect::<Vec<Piece>>(),
+        )
         .then(just('"').to(true).or(end().to(false)))
-        .map_with(|(s, closed), e| {
+        .map_with(|(pieces, closed), e| {
             if !closed {
                 let at = e.span();
                 push_error(e.state(), at, "unterminated string literal".to_string());
             }
-            Token::Str(s)
+            let mut bytes = Vec::with_capacity(pieces.len());
+            for p in pieces {
+                match p {
+                    Piece::Byte(b) => bytes.push(b),
+                    Piece::Char(c) => {
+                        bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes())
+                    }
+                }
+            }
+            Token::Str(bytes)
         });
 
     // `just` wants a pattern borrowed for the input's lifetime; `to` keeps the `'static` text.
@@ -238,7 +270,16 @@ fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Spanned<'src>>, LexErr> {
         .collect::<Vec<_>>()
         .map(|ts| ts.into_iter().flatten().collect())
         .then_ignore(comment.repeated())
+        // Trailing whitespace with no token after it (a file holding only a newline).
+        .then_ignore(text::whitespace())
         .then_ignore(end())
+}
+
+/// One element of a string literal: a source character or an escaped byte.
+#[derive(Clone, Copy)]
+enum Piece {
+    Char(char),
+    Byte(u8),
 }
 
 /// Records a lexical error (a function so that the state's type is known to inference).
@@ -326,9 +367,36 @@ mod tests {
     fn strings_and_escapes() {
         assert_eq!(
             toks(r#""a\n\t\"\\b""#),
-            vec![Token::Str("a\n\t\"\\b".into())]
+            vec![Token::Str(b"a\n\t\"\\b".to_vec())]
         );
-        assert_eq!(toks(r#""""#), vec![Token::Str(String::new())]);
+        assert_eq!(toks(r#""""#), vec![Token::Str(Vec::new())]);
+        assert_eq!(
+            toks(r#""\r\0\x41\xff\x00""#),
+            vec![Token::Str(b"\r\0A\xff\0".to_vec())]
+        );
+    }
+
+    #[test]
+    fn raw_bytes_in_strings_are_kept() {
+        // NUL, control bytes and newlines between the quotes are part of the literal.
+        assert_eq!(
+            toks("\"x\0yz\u{1}\n\u{7f}é\""),
+            vec![Token::Str("x\0yz\u{1}\n\u{7f}é".as_bytes().to_vec())]
+        );
+    }
+
+    #[test]
+    fn bad_hex_escape_is_located() {
+        let (_, d) = lex(r#""\x4g""#);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].primary_span(), Some(Span::new(1, 3)));
+    }
+
+    #[test]
+    fn whitespace_only_input_has_no_tokens() {
+        assert_eq!(toks("\n"), vec![]);
+        assert_eq!(toks("   \n\t\n"), vec![]);
+        assert_eq!(toks("x // c\n   \n"), vec![Token::Ident("x")]);
     }
 
     #[test]

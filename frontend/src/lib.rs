@@ -36,6 +36,32 @@ impl Span {
     }
 }
 
+/// The message of the error for a byte sequence that is not UTF-8.
+pub const INVALID_UTF8: &str = "source text is not valid UTF-8";
+
+/// Checks that `bytes` (a file or an input, as read) are UTF-8 source text.
+///
+/// The front end works on `&str`; this is the check in front of it, so readers can take bytes
+/// and an invalid byte anywhere (a literal, a comment, between tokens) is a located compile
+/// error rather than a failed read. The diagnostic's span covers the first invalid sequence
+/// (its bytes); the text before it is valid, so its line and column are exact.
+pub fn source_text(bytes: &[u8]) -> Result<&str, Diagnostic> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        // `error_len` is None for a sequence cut short by the end of the text.
+        let len = e.error_len().unwrap_or(bytes.len() - at).max(1);
+        let shown: Vec<String> = bytes[at..at + len]
+            .iter()
+            .map(|b| format!("0x{b:02X}"))
+            .collect();
+        Diagnostic::error(
+            INVALID_UTF8,
+            Span::new(at, at + len),
+            format!("invalid byte sequence {}", shown.join(" ")),
+        )
+    })
+}
+
 /// Parse and type-check one source text against the names the session already knows.
 ///
 /// This is the whole front end in one call: the driver uses it for REPL inputs and files alike.
@@ -53,5 +79,23 @@ pub fn compile_front(src: &str, env: &dyn typeck::Env) -> Result<tast::TProgram,
             diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
             Err(diags)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        assert_eq!(source_text(b"print(1)\n").ok(), Some("print(1)\n"));
+        let d = source_text(b"print(1)\n// \xff\n").unwrap_err();
+        assert_eq!(d.message, INVALID_UTF8);
+        assert_eq!(d.primary_span(), Some(Span::new(12, 13)));
+        // A multi-byte sequence cut short at the end.
+        let d = source_text(b"x \xe2\x82").unwrap_err();
+        assert_eq!(d.primary_span(), Some(Span::new(2, 4)));
+        let d = source_text(b"\x80").unwrap_err();
+        assert_eq!(d.primary_span(), Some(Span::new(0, 1)));
     }
 }

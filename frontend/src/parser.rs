@@ -1158,7 +1158,7 @@ mod tests {
             ExprKind::Int(v) => v.to_string(),
             ExprKind::Float(v) => format!("{v:?}"),
             ExprKind::Bool(b) => b.to_string(),
-            ExprKind::Str(s) => format!("{s:?}"),
+            ExprKind::Str(s) => format!("{:?}", String::from_utf8_lossy(s)),
             ExprKind::Var(v) => v.clone(),
             ExprKind::Unary(op, a) => {
                 format!("({} {})", if *op == UnOp::Neg { "-" } else { "!" }, sx(a))

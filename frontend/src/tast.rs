@@ -234,8 +234,8 @@ impl Builtin {
 pub enum PrintArg {
     /// A value of any type (unit prints as `()`).
     Value(TExpr),
-    /// A string literal, escapes already decoded.
-    Str(String),
+    /// A string literal, escapes already decoded (bytes: `\xHH` may make it non-UTF-8).
+    Str(Vec<u8>),
 }
 
 /// Kinds of checked expressions.

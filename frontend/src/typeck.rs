@@ -1407,7 +1407,7 @@ mod tests {
             panic!("not a print")
         };
         assert_eq!(args.len(), 6);
-        assert!(matches!(&args[0], PrintArg::Str(s) if s == "x ="));
+        assert!(matches!(&args[0], PrintArg::Str(s) if s == b"x ="));
         assert_eq!(tail_ty("len([1.0])"), Type::Int);
         assert_eq!(tail_ty("copy([true])"), Type::Array(Elem::Bool));
         assert_eq!(tail_ty("int(sqrt(float(rand(10))))"), Type::Int);

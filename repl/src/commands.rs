@@ -5,7 +5,7 @@ use crate::render;
 use crate::{errln, outln};
 use livejit_backend::{
     CompileErrors, ErrorKind, EvalResult, Event, Interrupter, Outcome, Preview, RuntimeError,
-    Session,
+    Session, Source,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -271,8 +271,8 @@ struct Watched {
     shown: String,
     /// Canonical path, so that `:unwatch ./w.src` finds `w.src`.
     canonical: PathBuf,
-    /// The text last seen.
-    seen: String,
+    /// The bytes last seen.
+    seen: Vec<u8>,
 }
 
 /// The path argument of a command: `~` and `~/...` expand to `$HOME`; a path in double quotes
@@ -309,8 +309,8 @@ pub fn parse_path(arg: &str) -> Result<String, String> {
 /// The REPL's state: the session plus what the commands need.
 pub struct Repl {
     session: Session,
-    /// Files loaded so far, with the text last loaded.
-    loaded: Vec<(String, String)>,
+    /// Files loaded so far, with the bytes last loaded.
+    loaded: Vec<(String, Vec<u8>)>,
     /// Files under `:watch`.
     watched: Vec<Watched>,
     /// When the watched files were last looked at.
@@ -406,20 +406,35 @@ impl Repl {
         }
     }
 
+    /// Processes one input given as bytes: bytes that are not UTF-8 are a located compile
+    /// error (the input fails), anything else goes to [`Repl::process`].
+    pub fn process_bytes(&mut self, bytes: &[u8]) -> bool {
+        match livejit_frontend::source_text(bytes) {
+            Ok(text) => self.process(text),
+            Err(d) => {
+                let name = self.session.next_input_name();
+                invalid_utf8(&name, bytes, d)
+            }
+        }
+    }
+
     /// Loads (or reloads) a file: one transaction, then its top-level code.
     pub fn load(&mut self, path: &str) -> bool {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let bytes = match crate::source::read_file(path) {
+            Ok(b) => b,
             Err(e) => {
-                errln!("error: cannot read `{path}`: {e}");
+                errln!("error: {e}");
                 return false;
             }
         };
         match self.loaded.iter_mut().find(|(p, _)| p == path) {
-            Some(entry) => entry.1 = text.clone(),
-            None => self.loaded.push((path.to_string(), text.clone())),
+            Some(entry) => entry.1 = bytes.clone(),
+            None => self.loaded.push((path.to_string(), bytes.clone())),
         }
-        self.eval(path, &text)
+        match livejit_frontend::source_text(&bytes) {
+            Ok(text) => self.eval(path, text),
+            Err(d) => invalid_utf8(path, &bytes, d),
+        }
     }
 
     fn command(&mut self, cmd: &str) -> bool {
@@ -669,6 +684,15 @@ impl Repl {
     /// Loads `path` and keeps watching it: [`Repl::idle`] reloads it when it changes. A file
     /// that cannot be read is an error and is not watched.
     fn watch(&mut self, path: &str) -> bool {
+        // A file that cannot be read (missing, a device, too large) is an error and is not
+        // watched.
+        let text = match crate::source::read_file(path) {
+            Ok(t) => t,
+            Err(e) => {
+                errln!("error: {e}");
+                return false;
+            }
+        };
         let canonical = match std::fs::canonicalize(path) {
             Ok(c) => c,
             Err(e) => {
@@ -677,7 +701,6 @@ impl Repl {
             }
         };
         let ok = self.load(path);
-        let text = std::fs::read_to_string(path).unwrap_or_default();
         self.watched.retain(|w| w.canonical != canonical);
         self.watched.push(Watched {
             shown: path.to_string(),
@@ -712,7 +735,7 @@ impl Repl {
         let mut changed = Vec::new();
         for w in &mut self.watched {
             // A file being rewritten may be briefly missing or empty: wait for a real text.
-            match std::fs::read_to_string(&w.shown) {
+            match crate::source::read_file(&w.shown) {
                 Ok(text) if !text.is_empty() && text != w.seen => {
                     w.seen = text;
                     changed.push(w.shown.clone());
@@ -730,13 +753,13 @@ impl Repl {
 
     fn reload(&mut self) -> bool {
         let mut ok = true;
-        let files: Vec<(String, String)> = self.loaded.clone();
+        let files: Vec<(String, Vec<u8>)> = self.loaded.clone();
         for (path, old) in files {
-            match std::fs::read_to_string(&path) {
+            match crate::source::read_file(&path) {
                 Ok(text) if text == old => {}
                 Ok(_) => ok &= self.load(&path),
                 Err(e) => {
-                    errln!("error: cannot read `{path}`: {e}");
+                    errln!("error: {e}");
                     ok = false;
                 }
             }
@@ -763,6 +786,21 @@ impl Repl {
         out::emit(Stream::Err, render::compile_errors(errors));
         false
     }
+}
+
+/// Reports source bytes that are not UTF-8 (`d` from [`livejit_frontend::source_text`]).
+/// Rendered against the text with invalid sequences replaced by U+FFFD: everything before the
+/// first one is unchanged, so the location (line, column) is exact.
+fn invalid_utf8(name: &str, bytes: &[u8], mut d: livejit_frontend::Diagnostic) -> bool {
+    for l in &mut d.labels {
+        l.span.end = l.span.start + char::REPLACEMENT_CHARACTER.len_utf8();
+    }
+    let errors = CompileErrors {
+        source: Source::new(name, &String::from_utf8_lossy(bytes)),
+        diagnostics: vec![d],
+    };
+    out::emit(Stream::Err, render::compile_errors(&errors));
+    false
 }
 
 fn answer(r: Result<String, String>) -> bool {

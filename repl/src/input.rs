@@ -1,47 +1,63 @@
-//! Where one input ends: an input continues onto the next line only while a bracket is open.
+//! Where one input ends: an input continues onto the next line while a bracket or a string
+//! literal is still open (docs/language.md, "The REPL").
 //!
 //! Brackets inside string literals and `//` comments do not count. A closing bracket without
 //! an opener does not keep the input open (the parser reports it).
 
-/// Whether `text` has no open bracket left, so it can be processed.
-pub fn is_complete(text: &str) -> bool {
-    depth(text) <= 0
+/// Bracket and string state of the text seen so far; fed line by line, so a reader never
+/// rescans what it has already seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scanner {
+    /// Net bracket depth (`(`, `[`, `{` open; `)`, `]`, `}` close).
+    depth: i64,
+    /// Inside a string literal (which may span lines).
+    in_string: bool,
+    /// The last byte fed was the `\` of an escape inside a string.
+    escape: bool,
 }
 
-/// Net bracket depth of `text` (`(`, `[`, `{` open; `)`, `]`, `}` close).
-pub fn depth(text: &str) -> i64 {
-    let mut depth = 0i64;
-    let mut chars = text.chars().peekable();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        if in_string {
-            match c {
-                '\\' => {
-                    chars.next();
+impl Scanner {
+    /// Feeds more text (any split point, even inside a line).
+    pub fn feed(&mut self, text: &[u8]) {
+        let mut i = 0;
+        while i < text.len() {
+            let c = text[i];
+            i += 1;
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if c == b'\\' {
+                    self.escape = true;
+                } else if c == b'"' {
+                    self.in_string = false;
                 }
-                '"' => in_string = false,
-                // A string never spans lines in practice: an unterminated one must not swallow
-                // the rest of the session.
-                '\n' => in_string = false,
-                _ => {}
+                continue;
             }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '/' if chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
+            match c {
+                b'"' => self.in_string = true,
+                b'/' if text.get(i) == Some(&b'/') => {
+                    while i < text.len() && text[i] != b'\n' {
+                        i += 1;
                     }
                 }
+                b'(' | b'[' | b'{' => self.depth += 1,
+                b')' | b']' | b'}' => self.depth -= 1,
+                _ => {}
             }
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth -= 1,
-            _ => {}
         }
     }
-    depth
+
+    /// No bracket or string is open: the input can be processed.
+    pub fn is_complete(&self) -> bool {
+        self.depth <= 0 && !self.in_string
+    }
+}
+
+/// Whether `text` has no open bracket or string left, so it can be processed.
+pub fn is_complete(text: &str) -> bool {
+    let mut s = Scanner::default();
+    s.feed(text.as_bytes());
+    s.is_complete()
 }
 
 #[cfg(test)]
@@ -62,6 +78,19 @@ mod tests {
         assert!(is_complete("let x = 1; // {"));
         assert!(!is_complete("fn f() { // }"));
         assert!(is_complete("print(\"\\\"{\")"));
+    }
+
+    #[test]
+    fn an_open_string_continues_the_input() {
+        assert!(!is_complete("print(\"two\n"));
+        assert!(is_complete("print(\"two\nlines\")\n"));
+        assert!(!is_complete("let s = \"a\\\"\n"));
+        // Fed in pieces, the state carries over.
+        let mut s = Scanner::default();
+        s.feed(b"print(\"a {\n");
+        assert!(!s.is_complete());
+        s.feed(b"} b\")\n");
+        assert!(s.is_complete());
     }
 
     #[test]

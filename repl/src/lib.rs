@@ -10,11 +10,12 @@ pub mod editor;
 pub mod input;
 pub mod out;
 pub mod render;
+pub mod source;
 mod terminal;
 
 use commands::Repl;
 use editor::SharedData;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
@@ -23,7 +24,7 @@ use std::thread::JoinHandle;
 /// inputs, so it stays free to read the next one, to handle Ctrl-C at the prompt, and to show
 /// reload output while the user types; nothing holds a lock while an input runs.
 struct Worker {
-    inputs: Sender<String>,
+    inputs: Sender<Vec<u8>>,
     /// One answer per input: (it succeeded, the REPL goes on).
     answers: Receiver<(bool, bool)>,
     thread: JoinHandle<()>,
@@ -33,7 +34,7 @@ impl Worker {
     /// Starts the session thread; it refreshes `data` (what the editor completes) after
     /// every input and every reload.
     fn start(mut repl: Repl, data: SharedData) -> Worker {
-        let (inputs, rx) = mpsc::channel::<String>();
+        let (inputs, rx) = mpsc::channel::<Vec<u8>>();
         let (tx, answers) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("livejit-session".into())
@@ -45,7 +46,7 @@ impl Worker {
                 loop {
                     match rx.recv_timeout(commands::WATCH_PERIOD) {
                         Ok(text) => {
-                            let ok = repl.process(&text);
+                            let ok = repl.process_bytes(&text);
                             let go_on = !repl.quit;
                             refresh(&repl);
                             let _ = tx.send((ok, go_on));
@@ -71,8 +72,8 @@ impl Worker {
     }
 
     /// Processes one input and waits for it: (it succeeded, the REPL goes on).
-    fn run(&self, text: String) -> (bool, bool) {
-        if self.inputs.send(text).is_err() {
+    fn run(&self, text: impl Into<Vec<u8>>) -> (bool, bool) {
+        if self.inputs.send(text.into()).is_err() {
             return (false, false);
         }
         self.answers.recv().unwrap_or((false, false))
@@ -170,29 +171,28 @@ fn start(files: &[String]) -> i32 {
     status
 }
 
-/// Script mode: same inputs as the REPL, no prompt, keeps going after errors.
+/// Script mode: same inputs as the REPL, no prompt, keeps going after errors. Input is read as
+/// bytes with a bound per input ([`source::ScriptReader`]): a line that is not UTF-8 is a
+/// located compile error, not the end of the script.
 fn script_loop(worker: &Worker) -> bool {
     let stdin = std::io::stdin();
+    let mut reader = source::ScriptReader::new(stdin.lock());
     let mut ok = true;
-    let mut pending = String::new();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        pending.push_str(&line);
-        pending.push('\n');
-        if !input::is_complete(&pending) {
-            continue;
-        }
-        let text = std::mem::take(&mut pending);
-        let (input_ok, go_on) = worker.run(text);
+    loop {
+        let bytes = match reader.next_input() {
+            source::Next::Input(bytes) => bytes,
+            source::Next::End => return ok,
+            source::Next::Error(e) => {
+                eprintln!("error: {e}");
+                return false;
+            }
+        };
+        let (input_ok, go_on) = worker.run(bytes);
         ok &= input_ok;
         if !go_on {
             return ok;
         }
     }
-    if !pending.trim().is_empty() {
-        ok &= worker.run(pending).0;
-    }
-    ok
 }
 
 /// Where the history is kept: `$LIVEJIT_HISTORY`, else `$XDG_DATA_HOME/livejit/history`,

@@ -18,6 +18,10 @@ use livejit_frontend::{FnSig, Type};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// Top-level units with more statements than this are compiled at `:opt 0` (see
+/// [`compile_unit`]).
+const LONG_TOP: usize = 1_000;
+
 /// How to compile.
 pub(crate) struct Options<'a> {
     pub targets: &'a Targets,
@@ -196,10 +200,23 @@ fn compile_unit(
 ) -> Result<LinkedUnit, String> {
     let ctx = Context::create();
     let g = codegen::generate(&ctx, symbol, unit, resolver, opts.polls)?;
+    // Top-level code runs once, and LLVM's O2 costs ~60 us per statement: a generated file of
+    // 100,000 top-level statements spent ~9 s optimizing code that runs for microseconds. Long
+    // top-level code is compiled without optimization (its loops too; functions are
+    // unaffected). Top-level IR is not kept either: only `:ir` and `:asm` of functions read it.
+    let (opt, keep_ir) = match unit {
+        Unit::Top(t) if t.items.len() > LONG_TOP => (0, false),
+        Unit::Top(_) => (opts.opt, false),
+        Unit::Fn(_) => (opts.opt, true),
+    };
     opts.targets.prepare(&g.module);
-    opts.targets.optimize(&g.module, opts.opt)?;
-    let ir = g.module.print_to_string().to_string();
-    let object = opts.targets.emit_object(&g.module, opts.opt)?;
+    opts.targets.optimize(&g.module, opt)?;
+    let ir = if keep_ir {
+        g.module.print_to_string().to_string()
+    } else {
+        String::new()
+    };
+    let object = opts.targets.emit_object(&g.module, opt)?;
     let size = objcode::symbol_size(&object, symbol)?;
     let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
     let (tracker, addrs) = jit.add_object(&object, symbol, &[symbol])?;
