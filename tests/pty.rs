@@ -521,3 +521,49 @@ fn task_output_goes_above_the_line_being_typed() {
     );
     t.quit();
 }
+
+/// A `:watch` reload while the user is typing prints its lines (and diagnostics) above the
+/// prompt, like any other asynchronous output; the half-typed line stays intact.
+#[test]
+fn a_watch_reload_prints_above_the_line_being_typed() {
+    let history = history_file("watch_typing");
+    let dir = history.parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("w.src"), "fn w() -> int { 1 }\n").unwrap();
+    let mut t = Term::start_in(&history, &dir);
+    t.send(":watch w.src\r");
+    t.expect("watching w.src");
+    t.expect("livejit> ");
+    t.type_slowly("print(w() +", Duration::from_millis(10));
+    t.expect_line("with the half-typed input", |l| l == "livejit> print(w() +");
+    std::fs::write(dir.join("w.src"), "fn w() -> int { 2 }\n").unwrap();
+    t.expect("redefined w (v2)");
+    std::fs::write(dir.join("w.src"), "fn w() -> int { true }\n").unwrap();
+    t.expect("mismatched types");
+    t.expect_line("with the half-typed input again", |l| {
+        l == "livejit> print(w() +"
+    });
+    t.send(" 40)\r");
+    t.expect("42");
+    t.expect("livejit> ");
+    let lines = t.screen_lines();
+    let at = |want: &str| lines.iter().position(|l| l.contains(want));
+    let (changed, redefined, error, typed) = (
+        at("w.src changed, reloading"),
+        at("redefined w (v2)"),
+        at("mismatched types"),
+        at("livejit> print(w() + 40)"),
+    );
+    assert!(
+        changed.is_some() && changed < redefined && redefined < error && error < typed,
+        "--- screen\n{}",
+        t.screen_text()
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("print(w()") && l != "livejit> print(w() + 40)"),
+        "the typed line was split or garbled\n--- screen\n{}",
+        t.screen_text()
+    );
+    t.quit();
+}
