@@ -100,7 +100,12 @@ struct State {
     phase: Phase,
     /// The printer is inside the editor's printer (which may block until the editor reads).
     above: bool,
+    /// Bytes in `queue`.
+    queued: usize,
 }
+
+/// Queued program output above which printing tasks wait for the terminal.
+const QUEUE_LIMIT: usize = 1 << 20;
 
 /// The interactive screen: the output queue, its printer thread and the editor's phase.
 pub struct Screen {
@@ -122,6 +127,7 @@ impl Screen {
                 queue: VecDeque::new(),
                 phase: Phase::Output,
                 above: false,
+                queued: 0,
             }),
             changed: Condvar::new(),
             stderr_tty: std::io::stderr().is_terminal(),
@@ -132,8 +138,9 @@ impl Screen {
             .name("livejit-printer".into())
             .spawn(move || printer.run(above))
             .ok()?;
-        livejit_backend::route_program_output(Box::new(|line: &str| {
-            emit(Stream::Out, format!("{line}\n"));
+        let program = screen.clone();
+        livejit_backend::route_program_output(Box::new(move |line: &str| {
+            program.push_program_line(format!("{line}\n"));
         }));
         Some(screen)
     }
@@ -143,7 +150,28 @@ impl Screen {
     }
 
     fn push(&self, stream: Stream, text: String) {
-        self.lock().queue.push_back((stream, text));
+        let mut s = self.lock();
+        s.queued += text.len();
+        s.queue.push_back((stream, text));
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// A line of program output, from a task thread: waits while much is queued (a program
+    /// printing faster than the terminal shows must not fill the memory), unless the printer
+    /// waits for the next prompt (see the module doc), which may depend on this task ending.
+    fn push_program_line(&self, text: String) {
+        let mut s = self.lock();
+        while s.queued > QUEUE_LIMIT && !(s.above && s.phase == Phase::Output) {
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        s.queued += text.len();
+        s.queue.push_back((Stream::Out, text));
+        drop(s);
         self.changed.notify_all();
     }
 
@@ -208,6 +236,7 @@ impl Screen {
                 s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
             }
             let batch: Vec<(Stream, String)> = s.queue.drain(..).collect();
+            s.queued = 0;
             if s.phase == Phase::Output {
                 // Written under the lock: `before_prompt` cannot start the editor meanwhile.
                 for (stream, text) in &batch {
