@@ -102,6 +102,9 @@ struct State {
     above: bool,
     /// Bytes in `queue`.
     queued: usize,
+    /// Pieces queued so far, and pieces taken off the queue by the printer so far.
+    pushed: u64,
+    taken: u64,
 }
 
 /// Queued program output above which printing tasks wait for the terminal.
@@ -128,6 +131,8 @@ impl Screen {
                 phase: Phase::Output,
                 above: false,
                 queued: 0,
+                pushed: 0,
+                taken: 0,
             }),
             changed: Condvar::new(),
             stderr_tty: std::io::stderr().is_terminal(),
@@ -152,6 +157,7 @@ impl Screen {
     fn push(&self, stream: Stream, text: String) {
         let mut s = self.lock();
         s.queued += text.len();
+        s.pushed += 1;
         s.queue.push_back((stream, text));
         drop(s);
         self.changed.notify_all();
@@ -170,6 +176,7 @@ impl Screen {
                 .0;
         }
         s.queued += text.len();
+        s.pushed += 1;
         s.queue.push_back((Stream::Out, text));
         drop(s);
         self.changed.notify_all();
@@ -182,9 +189,11 @@ impl Screen {
 
     /// Before `readline`: waits until what was emitted so far is on the screen (unless the
     /// printer waits for the editor itself), then holds output until the prompt is drawn.
+    /// Output emitted meanwhile (a task printing on) does not delay the prompt.
     pub fn before_prompt(&self) {
         let mut s = self.lock();
-        while !s.queue.is_empty() && !s.above && s.phase == Phase::Output {
+        let target = s.pushed;
+        while s.taken < target && !s.above && s.phase == Phase::Output {
             s = self
                 .changed
                 .wait_timeout(s, Duration::from_millis(100))
@@ -237,6 +246,7 @@ impl Screen {
             }
             let batch: Vec<(Stream, String)> = s.queue.drain(..).collect();
             s.queued = 0;
+            s.taken += batch.len() as u64;
             if s.phase == Phase::Output {
                 // Written under the lock: `before_prompt` cannot start the editor meanwhile.
                 for (stream, text) in &batch {
