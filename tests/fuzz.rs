@@ -3,7 +3,7 @@
 //! `continue`, arrays with aliasing and `copy`, globals, top-level `let`, compound assignment,
 //! early `return`, `if` expressions, int/float/bool arithmetic, and the runtime errors); a
 //! reference evaluator (`fuzz/eval.rs`) interprets the same syntax tree with the semantics of
-//! LANGUAGE.md in Rust's evaluation order. Each program is run by the binary, as
+//! docs/language.md in Rust's evaluation order. Each program is run by the binary, as
 //! `livejit run FILE` (default optimization level) and in script mode as
 //! `:opt 0` + `:load FILE`; stdout, the exit status and the runtime error message
 //! (`error: MESSAGE`) must match the reference.
@@ -306,7 +306,7 @@ fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
         .expect("worker panicked")
 }
 
-/// The reference itself follows Rust's assignment order (LANGUAGE.md: Rust-like): the right
+/// The reference itself follows Rust's assignment order (docs/language.md: Rust-like): the right
 /// operand first, then the place.
 #[test]
 fn reference_evaluates_the_right_operand_of_an_assignment_first() {

@@ -482,6 +482,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn top(&mut self, top: &TTop) -> Res<()> {
+        // Globals this unit has already declared (by `global` or top-level `let`): a later
+        // `global` of the same name finds it existing and does nothing, as across inputs.
+        let mut declared: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, item) in top.items.iter().enumerate() {
             if !self.open() {
                 self.dead_block();
@@ -498,7 +501,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 TTopItem::Global {
                     is_let, name, init, ..
                 } => {
-                    if *is_let || self.resolver.global_decl_defines(name) {
+                    let first = declared.insert(name.as_str());
+                    if *is_let || (first && self.resolver.global_decl_defines(name)) {
                         let v = self.expr(init)?;
                         self.store_global(name, v)?;
                     }

@@ -1,4 +1,4 @@
-//! The reference evaluator: interprets the fuzzer's syntax tree with the semantics LANGUAGE.md
+//! The reference evaluator: interprets the fuzzer's syntax tree with the semantics docs/language.md
 //! specifies, in Rust's evaluation order (operands and arguments left to right; an assignment
 //! evaluates its right-hand side first, then the place; `a[i]` evaluates `a`, then `i`, then
 //! checks the bounds).
@@ -488,7 +488,7 @@ impl<'p> Interp<'p> {
                     Value::Arr(Rc::new(RefCell::new(a.borrow().clone())))
                 }
                 (Builtin::Float, Value::Int(i)) => Value::Float(i as f64),
-                // `as` saturates and maps NaN to 0, as LANGUAGE.md specifies for `int()`.
+                // `as` saturates and maps NaN to 0, as docs/language.md specifies for `int()`.
                 (Builtin::Int, Value::Float(x)) => Value::Int(x as i64),
                 (Builtin::Sqrt, Value::Float(x)) => Value::Float(x.sqrt()),
                 _ => return invalid("ill-typed builtin"),

@@ -15,19 +15,16 @@ use super::ast::{
 
 /// Generate side-effecting, fallible or diverging right-hand sides for compound assignments and
 /// assignments to array elements (`g += f()` where `f` changes `g`, `xs[9] = h()`,
-/// `x += return 7`). livejit evaluates the place first today (wrong: Rust evaluates the right
-/// operand first); turn this on once the assignment-order fix is merged.
-pub const RHS_SIDE_EFFECTS: bool = false;
+/// `x += return 7`): the right operand is evaluated first, then the place, as in Rust.
+pub const RHS_SIDE_EFFECTS: bool = true;
 
-/// Generate the bitwise compound assignments `&= |= ^= <<= >>=` (in LANGUAGE.md; the parser
+/// Generate the bitwise compound assignments `&= |= ^= <<= >>=` (in docs/language.md; the parser
 /// does not accept them yet). Turn on when they are implemented.
 pub const BITWISE_COMPOUND_ASSIGN: bool = false;
 
 /// Generate a second `global g: T = e;` for a global the file has already declared (and run):
-/// LANGUAGE.md says it does nothing, but livejit assigns it again within one file
-/// (`global g: int = 0; global g: int = 7; print(g);` prints 7, expected 0). Turn on once
-/// fixed (or once the contract says otherwise, then change `eval.rs`).
-pub const GLOBAL_REDECLARATION: bool = false;
+/// it does nothing (`global g: int = 0; global g: int = 7; print(g);` prints 0).
+pub const GLOBAL_REDECLARATION: bool = true;
 
 /// A small deterministic generator (splitmix64), so failures reproduce from the seed.
 pub struct Rng(u64);
