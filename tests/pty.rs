@@ -115,6 +115,10 @@ impl Term {
         self.p.flush().expect("flush the pty");
     }
 
+    fn send_ctrl_c(&mut self) {
+        self.p.send_control('c').expect("write to the pty");
+    }
+
     fn screen_text(&self) -> String {
         self.screen.screen().contents()
     }
@@ -413,6 +417,14 @@ fn continuation_lines_get_their_own_prompt() {
     t.expect("livejit> ");
     t.send("two()\r");
     t.expect("2");
+    t.expect("livejit> ");
+    // Ctrl-C at `...> ` drops the unfinished input.
+    t.send("print(1,\r");
+    t.expect("...> ");
+    t.send_ctrl_c();
+    t.expect("livejit> ");
+    t.send("print(77)\r");
+    t.expect("\n77");
     t.expect("livejit> ");
     let lines = t.screen_lines();
     for want in [
