@@ -55,6 +55,9 @@ pub enum Unit<'a> {
 pub struct Generated<'ctx> {
     /// The module.
     pub module: Module<'ctx>,
+    /// The deepest loop nesting in the unit (the driver compiles very deep nests without
+    /// optimization: LLVM's loop passes are superlinear in nesting depth).
+    pub loop_depth: usize,
 }
 
 /// Builds the module for one unit. `symbol` is the versioned symbol name (e.g. `sort$v3`).
@@ -112,6 +115,7 @@ pub fn generate<'ctx>(
         locals: Vec::new(),
         local_types: locals.iter().map(|l| l.ty).collect(),
         loops: Vec::new(),
+        loop_depth: 0,
         ret,
         polls,
         pending_poll: true,
@@ -164,11 +168,12 @@ pub fn generate<'ctx>(
             }
         }
     }
+    let loop_depth = g.loop_depth;
     drop(g);
     module
         .verify()
         .map_err(|e| format!("invalid IR for {symbol}: {e}"))?;
-    Ok(Generated { module })
+    Ok(Generated { module, loop_depth })
 }
 
 /// Top-level statements per basic block at most (see `Gen::top`).
@@ -238,6 +243,8 @@ struct Gen<'a, 'ctx> {
     local_types: Vec<Type>,
     /// (continue target, break target) of the enclosing loops, innermost last.
     loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
+    /// The deepest `loops` has been.
+    loop_depth: usize,
     ret: Type,
     /// Emit safepoint polls (always, except in the benchmark that measures their cost).
     polls: bool,
@@ -949,6 +956,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     .map_err(err)?;
                 self.b.position_at_end(body_bb);
                 self.loops.push((head, exit));
+                self.loop_depth = self.loop_depth.max(self.loops.len());
                 self.block(body)?;
                 self.loops.pop();
                 if self.open() {
@@ -1065,6 +1073,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             self.b.build_store(slot, i).map_err(err)?;
         }
         self.loops.push((step, exit));
+        self.loop_depth = self.loop_depth.max(self.loops.len());
         self.block(body)?;
         self.loops.pop();
         if self.open() {

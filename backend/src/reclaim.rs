@@ -7,11 +7,16 @@
 //! 3. if D sits in an orphaned slot (its function's signature changed), no other unfreed
 //!    version still calls through that slot.
 //!
+//! 1 and 2 hold only if they are read together: the running set under the registry lock
+//! (after the commit that retired D), and each task's epoch before its published set.
+//!
 //! While a version is blocked only by frames, the reclaimer asks for a fresh scan every
 //! [`RESCAN`], so it is freed within about that long after its last frame returns.
 
 use crate::session::{Event, Reporter, Shared};
 use crate::tasks;
+#[cfg(test)]
+use crate::versions::Registry;
 use crate::versions::{Compiled, State};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -32,33 +37,80 @@ pub struct Pass {
     pub draining: bool,
 }
 
+/// Test hooks that stop a pass at the points where the order of its reads matters, so that a
+/// test can make a task or a transaction move in between, deterministically. A hook is kept
+/// until it returns true (then it is dropped); while it runs, other passes see none.
+#[cfg(test)]
+#[derive(Default)]
+#[allow(clippy::type_complexity)]
+pub(crate) struct TestHooks {
+    /// At the start of a pass, before it locks the registry.
+    pub before_lock: std::sync::Mutex<Option<Box<dyn FnMut() -> bool + Send>>>,
+    /// With the registry locked, after the pass has read the tasks' published state and before
+    /// it decides anything.
+    pub after_read: std::sync::Mutex<Option<Box<dyn FnMut(&Registry) -> bool + Send>>>,
+}
+
+#[cfg(test)]
+impl TestHooks {
+    fn before_lock(&self) {
+        let taken = self
+            .before_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut f) = taken {
+            if !f() {
+                *self.before_lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+            }
+        }
+    }
+
+    fn after_read(&self, reg: &Registry) {
+        let taken = self
+            .after_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut f) = taken {
+            if !f(reg) {
+                *self.after_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+            }
+        }
+    }
+}
+
 /// Frees every draining version that can be freed now.
 pub fn pass(shared: &Shared) -> Pass {
-    let running = tasks::running();
+    #[cfg(test)]
+    shared.hooks.before_lock();
     let mut out = Pass::default();
     let mut reg = shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+    // The running set is read under the registry lock, after every commit whose retirements
+    // this pass sees: a task missing from it registered after those slot stores, so it can
+    // only have loaded the versions that replaced them. (Read before the lock, a task that
+    // started and entered a version replaced meanwhile would be missing and pin nothing.)
+    let running = tasks::running();
+    // Each task's epoch is read before its set (`TaskCtx::published_view`): the pair is
+    // consistent, never an old set with a new epoch.
+    let views: Vec<(u64, Vec<u64>)> = running.iter().map(|t| t.published_view()).collect();
+    // Every running task has published for each epoch up to this one.
+    let published_for = views.iter().map(|(e, _)| *e).min().unwrap_or(u64::MAX);
+    let in_frames: HashSet<u64> = views.into_iter().flat_map(|(_, v)| v).collect();
     let live_slots: HashSet<usize> = reg.fns.values().map(|f| f.slot).collect();
     // Slots still called by some unfreed version, with the id of the caller.
     let called: Vec<(usize, u64)> = reg
         .unfreed()
         .flat_map(|v| v.calls_slots.iter().map(move |s| (*s, v.info.id)))
         .collect();
-    let in_frames: HashSet<u64> = running
-        .iter()
-        .flat_map(|t| {
-            t.published
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .versions
-                .clone()
-        })
-        .collect();
+    #[cfg(test)]
+    shared.hooks.after_read(&reg);
     // `slot`: the slot a function version was installed in (`None` for top-level units).
     let freeable = |v: &Compiled, slot: Option<usize>| -> Option<bool> {
         if v.state() != State::Draining {
             return None;
         }
-        if !running.iter().all(|t| t.published_since(v.retire_epoch())) {
+        if published_for < v.retire_epoch() {
             return Some(false);
         }
         if in_frames.contains(&v.info.id) {

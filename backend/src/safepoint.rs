@@ -91,7 +91,28 @@ impl TaskCtx {
         self.parked.load(SeqCst) || self.seen_epoch.load(SeqCst) >= epoch
     }
 
-    /// Walks the stack from a JIT frame and publishes the versions found.
+    /// The epoch this task's published set is current for (`u64::MAX` while parked) and that
+    /// set, read in this order: [`TaskCtx::publish`] stores the set before the epoch and
+    /// [`TaskCtx::park`] parks after publishing, so the set read is the one published for that
+    /// epoch or a later walk's, never an older one. (Reading the set first could pair the set
+    /// of an earlier epoch with the epoch of a walk that ran in between.)
+    pub fn published_view(&self) -> (u64, Vec<u64>) {
+        let epoch = if self.parked.load(SeqCst) {
+            u64::MAX
+        } else {
+            self.seen_epoch.load(SeqCst)
+        };
+        let versions = self
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .versions
+            .clone();
+        (epoch, versions)
+    }
+
+    /// Walks the stack from a JIT frame and publishes the versions found (the set first, then
+    /// the epoch: see [`TaskCtx::published_view`]).
     fn publish(&self, frame: usize, self_fn: usize) {
         let epoch = EPOCH.load(SeqCst);
         let chain = walk(frame, self_fn);

@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     /// Held by a transaction from its registry snapshot to its commit (not while its top-level
     /// code runs), so two inputs never commit against stale state.
     tx: Mutex<()>,
+    /// Interleaving hooks for the retirement tests.
+    #[cfg(test)]
+    pub(crate) hooks: reclaim::TestHooks,
 }
 
 /// Something the session reports as it happens, from any thread (rendered by the REPL).
@@ -266,6 +269,8 @@ impl Session {
             jit: Arc::new(Mutex::new(jit)),
             reg: Mutex::new(Registry::default()),
             tx: Mutex::new(()),
+            #[cfg(test)]
+            hooks: reclaim::TestHooks::default(),
         });
         let weak = Arc::downgrade(&shared);
         let r = reporter.clone();
@@ -940,6 +945,111 @@ mod tests {
         assert!(rows[1].code_size.is_some_and(|n| n > 0));
         assert_eq!(rows[1].origin, "<input:2>");
         assert!(s.versions("nope").is_err());
+    }
+
+    /// Defines `slow`, which spins until `hold` is cleared.
+    const SLOW: &str = "global hold: bool = true;\nglobal started: int = 0;\n\
+                        fn slow() -> int { started = 1; while hold { } 1 }";
+
+    /// Spawns `slow()` and waits until the task is spinning in `slow` v1.
+    fn spawn_slow(s: &mut Session) -> u64 {
+        let name = s.next_input_name();
+        let id = s.spawn(&name, "slow()").unwrap().expect("a task");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while s.global_int("started") != Some(1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            s.global_int("started"),
+            Some(1),
+            "the task never entered slow"
+        );
+        id
+    }
+
+    /// `slow` v1 must still be draining (the task spins in it); then the task finishes with
+    /// v1's value and v1 is freed.
+    fn v1_drains_until_the_task_leaves(s: &mut Session, id: u64) {
+        assert_eq!(states(s, "slow"), vec![State::Draining, State::Live]);
+        eval_ok(s, "hold = false;");
+        s.wait(Some(id)).unwrap();
+        match s.task_outcome(id).unwrap() {
+            Some(Outcome::Done(Some(v))) => assert_eq!(v, "1"),
+            other => panic!("the task ended with {other:?}"),
+        }
+        assert!(s.drain(Duration::from_secs(10)));
+        assert_eq!(states(s, "slow"), vec![State::Freed, State::Live]);
+    }
+
+    /// Regression (SIGSEGV in `retire_repro.in`): a task publishes its frames between the
+    /// moment a pass reads the published sets and the moment it checks the tasks' epochs. The
+    /// pass used to pair the old (empty) set with the new epoch and free the version the task
+    /// was spinning in.
+    #[test]
+    fn a_task_publishing_during_a_pass_keeps_its_version() {
+        let mut s = session();
+        eval_ok(&mut s, SLOW);
+        let id = spawn_slow(&mut s);
+        let ctx = s.background[&id].ctx.clone();
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let f = fired.clone();
+        *s.shared.hooks.after_read.lock().unwrap() = Some(Box::new(move |reg: &Registry| {
+            let old = &reg.fns["slow"].versions[0].unit;
+            if old.state() != State::Draining {
+                return false;
+            }
+            // The commit poked the task: let it publish for the replacing epoch now.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while ctx.seen_epoch.load(SeqCst) < old.retire_epoch() && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            f.store(true, SeqCst);
+            true
+        }));
+        eval_ok(&mut s, "fn slow() -> int { 2 }");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !fired.load(SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(fired.load(SeqCst), "no pass reached the hook");
+        // `states` takes the registry lock, so the hooked pass has finished.
+        v1_drains_until_the_task_leaves(&mut s, id);
+    }
+
+    /// Regression: a task starts (and enters `slow` v1, which is then replaced) while the
+    /// reclaimer is in a pass but has not locked the registry yet. The pass must not decide
+    /// with a running-task set read before the replacement was committed.
+    #[test]
+    fn a_task_started_during_a_pass_keeps_its_version() {
+        use std::sync::mpsc::channel;
+        let mut s = session();
+        eval_ok(&mut s, SLOW);
+        let reclaimer = || std::thread::current().name() == Some("livejit-reclaim");
+        let (in_tx, in_rx) = channel();
+        let (go_tx, go_rx) = channel::<()>();
+        *s.shared.hooks.before_lock.lock().unwrap() = Some(Box::new(move || {
+            if !reclaimer() {
+                return false;
+            }
+            let _ = in_tx.send(());
+            let _ = go_rx.recv_timeout(Duration::from_secs(60));
+            true
+        }));
+        in_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the reclaimer runs a pass");
+        // The reclaimer is held at the start of a pass: start the task, replace its function.
+        let id = spawn_slow(&mut s);
+        eval_ok(&mut s, "fn slow() -> int { 2 }");
+        // Release the pass; the reclaimer's next pass starts once it has finished.
+        let (next_tx, next_rx) = channel();
+        *s.shared.hooks.before_lock.lock().unwrap() =
+            Some(Box::new(move || reclaimer() && next_tx.send(()).is_ok()));
+        go_tx.send(()).unwrap();
+        next_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the reclaimer runs another pass");
+        v1_drains_until_the_task_leaves(&mut s, id);
     }
 
     #[test]

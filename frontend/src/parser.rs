@@ -27,7 +27,7 @@ use chumsky::prelude::*;
 /// The deepest nesting accepted: bracket levels (`(`, `[`, `{` together) plus `else if` and
 /// `return` chains. Deeper input is rejected with a located diagnostic before parsing,
 /// because the parser recurses once per level; see `depth_check`.
-pub const MAX_NESTING: usize = 200;
+pub const MAX_NESTING: usize = 1000;
 
 /// The most operators accepted in one statement (each nests the syntax tree one level deeper);
 /// see `depth_check`.
