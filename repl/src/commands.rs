@@ -869,3 +869,32 @@ fn status(r: Result<(), String>) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_found_by_name_alias_and_colon() {
+        assert_eq!(find_command("load").map(|c| c.name), Some("load"));
+        assert_eq!(find_command(":l").map(|c| c.name), Some("load"));
+        assert_eq!(find_command("exit").map(|c| c.name), Some("quit"));
+        assert!(find_command("nope").is_none());
+        for c in COMMANDS {
+            assert!(
+                !c.example.is_empty() && c.example.starts_with(':'),
+                "{}",
+                c.name
+            );
+        }
+    }
+
+    #[test]
+    fn only_bare_command_words_get_a_note() {
+        assert!(command_word_note("quit").is_some());
+        assert!(command_word_note(" exit; ").is_some());
+        assert!(command_word_note("help()").is_some());
+        assert!(command_word_note("quit + 1").is_none());
+        assert!(command_word_note("helper").is_none());
+    }
+}
