@@ -10,6 +10,10 @@
 //! - `examples/NAME.src` with an `examples/NAME.stdout`: run like the `run` fixtures. Examples
 //!   without a `.stdout` (the endless live demo) are not run.
 //!
+//! Inputs beside a `run` fixture or example (optional):
+//! - `NAME.stdin`: given to the program as its standard input (otherwise it is empty).
+//! - `NAME.args`: arguments after the file, one per line (`livejit run NAME.src ARG...`).
+//!
 //! Expectations beside each input:
 //! - `NAME.stdout` (required for fixtures): stdout must be exactly this.
 //! - `NAME.stderr` (optional): every non-empty line, trimmed, must occur in stderr as a
@@ -137,7 +141,7 @@ fn collect(dir: &Path, ext: &str, kind: Kind, require_stdout: bool) -> (Vec<Fixt
                 stem: stem.to_string(),
                 kind,
             });
-        } else if matches!(e, "stdout" | "stderr" | "status")
+        } else if matches!(e, "stdout" | "stderr" | "status" | "stdin" | "args")
             && !names.contains(&format!("{stem}.{ext}"))
         {
             problems.push(format!(
@@ -223,9 +227,14 @@ fn check(fx: &Fixture) -> Result<(), String> {
     let (out, how) = match fx.kind {
         Kind::Run => {
             cmd.arg("run").arg(&fx.file);
+            let args: Vec<String> = read("args")
+                .map(|a| a.lines().map(str::to_string).collect())
+                .unwrap_or_default();
+            cmd.args(&args);
+            let stdin = fs::read(fx.sibling("stdin")).ok();
             (
-                run_with_timeout(cmd, None, timeout()),
-                format!("livejit run {}", fx.file),
+                run_with_timeout(cmd, stdin, timeout()),
+                format!("livejit run {} {}", fx.file, args.join(" ")),
             )
         }
         Kind::Repl => {

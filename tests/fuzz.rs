@@ -1,7 +1,9 @@
 //! Random whole-program differential testing: a seeded generator (`fuzz/gen.rs`) writes small
 //! well-typed programs (functions with bounded recursion, `while`/`for` with `break` and
 //! `continue`, arrays with aliasing and `copy`, globals, top-level `let`, compound assignment,
-//! early `return`, `if` expressions, int/float/bool arithmetic, and the runtime errors); a
+//! early `return`, `if` expressions, int/float/bool arithmetic, strs (`+`, comparisons,
+//! `str`, `trim`, `len`, quoted inside arrays), `abs`, bitwise compound assignment, and the
+//! runtime errors); a
 //! reference evaluator (`fuzz/eval.rs`) interprets the same syntax tree with the semantics of
 //! docs/language.md in Rust's evaluation order. Each program is run by the binary, as
 //! `livejit run FILE` (default optimization level) and in script mode as

@@ -86,3 +86,16 @@ fn large_arrays_through_a_global_in_bounded_memory() {
         "total 4999400015.0\nlast 99999.0 0.5 10000\n",
     );
 }
+
+/// 10,000,000 iterations each allocating a fresh str, a struct and a `[str]`: structs and
+/// arrays of strs hold pointers (scanned memory), str bytes do not; the one survivor in a
+/// million must still be intact at the end.
+#[test]
+fn strs_structs_and_str_arrays_churn_in_bounded_memory() {
+    let m = run_measured(&["run", "gc_strings.src"], None);
+    check(
+        "gc_strings.src",
+        &m,
+        "total 88900000\nsurvivors intact true\n",
+    );
+}

@@ -15,13 +15,14 @@
 
 use crate::runtime;
 use crate::safepoint::{self, TaskCtx};
+use crate::values;
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::context::Context;
 use inkwell::module::{Linkage, Module};
 use inkwell::types::{BasicMetadataTypeEnum, BasicTypeEnum, FunctionType};
 use inkwell::values::FunctionValue;
 use livejit_frontend::tast::Builtin;
-use livejit_frontend::{Elem, Span};
+use livejit_frontend::Span;
 
 /// A Rust type that crosses the ABI, with its LLVM counterpart.
 pub(crate) trait AbiType {
@@ -153,13 +154,58 @@ runtime_abi! {
     Poll = "lj_poll", Special, fn(Ctx, usize, usize), safepoint::lj_poll;
     /// Raises a runtime error: `(ctx, kind, a, b, frame, self_fn, span)`.
     Error = "lj_error", Special, fn(Ctx, u32, i64, i64, usize, usize, u64), runtime::lj_error;
-    /// A new array of `n` elements of `esize` bytes: `(ctx, n, esize)`.
-    ArrayAlloc = "lj_array_alloc", Special, fn(Ctx, i64, i64) -> *mut u8, runtime::lj_array_alloc;
-    /// `[bits; n]`: `(ctx, n, esize, bits, frame, self_fn, span)`.
-    ArrayRepeat = "lj_array_repeat", Special,
-        fn(Ctx, i64, i64, i64, usize, usize, u64) -> *mut u8, runtime::lj_array_repeat;
-    /// `copy(xs)`: `(ctx, xs, esize)`.
-    ArrayCopy = "lj_array_copy", Special, fn(Ctx, *const u8, i64) -> *mut u8, runtime::lj_array_copy;
+    /// A new array of `n` elements of the type with this code: `(ctx, n, code)`.
+    ArrayAlloc = "lj_array_new", Special, fn(Ctx, i64, u64) -> *mut u8, values::lj_array_new;
+    /// `[bits; n]`: `(ctx, n, bits, element type code, frame, self_fn, span)`.
+    ArrayRepeat = "lj_array_fill", Special,
+        fn(Ctx, i64, u64, u64, usize, usize, u64) -> *mut u8, values::lj_array_fill;
+    /// `copy(v)` of an array or struct: `(ctx, v, type code)`.
+    Copy = "lj_copy", Special, fn(Ctx, u64, u64) -> u64, values::lj_copy;
+    /// A new struct of `n` fields: `(ctx, n)`.
+    StructAlloc = "lj_struct_alloc", Special, fn(Ctx, i64) -> *mut u8, values::lj_struct_alloc;
+    /// `a + b` on strs.
+    StrConcat = "lj_str_concat", Special, fn(Ctx, *const u8, *const u8) -> *mut u8,
+        values::lj_str_concat;
+    /// Bytewise comparison of two strs (-1, 0, 1).
+    StrCmp = "lj_str_cmp", Special, fn(Ctx, *const u8, *const u8) -> i64, values::lj_str_cmp;
+    /// `s[a..b]`: `(ctx, s, a, b, frame, self_fn, span)`.
+    StrSlice = "lj_str_slice", Special,
+        fn(Ctx, *const u8, i64, i64, usize, usize, u64) -> *mut u8, values::lj_str_slice;
+    /// Appends a value of any type to the print line: `(ctx, bits, type code)`.
+    PrintValue = "lj_print_value", Special, fn(Ctx, u64, u64), values::lj_print_value;
+    /// `str(v)`: `(ctx, bits, type code)`.
+    ToStr = "lj_to_str", Special, fn(Ctx, u64, u64) -> *mut u8, values::lj_to_str;
+    /// `parse_int(s)`.
+    ParseInt = "lj_parse_int", Site, fn(Ctx, *const u8, usize, usize, u64) -> i64,
+        values::lj_parse_int;
+    /// `parse_float(s)`.
+    ParseFloat = "lj_parse_float", Site, fn(Ctx, *const u8, usize, usize, u64) -> f64,
+        values::lj_parse_float;
+    /// `find(s, pat)`.
+    Find = "lj_find", Site, fn(Ctx, *const u8, *const u8, usize, usize, u64) -> i64,
+        values::lj_find;
+    /// `split(s, sep)`.
+    Split = "lj_split", Site, fn(Ctx, *const u8, *const u8, usize, usize, u64) -> *mut u8,
+        values::lj_split;
+    /// `join(xs, sep)`.
+    Join = "lj_join", Site, fn(Ctx, *const u8, *const u8, usize, usize, u64) -> *mut u8,
+        values::lj_join;
+    /// `trim(s)`.
+    Trim = "lj_trim", Site, fn(Ctx, *const u8, usize, usize, u64) -> *mut u8, values::lj_trim;
+    /// `chr(b)`.
+    Chr = "lj_chr", Site, fn(Ctx, i64, usize, usize, u64) -> *mut u8, values::lj_chr;
+    /// `fixed(f, digits)`.
+    Fixed = "lj_fixed", Site, fn(Ctx, f64, i64, usize, usize, u64) -> *mut u8, values::lj_fixed;
+    /// `read_line()` (parks while it waits).
+    ReadLine = "lj_read_line", Site, fn(Ctx, usize, usize, u64) -> *mut u8, values::lj_read_line;
+    /// `args()`.
+    Args = "lj_args", Site, fn(Ctx, usize, usize, u64) -> *mut u8, values::lj_args;
+    /// `read_file(path)`.
+    ReadFile = "lj_read_file", Site, fn(Ctx, *const u8, usize, usize, u64) -> *mut u8,
+        values::lj_read_file;
+    /// `write_file(path, s)`.
+    WriteFile = "lj_write_file", Site, fn(Ctx, *const u8, *const u8, usize, usize, u64),
+        values::lj_write_file;
     /// Starts a `print` line.
     PrintBegin = "lj_print_begin", Special, fn(Ctx), runtime::lj_print_begin;
     /// Appends an int.
@@ -168,10 +214,6 @@ runtime_abi! {
     PrintFloat = "lj_print_float", Special, fn(Ctx, f64), runtime::lj_print_float;
     /// Appends a bool (0 or 1).
     PrintBool = "lj_print_bool", Special, fn(Ctx, i64), runtime::lj_print_bool;
-    /// Appends an array: `(ctx, xs, ElemKind)`.
-    PrintArray = "lj_print_array", Special, fn(Ctx, *const u8, u32), runtime::lj_print_array;
-    /// Appends a string constant: `(ctx, ptr, len)`.
-    PrintStr = "lj_print_str", Special, fn(Ctx, *const u8, i64), runtime::lj_print_str;
     /// Appends `()`.
     PrintUnit = "lj_print_unit", Special, fn(Ctx), runtime::lj_print_unit;
     /// Ends a `print` line (writes it).
@@ -247,8 +289,24 @@ pub(crate) fn lowering(b: Builtin) -> Lowering {
         | Builtin::Float
         | Builtin::Int
         | Builtin::Sqrt
-        | Builtin::Assert => Lowering::Inline,
-        Builtin::Copy => Lowering::Runtime(RtFn::ArrayCopy),
+        | Builtin::Assert
+        | Builtin::Abs
+        | Builtin::Min
+        | Builtin::Max => Lowering::Inline,
+        Builtin::Copy => Lowering::Runtime(RtFn::Copy),
+        Builtin::Str => Lowering::Runtime(RtFn::ToStr),
+        Builtin::ParseInt => Lowering::Runtime(RtFn::ParseInt),
+        Builtin::ParseFloat => Lowering::Runtime(RtFn::ParseFloat),
+        Builtin::Find => Lowering::Runtime(RtFn::Find),
+        Builtin::Split => Lowering::Runtime(RtFn::Split),
+        Builtin::Join => Lowering::Runtime(RtFn::Join),
+        Builtin::Trim => Lowering::Runtime(RtFn::Trim),
+        Builtin::Chr => Lowering::Runtime(RtFn::Chr),
+        Builtin::Fixed => Lowering::Runtime(RtFn::Fixed),
+        Builtin::ReadLine => Lowering::Runtime(RtFn::ReadLine),
+        Builtin::Args => Lowering::Runtime(RtFn::Args),
+        Builtin::ReadFile => Lowering::Runtime(RtFn::ReadFile),
+        Builtin::WriteFile => Lowering::Runtime(RtFn::WriteFile),
         Builtin::TimeNs => Lowering::Runtime(RtFn::TimeNs),
         Builtin::SleepMs => Lowering::Runtime(RtFn::SleepMs),
         Builtin::Rand => Lowering::Runtime(RtFn::Rand),
@@ -276,10 +334,12 @@ pub enum ErrorKind {
     Interrupted = 6,
     /// `array of N elements is too large` (a = length)
     TooLarge = 7,
+    /// An error with its own message (strs, input/output); raised by the runtime only.
+    Message = 8,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 8] = [
+    const ALL: [ErrorKind; 9] = [
         ErrorKind::Index,
         ErrorKind::DivZero,
         ErrorKind::NegativeLength,
@@ -288,6 +348,7 @@ impl ErrorKind {
         ErrorKind::StackOverflow,
         ErrorKind::Interrupted,
         ErrorKind::TooLarge,
+        ErrorKind::Message,
     ];
 
     /// The kind JIT code passed (codegen only passes `kind as u32`).
@@ -296,36 +357,6 @@ impl ErrorKind {
             .into_iter()
             .find(|k| *k as u32 == raw)
             .unwrap_or(ErrorKind::TooLarge)
-    }
-}
-
-/// Array element kinds as `lj_print_array` receives them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub(crate) enum ElemKind {
-    Int = 0,
-    Float = 1,
-    Bool = 2,
-}
-
-impl From<Elem> for ElemKind {
-    fn from(e: Elem) -> ElemKind {
-        match e {
-            Elem::Int => ElemKind::Int,
-            Elem::Float => ElemKind::Float,
-            Elem::Bool => ElemKind::Bool,
-        }
-    }
-}
-
-impl ElemKind {
-    /// The kind JIT code passed.
-    pub(crate) fn from_raw(raw: u32) -> ElemKind {
-        match raw {
-            0 => ElemKind::Int,
-            1 => ElemKind::Float,
-            _ => ElemKind::Bool,
-        }
     }
 }
 
@@ -350,7 +381,7 @@ mod tests {
         for b in Builtin::ALL {
             if let Lowering::Runtime(f) = lowering(b) {
                 assert!(used.insert(f), "{} shares {}", b.name(), f.name());
-                if f != RtFn::ArrayCopy {
+                if !matches!(f, RtFn::Copy | RtFn::ToStr) {
                     assert_eq!(f.calling(), Calling::Site, "{}", b.name());
                 }
             }
@@ -374,10 +405,6 @@ mod tests {
     fn encodings_round_trip() {
         for k in ErrorKind::ALL {
             assert_eq!(ErrorKind::from_raw(k as u32), k);
-        }
-        for e in [Elem::Int, Elem::Float, Elem::Bool] {
-            let k = ElemKind::from(e);
-            assert_eq!(ElemKind::from_raw(k as u32), k);
         }
         let s = Span::new(12, 345);
         assert_eq!(unpack_span(pack_span(s)), s);

@@ -11,10 +11,12 @@
 //!   `for` iterations (see `Gen::call_poll` and `Gen::for_loop`).
 //! - Functions keep frame pointers (`"frame-pointer"="all"`) and unwind tables (`uwtable`), so
 //!   the frame-pointer walk and Rust panics (runtime errors) both cross JIT frames.
-//! - Globals are cells read and written with monotonic atomics; arrays are `ptr` to
-//!   `[len: i64][elements]` on the GC heap.
+//! - Globals are cells read and written with monotonic atomics; strs, arrays and structs are
+//!   `ptr`s to GC objects laid out as `values.rs` describes (`[len][bytes]`,
+//!   `[len][elements]`, 8-byte fields).
 
-use crate::abi::{lowering, pack_span, Calling, ElemKind, ErrorKind, Lowering, RtFn};
+use crate::abi::{lowering, pack_span, Calling, ErrorKind, Lowering, RtFn};
+use crate::values;
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;
@@ -28,9 +30,9 @@ use inkwell::values::{
 use inkwell::{AtomicOrdering, FloatPredicate, IntPredicate};
 use livejit_frontend::ast::{BinOp, UnOp};
 use livejit_frontend::tast::{
-    Builtin, LocalInfo, PrintArg, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
+    Builtin, LocalInfo, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
 };
-use livejit_frontend::{Elem, FnSig, Span, Type};
+use livejit_frontend::{FnSig, Span, Type};
 
 /// What a compilation unit needs to know about the session: where slots and global cells are.
 pub trait Resolver {
@@ -130,8 +132,9 @@ pub fn generate<'ctx>(
     }
     if let Unit::Fn(f) = unit {
         for (i, ty) in f.sig.params.iter().enumerate() {
-            if matches!(ty, Type::Array(_)) {
-                // Arrays are never null and always start with their 8-byte length, so LLVM
+            if ty.is_pointer() {
+                // Arrays and strs are never null and always start with their 8-byte length
+                // (a struct with its first 8-byte field), so LLVM
                 // may load the (invariant) length speculatively, e.g. hoist it out of a loop.
                 let loc = AttributeLoc::Param(i as u32 + 1);
                 let attr = |name: &str, v: u64| {
@@ -189,7 +192,9 @@ fn llvm_type<'ctx>(ctx: &'ctx Context, ty: Type) -> Option<BasicTypeEnum<'ctx>> 
         Type::Int => Some(ctx.i64_type().into()),
         Type::Float => Some(ctx.f64_type().into()),
         Type::Bool => Some(ctx.bool_type().into()),
-        Type::Array(_) => Some(ctx.ptr_type(Default::default()).into()),
+        Type::Array(_) | Type::Str | Type::Struct(_) => {
+            Some(ctx.ptr_type(Default::default()).into())
+        }
         Type::Unit | Type::Never => None,
         Type::Error => unreachable!("a poisoned type reached codegen: the checker rejects them"),
     }
@@ -217,11 +222,15 @@ fn fn_llvm_type<'ctx>(
 /// Iterations of a `for` loop between two polls (see `Gen::for_loop`).
 const FOR_CHUNK: i64 = 1024;
 
-/// Element size in bytes of an array of `elem`.
-fn elem_size(elem: Elem) -> u64 {
-    match elem {
-        Elem::Int | Elem::Float => 8,
-        Elem::Bool => 1,
+/// How a value of type `ty` sits in memory: bools are one byte in arrays (`wide == false`)
+/// and eight in struct fields and global cells (`wide == true`); other values as themselves.
+fn mem_type<'ctx>(ctx: &'ctx Context, ty: Type, wide: bool) -> BasicTypeEnum<'ctx> {
+    match ty {
+        Type::Bool if wide => ctx.i64_type().into(),
+        Type::Bool => ctx.i8_type().into(),
+        Type::Float => ctx.f64_type().into(),
+        Type::Int => ctx.i64_type().into(),
+        _ => ctx.ptr_type(Default::default()).into(),
     }
 }
 
@@ -262,8 +271,10 @@ enum Place<'ctx> {
     },
     /// A global, by name, and its type.
     Global(String, Type),
-    /// An array element's address, after the bounds check.
-    Elem(PointerValue<'ctx>, Elem),
+    /// An array element's address (after the bounds check) and the element type.
+    Elem(PointerValue<'ctx>, Type),
+    /// A struct field's address and its type.
+    Field(PointerValue<'ctx>, Type),
 }
 
 impl Place<'_> {
@@ -272,9 +283,7 @@ impl Place<'_> {
         match self {
             Place::Local { ty, .. } => *ty,
             Place::Global(_, ty) => *ty,
-            Place::Elem(_, Elem::Int) => Type::Int,
-            Place::Elem(_, Elem::Float) => Type::Float,
-            Place::Elem(_, Elem::Bool) => Type::Bool,
+            Place::Elem(_, ty) | Place::Field(_, ty) => *ty,
         }
     }
 }
@@ -597,18 +606,44 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let Type::Array(elem) = arr.ty else {
                     return Ok(None);
                 };
+                let elem = elem.ty();
                 let (Some(a), Some(i)) = (self.expr(arr)?, self.expr(idx)?) else {
                     return Ok(None);
                 };
                 let p = self.elem_ptr(
                     a.into_pointer_value(),
                     i.into_int_value(),
-                    elem,
+                    mem_type(self.ctx, elem, false),
                     idx.span.to(arr.span),
                 )?;
                 Some(Place::Elem(p, elem))
             }
+            TPlace::Field(base, i) => {
+                let Type::Struct(id) = base.ty else {
+                    return Ok(None);
+                };
+                let Some(b) = self.expr(base)? else {
+                    return Ok(None);
+                };
+                let ty = id.def().fields[*i].1;
+                Some(Place::Field(
+                    self.field_ptr(b.into_pointer_value(), *i)?,
+                    ty,
+                ))
+            }
         })
+    }
+
+    /// Address of field `i` of a struct object.
+    fn field_ptr(&self, obj: PointerValue<'ctx>, i: usize) -> Res<PointerValue<'ctx>> {
+        // SAFETY: inkwell marks GEP building unsafe because the emitted code would be UB if the
+        // address left the allocation; a struct object has one 8-byte word per field and `i`
+        // is a field index of its type, checked by the front end.
+        unsafe {
+            self.b
+                .build_in_bounds_gep(self.ctx.i64_type(), obj, &[self.i64c(i as i64)], "field")
+                .map_err(err)
+        }
     }
 
     fn load_place(&self, place: &Place<'ctx>) -> Res<Value<'ctx>> {
@@ -617,7 +652,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 Ok(Some(self.b.build_load(*lt, *slot, "old").map_err(err)?))
             }
             Place::Global(name, _) => self.load_global(name),
-            Place::Elem(p, elem) => Ok(Some(self.load_elem(*p, *elem)?)),
+            Place::Elem(p, ty) => Ok(Some(self.load_mem(*p, *ty, false)?)),
+            Place::Field(p, ty) => Ok(Some(self.load_mem(*p, *ty, true)?)),
         }
     }
 
@@ -629,7 +665,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 Ok(())
             }
             Place::Global(name, _) => self.store_global(name, Some(v)),
-            Place::Elem(p, elem) => self.store_elem(*p, *elem, v),
+            Place::Elem(p, ty) => self.store_mem(*p, *ty, false, v),
+            Place::Field(p, ty) => self.store_mem(*p, *ty, true, v),
         }
     }
 
@@ -655,7 +692,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         &self,
         arr: PointerValue<'ctx>,
         i: IntValue<'ctx>,
-        elem: Elem,
+        et: BasicTypeEnum<'ctx>,
         span: Span,
     ) -> Res<PointerValue<'ctx>> {
         let len = self.array_len(arr)?;
@@ -674,11 +711,6 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 .build_in_bounds_gep(i8t, arr, &[self.i64c(8)], "data")
                 .map_err(err)?
         };
-        let et: BasicTypeEnum = match elem {
-            Elem::Int => self.ctx.i64_type().into(),
-            Elem::Float => self.ctx.f64_type().into(),
-            Elem::Bool => i8t.into(),
-        };
         // SAFETY: as above: `i < len`, so element `i` lies inside the array.
         unsafe {
             self.b
@@ -687,41 +719,72 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         }
     }
 
-    fn load_elem(&self, p: PointerValue<'ctx>, elem: Elem) -> Res<BasicValueEnum<'ctx>> {
-        Ok(match elem {
-            Elem::Int => self
-                .b
-                .build_load(self.ctx.i64_type(), p, "e")
-                .map_err(err)?,
-            Elem::Float => self
-                .b
-                .build_load(self.ctx.f64_type(), p, "e")
-                .map_err(err)?,
-            Elem::Bool => {
-                let byte = self
-                    .b
-                    .build_load(self.ctx.i8_type(), p, "e")
-                    .map_err(err)?
-                    .into_int_value();
-                self.b
-                    .build_int_truncate(byte, self.ctx.bool_type(), "eb")
-                    .map_err(err)?
-                    .into()
-            }
+    /// Loads a value of type `ty` stored at `p` (see [`mem_type`] for `wide`).
+    fn load_mem(&self, p: PointerValue<'ctx>, ty: Type, wide: bool) -> Res<BasicValueEnum<'ctx>> {
+        let v = self
+            .b
+            .build_load(mem_type(self.ctx, ty, wide), p, "e")
+            .map_err(err)?;
+        Ok(if ty == Type::Bool {
+            self.b
+                .build_int_truncate(v.into_int_value(), self.ctx.bool_type(), "eb")
+                .map_err(err)?
+                .into()
+        } else {
+            v
         })
     }
 
-    fn store_elem(&self, p: PointerValue<'ctx>, elem: Elem, v: BasicValueEnum<'ctx>) -> Res<()> {
-        let v: BasicValueEnum = match elem {
-            Elem::Bool => self
-                .b
-                .build_int_z_extend(v.into_int_value(), self.ctx.i8_type(), "b8")
+    /// Stores a value of type `ty` at `p` (see [`mem_type`] for `wide`).
+    fn store_mem(
+        &self,
+        p: PointerValue<'ctx>,
+        ty: Type,
+        wide: bool,
+        v: BasicValueEnum<'ctx>,
+    ) -> Res<()> {
+        let v: BasicValueEnum = if ty == Type::Bool {
+            let t = mem_type(self.ctx, ty, wide).into_int_type();
+            self.b
+                .build_int_z_extend(v.into_int_value(), t, "b")
                 .map_err(err)?
-                .into(),
-            _ => v,
+                .into()
+        } else {
+            v
         };
         self.b.build_store(p, v).map_err(err)?;
         Ok(())
+    }
+
+    /// A value as the 64 bits the runtime takes (`values.rs`).
+    fn to_bits(&self, v: BasicValueEnum<'ctx>, ty: Type) -> Res<IntValue<'ctx>> {
+        let i64t = self.ctx.i64_type();
+        Ok(match ty {
+            Type::Int => v.into_int_value(),
+            Type::Float => self
+                .b
+                .build_bit_cast(v, i64t, "bits")
+                .map_err(err)?
+                .into_int_value(),
+            Type::Bool => self
+                .b
+                .build_int_z_extend(v.into_int_value(), i64t, "bits")
+                .map_err(err)?,
+            _ => self
+                .b
+                .build_ptr_to_int(v.into_pointer_value(), i64t, "bits")
+                .map_err(err)?,
+        })
+    }
+
+    /// The constant type code of `ty` (for runtime calls that walk types).
+    fn type_code(&self, ty: Type) -> IntValue<'ctx> {
+        self.ctx.i64_type().const_int(ty.code(), false)
+    }
+
+    /// A str literal: the address of its immortal copy (see `values::literal`).
+    fn str_lit(&self, bytes: &[u8]) -> Res<PointerValue<'ctx>> {
+        self.ptr_const(values::literal(bytes))
     }
 
     /// Loads a global with a monotonic atomic load (another task may be writing it).
@@ -772,6 +835,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             TExprKind::Float(v) => Some(self.ctx.f64_type().const_float(*v).into()),
             TExprKind::Bool(v) => Some(self.ctx.bool_type().const_int(u64::from(*v), false).into()),
             TExprKind::Unit => None,
+            TExprKind::Str(bytes) => Some(self.str_lit(bytes)?.into()),
             TExprKind::Local(id) => match (self.locals[*id], llvm_type(self.ctx, e.ty)) {
                 (Some(slot), Some(t)) => Some(self.b.build_load(t, slot, "l").map_err(err)?),
                 _ => None,
@@ -840,70 +904,116 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 // function that prints its own line.
                 let mut values = Vec::with_capacity(args.len());
                 for a in args {
-                    values.push(match a {
-                        PrintArg::Value(x) => self.expr(x)?,
-                        PrintArg::Str(_) => None,
-                    });
+                    values.push(self.expr(a)?);
                 }
                 self.call_rt(self.rt(RtFn::PrintBegin), &[self.task.into()])?;
                 for (a, v) in args.iter().zip(values) {
-                    match a {
-                        PrintArg::Str(s) => {
-                            // A constant of exactly the literal's bytes, passed as pointer and
-                            // length. Not `build_global_string_ptr`: it takes a C string, so a
-                            // NUL inside the literal cut the constant short while the length
-                            // still said more, and the runtime read past it.
-                            let init = self.ctx.const_string(s, false);
-                            let g = self.module.add_global(init.get_type(), None, "str");
-                            g.set_initializer(&init);
-                            g.set_constant(true);
-                            g.set_linkage(Linkage::Private);
-                            g.set_unnamed_addr(true);
-                            let g = g.as_pointer_value();
-                            self.call_rt(
-                                self.rt(RtFn::PrintStr),
-                                &[self.task.into(), g.into(), self.i64c(s.len() as i64).into()],
-                            )?;
-                        }
-                        PrintArg::Value(x) => self.print_value(x.ty, v)?,
-                    }
+                    self.print_value(a.ty, v)?;
                 }
                 self.call_rt(self.rt(RtFn::PrintEnd), &[self.task.into()])?;
                 None
             }
             TExprKind::Builtin(b, args) => self.builtin(*b, args, e)?,
             TExprKind::Index(arr, idx) => {
-                let Type::Array(elem) = arr.ty else {
-                    return Err("index on a non-array".into());
-                };
                 let a = self.expr(arr)?;
                 let i = self.expr(idx)?;
                 let (Some(a), Some(i)) = (a, i) else {
                     return Ok(None);
                 };
-                let p = self.elem_ptr(a.into_pointer_value(), i.into_int_value(), elem, e.span)?;
-                Some(self.load_elem(p, elem)?)
+                let (a, i) = (a.into_pointer_value(), i.into_int_value());
+                match arr.ty {
+                    // A byte of a str, as an int.
+                    Type::Str => {
+                        let p = self.elem_ptr(a, i, self.ctx.i8_type().into(), e.span)?;
+                        let byte = self
+                            .b
+                            .build_load(self.ctx.i8_type(), p, "byte")
+                            .map_err(err)?
+                            .into_int_value();
+                        Some(
+                            self.b
+                                .build_int_z_extend(byte, i64t, "b")
+                                .map_err(err)?
+                                .into(),
+                        )
+                    }
+                    Type::Array(elem) => {
+                        let elem = elem.ty();
+                        let p = self.elem_ptr(a, i, mem_type(self.ctx, elem, false), e.span)?;
+                        Some(self.load_mem(p, elem, false)?)
+                    }
+                    _ => return Err("index on a non-array".into()),
+                }
+            }
+            TExprKind::Slice(s, lo, hi) => {
+                let (Some(sv), Some(a), Some(b)) = (self.expr(s)?, self.expr(lo)?, self.expr(hi)?)
+                else {
+                    return Ok(None);
+                };
+                self.call_rt(
+                    self.rt(RtFn::StrSlice),
+                    &[
+                        self.task.into(),
+                        sv.into(),
+                        a.into(),
+                        b.into(),
+                        self.frame_addr()?.into(),
+                        self.self_ptr().into(),
+                        i64t.const_int(pack_span(e.span), false).into(),
+                    ],
+                )?
+            }
+            TExprKind::Field(base, i) => {
+                let Some(b) = self.expr(base)? else {
+                    return Ok(None);
+                };
+                let p = self.field_ptr(b.into_pointer_value(), *i)?;
+                Some(self.load_mem(p, e.ty, true)?)
+            }
+            TExprKind::StructLit(id, fields) => {
+                let def = id.def();
+                let obj = self
+                    .call_rt(
+                        self.rt(RtFn::StructAlloc),
+                        &[self.task.into(), self.i64c(def.fields.len() as i64).into()],
+                    )?
+                    .ok_or("alloc returned void")?
+                    .into_pointer_value();
+                // Fields are evaluated in the order written.
+                for (i, x) in fields {
+                    let Some(v) = self.expr(x)? else {
+                        if x.ty == Type::Never {
+                            return Ok(None);
+                        }
+                        continue;
+                    };
+                    let p = self.field_ptr(obj, *i)?;
+                    self.store_mem(p, def.fields[*i].1, true, v)?;
+                }
+                Some(obj.into())
             }
             TExprKind::ArrayList(items) => {
                 let Type::Array(elem) = e.ty else {
                     return Err("array literal without array type".into());
                 };
+                let elem = elem.ty();
                 let arr = self
                     .call_rt(
                         self.rt(RtFn::ArrayAlloc),
                         &[
                             self.task.into(),
                             self.i64c(items.len() as i64).into(),
-                            self.i64c(elem_size(elem) as i64).into(),
+                            self.type_code(elem).into(),
                         ],
                     )?
                     .ok_or("alloc returned void")?
                     .into_pointer_value();
+                let et = mem_type(self.ctx, elem, false);
                 for (i, item) in items.iter().enumerate() {
                     let v = self.expr(item)?;
                     if let Some(v) = v {
-                        let p = self.elem_ptr(arr, self.i64c(i as i64), elem, item.span)?;
-                        self.store_elem(p, elem, v)?;
+                        let p = self.elem_ptr(arr, self.i64c(i as i64), et, item.span)?;
+                        self.store_mem(p, elem, false, v)?;
                     }
                 }
                 Some(arr.into())
@@ -912,35 +1022,45 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let Type::Array(elem) = e.ty else {
                     return Err("array literal without array type".into());
                 };
+                let elem = elem.ty();
                 let v = self.expr(item)?;
                 let n = self.expr(count)?;
                 let (Some(v), Some(n)) = (v, n) else {
                     return Ok(None);
                 };
-                let bits = match elem {
-                    Elem::Int => v.into_int_value(),
-                    Elem::Float => self
-                        .b
-                        .build_bit_cast(v, i64t, "bits")
-                        .map_err(err)?
-                        .into_int_value(),
-                    Elem::Bool => self
-                        .b
-                        .build_int_z_extend(v.into_int_value(), i64t, "bits")
-                        .map_err(err)?,
-                };
+                let bits = self.to_bits(v, elem)?;
                 self.call_rt(
                     self.rt(RtFn::ArrayRepeat),
                     &[
                         self.task.into(),
                         n.into(),
-                        self.i64c(elem_size(elem) as i64).into(),
                         bits.into(),
+                        self.type_code(elem).into(),
                         self.frame_addr()?.into(),
                         self.self_ptr().into(),
                         i64t.const_int(pack_span(e.span), false).into(),
                     ],
                 )?
+            }
+            TExprKind::Loop(body) => {
+                let head = self.ctx.append_basic_block(self.func, "loop.head");
+                let exit = self.ctx.append_basic_block(self.func, "loop.exit");
+                self.b.build_unconditional_branch(head).map_err(err)?;
+                self.b.position_at_end(head);
+                self.poll()?;
+                self.loops.push((head, exit));
+                self.block(body)?;
+                self.loops.pop();
+                if self.open() {
+                    self.b.build_unconditional_branch(head).map_err(err)?;
+                }
+                self.b.position_at_end(exit);
+                if exit.get_first_use().is_none() {
+                    // No `break`: nothing reaches the exit.
+                    self.b.build_unreachable().map_err(err)?;
+                    self.dead_block();
+                }
+                None
             }
             TExprKind::If(cond, then, els) => self.if_expr(cond, then, els.as_deref(), e.ty)?,
             TExprKind::While(cond, body) => {
@@ -1226,6 +1346,30 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             return Ok(None);
         };
         let b = &self.b;
+        if ty == Type::Str {
+            let args = [self.task.into(), l.into(), r.into()];
+            if op == BinOp::Add {
+                return self.call_rt(self.rt(RtFn::StrConcat), &args);
+            }
+            let c = self
+                .call_rt(self.rt(RtFn::StrCmp), &args)?
+                .ok_or("str compare returned void")?
+                .into_int_value();
+            let p = match op {
+                BinOp::Eq => IntPredicate::EQ,
+                BinOp::Ne => IntPredicate::NE,
+                BinOp::Lt => IntPredicate::SLT,
+                BinOp::Le => IntPredicate::SLE,
+                BinOp::Gt => IntPredicate::SGT,
+                BinOp::Ge => IntPredicate::SGE,
+                _ => return Err(format!("operator {} on strs", op.as_str())),
+            };
+            return Ok(Some(
+                b.build_int_compare(p, c, self.i64c(0), "scmp")
+                    .map_err(err)?
+                    .into(),
+            ));
+        }
         if ty == Type::Float {
             let (x, y) = (l.into_float_value(), r.into_float_value());
             let cmp = |p, n| -> Res<Value<'ctx>> {
@@ -1304,6 +1448,13 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         let mut vals = Vec::new();
         for a in args {
             vals.push(self.expr(a)?);
+            if a.ty == Type::Never {
+                // The argument diverged: the call is never made.
+                return Ok(None);
+            }
+        }
+        if builtin == Builtin::Str && args[0].ty == Type::Unit {
+            return Ok(Some(self.str_lit(b"()")?.into()));
         }
         let arg = |i: usize| -> Res<BasicValueEnum<'ctx>> {
             vals.get(i)
@@ -1334,6 +1485,44 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         Ok(match builtin {
             Builtin::Print => return Err("print is not a plain builtin".into()),
             Builtin::Len => Some(self.array_len(arg(0)?.into_pointer_value())?.into()),
+            Builtin::Abs => {
+                let x = arg(0)?;
+                if e.ty == Type::Float {
+                    let f = intrinsic("llvm.fabs", &[f64t.into()])?;
+                    self.call_rt(f, &[x.into()])?
+                } else {
+                    // Wrapping: abs(MIN) is MIN.
+                    let x = x.into_int_value();
+                    let neg = self
+                        .b
+                        .build_int_compare(IntPredicate::SLT, x, self.i64c(0), "neg")
+                        .map_err(err)?;
+                    let minus = self
+                        .b
+                        .build_int_sub(self.i64c(0), x, "minus")
+                        .map_err(err)?;
+                    Some(self.b.build_select(neg, minus, x, "abs").map_err(err)?)
+                }
+            }
+            Builtin::Min | Builtin::Max => {
+                let (x, y) = (arg(0)?, arg(1)?);
+                let min = builtin == Builtin::Min;
+                if e.ty == Type::Float {
+                    // As Rust's f64::min/max: a NaN operand gives the other one.
+                    let name = if min { "llvm.minnum" } else { "llvm.maxnum" };
+                    let f = intrinsic(name, &[f64t.into()])?;
+                    self.call_rt(f, &[x.into(), y.into()])?
+                } else {
+                    let p = if min {
+                        IntPredicate::SLT
+                    } else {
+                        IntPredicate::SGT
+                    };
+                    let (x, y) = (x.into_int_value(), y.into_int_value());
+                    let pick = self.b.build_int_compare(p, x, y, "pick").map_err(err)?;
+                    Some(self.b.build_select(pick, x, y, "minmax").map_err(err)?)
+                }
+            }
             Builtin::Float => Some(
                 self.b
                     .build_signed_int_to_float(arg(0)?.into_int_value(), f64t, "float")
@@ -1349,18 +1538,34 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 let f = intrinsic("llvm.sqrt", &[f64t.into()])?;
                 self.call_rt(f, &[arg(0)?.into()])?
             }
-            Builtin::Copy => {
-                let Type::Array(elem) = e.ty else {
-                    return Err("copy of a non-array".into());
+            Builtin::Copy | Builtin::Str => {
+                let (x, ty) = (arg(0)?, args[0].ty);
+                let bits = self.to_bits(x, ty)?;
+                let f = if builtin == Builtin::Copy {
+                    RtFn::Copy
+                } else {
+                    RtFn::ToStr
                 };
-                self.call_rt(
-                    self.rt(RtFn::ArrayCopy),
-                    &[
-                        self.task.into(),
-                        arg(0)?.into(),
-                        self.i64c(elem_size(elem) as i64).into(),
-                    ],
-                )?
+                let r = self
+                    .call_rt(
+                        self.rt(f),
+                        &[self.task.into(), bits.into(), self.type_code(ty).into()],
+                    )?
+                    .ok_or("copy returned void")?;
+                if r.is_pointer_value() {
+                    Some(r)
+                } else {
+                    Some(
+                        self.b
+                            .build_int_to_ptr(
+                                r.into_int_value(),
+                                self.ctx.ptr_type(Default::default()),
+                                "copy",
+                            )
+                            .map_err(err)?
+                            .into(),
+                    )
+                }
             }
             Builtin::Assert => {
                 let zero = self.i64c(0);
@@ -1396,12 +1601,12 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     .map_err(err)?;
                 self.call_rt(self.rt(RtFn::PrintBool), &[t, w.into()])?
             }
-            (Type::Array(elem), Some(v)) => {
-                let kind = self
-                    .ctx
-                    .i32_type()
-                    .const_int(ElemKind::from(elem) as u64, false);
-                self.call_rt(self.rt(RtFn::PrintArray), &[t, v.into(), kind.into()])?
+            (ty @ (Type::Str | Type::Array(_) | Type::Struct(_)), Some(v)) => {
+                let bits = self.to_bits(v, ty)?;
+                self.call_rt(
+                    self.rt(RtFn::PrintValue),
+                    &[t, bits.into(), self.type_code(ty).into()],
+                )?
             }
             _ => self.call_rt(self.rt(RtFn::PrintUnit), &[t])?,
         };

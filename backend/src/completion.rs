@@ -59,7 +59,7 @@ pub struct CompletionData {
     pub builtins: Vec<Callable>,
     /// Globals, by name.
     pub globals: Vec<Typed>,
-    /// Struct types, by name (empty until the language has structs).
+    /// Struct types, by name.
     pub structs: Vec<StructInfo>,
 }
 
@@ -103,7 +103,22 @@ pub(crate) fn collect(reg: &Registry) -> CompletionData {
                 ty: g.ty.to_string(),
             })
             .collect(),
-        structs: Vec::new(),
+        structs: reg
+            .structs
+            .iter()
+            .map(|(name, id)| StructInfo {
+                name: name.clone(),
+                fields: id
+                    .def()
+                    .fields
+                    .iter()
+                    .map(|(n, t)| Typed {
+                        name: n.clone(),
+                        ty: t.to_string(),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -167,8 +182,14 @@ fn builtin(b: Builtin) -> Callable {
         Some((params, ret)) => (params.iter().map(Type::to_string).collect(), ret_of(ret)),
         None => match b {
             Builtin::Print => (vec!["values...".to_string()], None),
-            Builtin::Copy => (vec!["xs: [T]".to_string()], Some("[T]".to_string())),
-            _ => (vec!["xs: [T]".to_string()], Some("int".to_string())),
+            Builtin::Copy => (vec!["x: T".to_string()], Some("T".to_string())),
+            Builtin::Len => (vec!["xs: [T] or str".to_string()], Some("int".to_string())),
+            Builtin::Str => (vec!["x: T".to_string()], Some("str".to_string())),
+            Builtin::Abs => (vec!["x: int or float".to_string()], Some("T".to_string())),
+            _ => (
+                vec!["a: int or float".to_string(), "b: T".to_string()],
+                Some("T".to_string()),
+            ),
         },
     };
     Callable {
@@ -197,6 +218,6 @@ mod tests {
         let sqrt = builtin(Builtin::Sqrt);
         assert_eq!(sqrt.signature(), "(float) -> float");
         assert_eq!(builtin(Builtin::Print).signature(), "(values...)");
-        assert_eq!(builtin(Builtin::Len).signature(), "(xs: [T]) -> int");
+        assert_eq!(builtin(Builtin::Len).signature(), "(xs: [T] or str) -> int");
     }
 }

@@ -20,6 +20,7 @@ extern "C" {
     fn GC_register_my_thread(sb: *const GcStackBase) -> i32;
     fn GC_unregister_my_thread() -> i32;
     fn GC_malloc_atomic(size: usize) -> *mut c_void;
+    fn GC_malloc(size: usize) -> *mut c_void;
     fn GC_malloc_uncollectable(size: usize) -> *mut c_void;
     fn GC_free(p: *mut c_void);
 }
@@ -85,6 +86,16 @@ impl Drop for ThreadRegistration {
 pub fn alloc_atomic(size: usize) -> *mut u8 {
     // SAFETY: GC_malloc_atomic may be called from any registered thread (all task threads).
     let p = unsafe { GC_malloc_atomic(size) } as *mut u8;
+    assert!(!p.is_null(), "out of memory allocating {size} bytes");
+    p
+}
+
+/// Allocates `size` zeroed bytes of collectable memory that the collector scans for pointers
+/// (arrays of strs, arrays or structs; structs); aborts the evaluation with a Rust panic if the
+/// heap is exhausted.
+pub fn alloc(size: usize) -> *mut u8 {
+    // SAFETY: GC_malloc may be called from any registered thread (all task threads).
+    let p = unsafe { GC_malloc(size) } as *mut u8;
     assert!(!p.is_null(), "out of memory allocating {size} bytes");
     p
 }

@@ -22,6 +22,7 @@ mod safepoint;
 mod session;
 mod slots;
 mod tasks;
+mod values;
 mod versions;
 
 pub use abi::ErrorKind;
@@ -33,4 +34,5 @@ pub use session::{
     Session, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
+pub use values::enable_program_io;
 pub use versions::{Source, State as VersionState};

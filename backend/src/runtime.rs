@@ -5,12 +5,10 @@
 //! prints anything): they unwind through the JIT frames, which have unwind tables, to the
 //! `catch_unwind` at the task boundary (`tasks.rs`), which turns them into diagnostics.
 
-use crate::abi::{unpack_span, ElemKind};
-use crate::gc;
+use crate::abi::unpack_span;
 use crate::safepoint::{walk, TaskCtx};
 use crate::versions::{CodeInfo, Source};
 use livejit_frontend::Span;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +26,7 @@ impl ErrorKind {
             ErrorKind::StackOverflow => "stack overflow".into(),
             ErrorKind::Interrupted => "interrupted".into(),
             ErrorKind::TooLarge => format!("array of {a} elements is too large"),
+            ErrorKind::Message => "runtime error".into(),
         }
     }
 }
@@ -135,13 +134,29 @@ pub fn raise(
     self_fn: usize,
     span: Option<Span>,
 ) -> ! {
+    raise_error(kind, kind.message(a, b), frame, self_fn, span)
+}
+
+/// Raises a runtime error with its own message (the string and input/output errors) from JIT
+/// frame `frame` of function `self_fn`. Never returns.
+pub fn raise_msg(message: String, frame: usize, self_fn: usize, span: Option<Span>) -> ! {
+    raise_error(ErrorKind::Message, message, frame, self_fn, span)
+}
+
+fn raise_error(
+    kind: ErrorKind,
+    message: String,
+    frame: usize,
+    self_fn: usize,
+    span: Option<Span>,
+) -> ! {
     let chain = walk(frame, self_fn);
     let at = chain
         .first()
         .map(|info| (info.source.clone(), span.unwrap_or(info.span)));
     let err = RuntimeError {
         kind,
-        message: kind.message(a, b),
+        message,
         at,
         chain: format_chain(&chain),
         function: chain.first().map(|c| c.to_string()).unwrap_or_default(),
@@ -149,8 +164,19 @@ pub fn raise(
     std::panic::resume_unwind(Box::new(err))
 }
 
+/// The input size limit (`LIVEJIT_MAX_INPUT` bytes, default 16 MiB), for `read_file`.
+pub(crate) fn max_input_bytes() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("LIVEJIT_MAX_INPUT")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(16 << 20)
+    })
+}
+
 /// Borrows the task context passed by JIT code.
-fn task<'a>(ctx: *const TaskCtx) -> &'a TaskCtx {
+pub(crate) fn task<'a>(ctx: *const TaskCtx) -> &'a TaskCtx {
     // SAFETY: JIT code always passes the context of the task running it, which outlives every
     // JIT frame of that task (the task thread owns it until its entry call returns).
     unsafe { &*ctx }
@@ -176,12 +202,13 @@ pub(crate) extern "C-unwind" fn lj_error(
     )
 }
 
-const HEADER: usize = 8;
+/// Bytes before the elements of an array (or the bytes of a str): the length.
+pub(crate) const HEADER: usize = 8;
 
 /// The largest array we allocate: half the machine's memory. Beyond that the allocation would
 /// "succeed" lazily and the kernel's OOM killer would end the whole session while the array is
 /// filled; refusing it is an ordinary runtime error instead.
-fn max_array_bytes() -> usize {
+pub(crate) fn max_array_bytes() -> usize {
     static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *LIMIT.get_or_init(|| {
         // SAFETY: sysconf only reads system configuration.
@@ -199,178 +226,49 @@ fn max_array_bytes() -> usize {
     })
 }
 
-/// Allocates an array of `n` elements of `esize` bytes, length header set, contents unset.
-fn alloc_array(n: i64, esize: i64) -> Option<*mut u8> {
-    let bytes = usize::try_from(n)
-        .ok()?
-        .checked_mul(usize::try_from(esize).ok()?)?
-        .checked_add(HEADER)?;
-    if bytes > max_array_bytes() {
-        return None;
-    }
-    let p = gc::alloc_atomic(bytes);
-    // SAFETY: `p` points to at least HEADER bytes, 8-aligned (GC allocations are).
-    unsafe { (p as *mut i64).write(n) };
-    Some(p)
-}
-
-pub(crate) extern "C-unwind" fn lj_array_alloc(
-    _ctx: *const TaskCtx,
-    n: i64,
-    esize: i64,
-) -> *mut u8 {
-    alloc_array(n, esize).expect("array literal sizes are small")
-}
-
-pub(crate) extern "C-unwind" fn lj_array_repeat(
-    _ctx: *const TaskCtx,
-    n: i64,
-    esize: i64,
-    bits: i64,
-    frame: usize,
-    self_fn: usize,
-    span: u64,
-) -> *mut u8 {
-    let span = Some(unpack_span(span));
-    if n < 0 {
-        raise(ErrorKind::NegativeLength, n, 0, frame, self_fn, span);
-    }
-    let Some(p) = alloc_array(n, esize) else {
-        raise(ErrorKind::TooLarge, n, 0, frame, self_fn, span)
-    };
-    let count = n as usize;
-    // SAFETY: the allocation holds HEADER + n * esize bytes; element storage starts at HEADER
-    // and is 8-aligned, so it can be viewed as n u64s (esize 8) or n bytes (esize 1).
-    unsafe {
-        let data = p.add(HEADER);
-        if esize == 8 {
-            std::slice::from_raw_parts_mut(data as *mut i64, count).fill(bits);
-        } else {
-            std::ptr::write_bytes(data, bits as u8, count);
-        }
-    }
-    p
-}
-
-pub(crate) extern "C-unwind" fn lj_array_copy(
-    _ctx: *const TaskCtx,
-    arr: *const u8,
-    esize: i64,
-) -> *mut u8 {
-    // SAFETY: `arr` is a live array from JIT code: HEADER then `len * esize` bytes.
-    unsafe {
-        let n = (arr as *const i64).read();
-        let p = alloc_array(n, esize).expect("copy of an existing array fits");
-        std::ptr::copy_nonoverlapping(arr.add(HEADER), p.add(HEADER), n as usize * esize as usize);
-        p
-    }
-}
-
-fn with_line(ctx: *const TaskCtx, f: impl FnOnce(&mut String)) {
+pub(crate) fn with_line(ctx: *const TaskCtx, f: impl FnOnce(&mut Vec<u8>)) {
     let t = task(ctx);
     let mut buf = t.print_buf.lock().unwrap_or_else(|e| e.into_inner());
     f(&mut buf);
 }
 
 /// Appends the separator before every argument but the first.
-fn sep(buf: &mut String) {
-    if !buf.is_empty() {
-        buf.push(' ');
+pub(crate) fn sep(ctx: *const TaskCtx, buf: &mut Vec<u8>) {
+    if task(ctx).print_args.fetch_add(1, Ordering::Relaxed) > 0 {
+        buf.push(b' ');
     }
 }
 
 pub(crate) extern "C-unwind" fn lj_print_begin(ctx: *const TaskCtx) {
+    task(ctx).print_args.store(0, Ordering::Relaxed);
     with_line(ctx, |b| b.clear());
 }
 
 pub(crate) extern "C-unwind" fn lj_print_int(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
-        sep(b);
+        sep(ctx, b);
         let _ = write!(b, "{v}");
     });
 }
 
 pub(crate) extern "C-unwind" fn lj_print_float(ctx: *const TaskCtx, v: f64) {
     with_line(ctx, |b| {
-        sep(b);
+        sep(ctx, b);
         let _ = write!(b, "{v:?}");
     });
 }
 
 pub(crate) extern "C-unwind" fn lj_print_bool(ctx: *const TaskCtx, v: i64) {
     with_line(ctx, |b| {
-        sep(b);
-        b.push_str(if v != 0 { "true" } else { "false" });
+        sep(ctx, b);
+        b.extend_from_slice(if v != 0 { b"true" } else { b"false" });
     });
 }
 
 pub(crate) extern "C-unwind" fn lj_print_unit(ctx: *const TaskCtx) {
     with_line(ctx, |b| {
-        sep(b);
-        b.push_str("()");
-    });
-}
-
-/// Appends `[a, b, c]`; `kind` is the `Elem` discriminant (0 int, 1 float, 2 bool).
-pub(crate) extern "C-unwind" fn lj_print_array(ctx: *const TaskCtx, arr: *const u8, kind: u32) {
-    with_line(ctx, |b| {
-        sep(b);
-        // SAFETY: JIT code passes a live array of the element kind it names.
-        b.push_str(&unsafe { format_array(arr, ElemKind::from_raw(kind)) });
-    });
-}
-
-/// Formats an array as `print` shows it.
-///
-/// # Safety
-/// `arr` must point to a live array (an i64 length, then that many elements of the kind
-/// `kind` names).
-pub unsafe fn format_array(arr: *const u8, kind: ElemKind) -> String {
-    // SAFETY: as this function's contract.
-    unsafe { format_array_upto(arr, kind, usize::MAX) }
-}
-
-/// Formats at most `max` elements of an array, then `... (N items)` if it has more:
-/// `[1, 2, ... (1000 items)]`.
-///
-/// # Safety
-/// As [`format_array`].
-pub unsafe fn format_array_upto(arr: *const u8, kind: ElemKind, max: usize) -> String {
-    let mut out = String::from("[");
-    // SAFETY: `arr` is a live array: an i64 length then the elements (8-byte ints/floats or
-    // 1-byte bools).
-    unsafe {
-        let n = (arr as *const i64).read() as usize;
-        let data = arr.add(HEADER);
-        for i in 0..n {
-            if i == max {
-                let _ = write!(out, "{}... ({n} items)", if i > 0 { ", " } else { "" });
-                break;
-            }
-            if i > 0 {
-                out.push_str(", ");
-            }
-            let _ = match kind {
-                ElemKind::Int => write!(out, "{}", (data as *const i64).add(i).read()),
-                ElemKind::Float => write!(out, "{:?}", (data as *const f64).add(i).read()),
-                ElemKind::Bool => write!(out, "{}", data.add(i).read() != 0),
-            };
-        }
-    }
-    out.push(']');
-    out
-}
-
-pub(crate) extern "C-unwind" fn lj_print_str(ctx: *const TaskCtx, s: *const u8, len: i64) {
-    // SAFETY: JIT code passes a pointer to a constant of exactly `len` bytes in its module
-    // (the literal's bytes, no terminator; codegen `PrintArg::Str`).
-    let bytes = unsafe { std::slice::from_raw_parts(s, len as usize) };
-    // `\xHH` escapes may make a literal non-UTF-8; the line buffer is text, so such bytes
-    // print as U+FFFD.
-    let text = String::from_utf8_lossy(bytes);
-    with_line(ctx, |b| {
-        sep(b);
-        b.push_str(&text);
+        sep(ctx, b);
+        b.extend_from_slice(b"()");
     });
 }
 
@@ -387,14 +285,14 @@ pub fn route_program_output(hook: OutputHook) {
     let _ = OUTPUT_HOOK.set(hook);
 }
 
-fn write_stdout(line: &str) {
+fn write_stdout(line: &[u8]) {
     if let Some(hook) = OUTPUT_HOOK.get() {
-        hook(line);
+        hook(&String::from_utf8_lossy(line));
         return;
     }
     let mut out = std::io::stdout().lock();
     // A closed stdout (e.g. `| head`) must not kill the session: ignore write errors.
-    let _ = out.write_all(line.as_bytes());
+    let _ = out.write_all(line);
     let _ = out.write_all(b"\n");
     let _ = out.flush();
 }
@@ -412,7 +310,8 @@ pub(crate) extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
     let t = task(ctx);
     let line = std::mem::take(&mut *t.print_buf.lock().unwrap_or_else(|e| e.into_inner()));
     if t.capture_tail {
-        *t.tail.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+        *t.tail.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(String::from_utf8_lossy(&line).into_owned());
     } else {
         write_stdout(&line);
     }

@@ -51,7 +51,10 @@ pub struct TaskCtx {
     /// What the last walk found.
     pub published: Mutex<Published>,
     /// The `print` line being built (only the owning thread touches it).
-    pub print_buf: Mutex<String>,
+    pub print_buf: Mutex<Vec<u8>>,
+    /// Arguments of the `print` being built so far (the separator goes before all but the
+    /// first, even when the first printed nothing: `print("", 0)` is " 0").
+    pub print_args: AtomicUsize,
     /// For background tasks, the final value is kept here instead of printed.
     pub capture_tail: bool,
     /// The captured final value.
@@ -69,7 +72,8 @@ impl TaskCtx {
             seen_epoch: AtomicU64::new(EPOCH.load(SeqCst)),
             parked: AtomicBool::new(false),
             published: Mutex::new(Published::default()),
-            print_buf: Mutex::new(String::new()),
+            print_buf: Mutex::new(Vec::new()),
+            print_args: AtomicUsize::new(0),
             capture_tail,
             tail: Mutex::new(None),
         }

@@ -657,6 +657,15 @@ impl Session {
         crate::completion::collect(&reg)
     }
 
+    /// `:list`: the current struct definitions, as `struct P { x: float, y: float }`.
+    pub fn structs(&self) -> Vec<String> {
+        let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+        reg.structs
+            .values()
+            .map(|id| livejit_frontend::types::struct_text(*id))
+            .collect()
+    }
+
     /// Globals with type and exact value (as `print` writes it).
     pub fn globals(&self) -> Vec<GlobalRow> {
         self.globals_preview(Preview::EXACT)
@@ -685,18 +694,21 @@ impl Session {
         // SAFETY: `g.addr` is a live, 8-aligned global cell; tasks write it atomically, so an
         // atomic read sees a whole value.
         let bits = unsafe { (*(g.addr as *const std::sync::atomic::AtomicU64)).load(SeqCst) };
-        match g.ty {
-            Type::Int => (bits as i64).to_string(),
-            Type::Float => format!("{:?}", f64::from_bits(bits)),
-            Type::Bool => (bits != 0).to_string(),
-            // SAFETY: an array global's cell always holds a live array (the shared empty array
-            // until assigned); the cell is a GC root and this thread is registered with the GC
-            // (the main thread is), so the array cannot be collected while it is formatted.
-            Type::Array(e) => unsafe {
-                crate::runtime::format_array_upto(bits as *const u8, e.into(), preview.items)
-            },
-            Type::Unit | Type::Never | Type::Error => "()".into(),
-        }
+        let mut out = Vec::new();
+        // SAFETY: a global's cell always holds a live value of its type (the zero value until
+        // assigned); the cell is a GC root and this thread is registered with the GC (the main
+        // thread is), so nothing it points to can be collected while it is formatted. Strs are
+        // quoted, so `:list` shows where they start and end.
+        unsafe {
+            crate::values::format_preview(
+                &mut out,
+                bits,
+                g.ty,
+                true,
+                (preview.items, preview.bytes),
+            )
+        };
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Monotonic time (as `time_ns()` reads it) just before the last transaction's slot
@@ -794,13 +806,14 @@ impl Session {
                 .ok()
         };
         let counts_as = copied(cur).unwrap_or(cur.unit.info.n);
-        f.versions
+        let v = f
+            .versions
             .iter()
             .rev()
-            .filter(|v| v.unit.info.n < counts_as && copied(v).is_none() && v.text != cur.text)
-            .map(|v| (v.unit.info.n, v.text.clone()))
-            .next()
-            .ok_or_else(|| format!("`{name}` has no earlier version"))
+            .find(|v| v.unit.info.n < counts_as && copied(v).is_none() && v.text != cur.text)
+            .ok_or_else(|| format!("`{name}` has no earlier version"))?;
+        layouts_current(&reg, name, v)?;
+        Ok((v.unit.info.n, v.text.clone()))
     }
 
     /// `:ir NAME`.
@@ -855,6 +868,20 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.interrupt_all();
     }
+}
+
+/// `Ok` if every struct `v` was compiled against is still the current definition: a
+/// version built for an earlier layout of a struct cannot be reinstalled (`:rollback`).
+fn layouts_current(reg: &Registry, name: &str, v: &Version) -> Result<(), String> {
+    for (s, id) in &v.layouts {
+        if reg.structs.get(s) != Some(id) {
+            return Err(format!(
+                "cannot roll back `{name}` to v{}: it was written for an earlier definition of struct `{s}`",
+                v.unit.info.n
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

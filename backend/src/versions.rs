@@ -220,6 +220,10 @@ pub struct Version {
     pub origin: String,
     /// The slot this version was installed in.
     pub slot: usize,
+    /// The structs this version uses (its code assumes their layouts).
+    pub structs: BTreeSet<String>,
+    /// The definition of each of those structs it was compiled against.
+    pub layouts: Vec<(String, livejit_frontend::types::StructId)>,
 }
 
 /// What a new unit is made of (everything but its code and life cycle).
@@ -301,6 +305,8 @@ pub struct Registry {
     pub tops: Vec<Compiled>,
     /// Globals by name.
     pub(crate) globals: BTreeMap<String, Global>,
+    /// The current definition of each struct by name.
+    pub structs: BTreeMap<String, livejit_frontend::types::StructId>,
 }
 
 /// One function: its current slot and every version.
@@ -335,12 +341,14 @@ impl Registry {
                         text: v.text.clone(),
                         calls: v.unit.calls.clone(),
                         globals: v.unit.globals.clone(),
+                        structs: v.structs.clone(),
                         versions: f.versions.len() as u32,
                     };
                     (name.clone(), row)
                 })
                 .collect(),
             globals: self.globals.clone(),
+            structs: self.structs.clone(),
         }
     }
 

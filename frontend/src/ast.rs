@@ -1,6 +1,6 @@
 //! The untyped syntax tree produced by the parser.
 
-use crate::{Span, Type};
+use crate::Span;
 
 /// A name with its location.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,10 +14,31 @@ pub struct Ident {
 /// A written type annotation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypeAnn {
-    /// The type (`Error` if it could not be read; never `Never`; `Unit` is not writable).
-    pub ty: Type,
+    /// The type as written; names are resolved by the checker.
+    pub ty: TypeExpr,
     /// Where it was written.
     pub span: Span,
+}
+
+/// A type as written: a name (`int`, `str`, a struct) or an array of a type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeExpr {
+    /// `int`, `float`, `bool`, `str` or a struct name.
+    Named(Ident),
+    /// `[T]`
+    Array(Box<TypeExpr>),
+    /// An annotation the parser could not read (already reported).
+    Error,
+}
+
+impl std::fmt::Display for TypeExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TypeExpr::Named(n) => write!(f, "{}", n.name),
+            TypeExpr::Array(t) => write!(f, "[{t}]"),
+            TypeExpr::Error => write!(f, "?"),
+        }
+    }
 }
 
 /// One file or one REPL input: items and top-level statements in source order.
@@ -32,6 +53,8 @@ pub struct Program {
 pub enum Item {
     /// `fn name(params) -> T { body }`
     Fn(FnDef),
+    /// `struct Name { field: T, ... }`
+    Struct(StructItem),
     /// `global NAME[: T] = EXPR;` (`is_let == false`) or top-level `let NAME[: T] = EXPR;`
     /// (`is_let == true`).
     Global(GlobalDecl),
@@ -55,6 +78,17 @@ pub struct FnDef {
     /// The body.
     pub body: Block,
     /// The whole item, from `fn` to the closing brace (its source is the version's source).
+    pub span: Span,
+}
+
+/// A struct definition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StructItem {
+    /// The struct's name.
+    pub name: Ident,
+    /// Fields in order.
+    pub fields: Vec<(Ident, TypeAnn)>,
+    /// The whole item, from `struct` to the closing brace.
     pub span: Span,
 }
 
@@ -223,7 +257,7 @@ pub enum ExprKind {
     Float(f64),
     /// `true` / `false`.
     Bool(bool),
-    /// String literal with escapes decoded (bytes); only valid as a `print` argument.
+    /// String literal with escapes decoded (bytes: `\xHH` may make it non-UTF-8).
     Str(Vec<u8>),
     /// A variable (local or global).
     Var(String),
@@ -235,14 +269,24 @@ pub enum ExprKind {
     Call(Ident, Vec<Expr>),
     /// `a[i]`
     Index(Box<Expr>, Box<Expr>),
+    /// `s[a..b]`
+    Slice(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `e.field`
+    Field(Box<Expr>, Ident),
+    /// `Name { field: e, ... }` in source order.
+    StructLit(Ident, Vec<(Ident, Expr)>),
     /// `[a, b, c]` (non-empty)
     ArrayList(Vec<Expr>),
+    /// `[]` (its element type comes from the expected type)
+    ArrayEmpty,
     /// `[e; n]`
     ArrayRepeat(Box<Expr>, Box<Expr>),
     /// `if c { } else ...`; the else part is a `Block` or another `If` expression.
     If(Box<Expr>, Block, Option<Box<Expr>>),
     /// `while c { }`
     While(Box<Expr>, Block),
+    /// `loop { }`
+    Loop(Block),
     /// `for i in a..b { }`
     For(Ident, Box<Expr>, Box<Expr>, Block),
     /// `{ ... }`

@@ -38,6 +38,10 @@ pub enum Kw {
     Let,
     /// `global`
     Global,
+    /// `struct`
+    Struct,
+    /// `loop`
+    Loop,
     /// `if`
     If,
     /// `else`
@@ -67,6 +71,8 @@ impl Kw {
             Kw::Fn => "fn",
             Kw::Let => "let",
             Kw::Global => "global",
+            Kw::Struct => "struct",
+            Kw::Loop => "loop",
             Kw::If => "if",
             Kw::Else => "else",
             Kw::While => "while",
@@ -86,6 +92,8 @@ impl Kw {
             "fn" => Kw::Fn,
             "let" => Kw::Let,
             "global" => Kw::Global,
+            "struct" => Kw::Struct,
+            "loop" => Kw::Loop,
             "if" => Kw::If,
             "else" => Kw::Else,
             "while" => Kw::While,
@@ -103,10 +111,10 @@ impl Kw {
 
 /// Every operator and punctuation token. Longer spellings come first so that the lexer's
 /// ordered choice takes `<<` before `<` and `..` is never split.
-pub const PUNCTS: [&str; 36] = [
-    "..", "->", "+=", "-=", "*=", "/=", "%=", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "+",
-    "-", "*", "/", "%", "<", ">", "=", "!", "&", "|", "^", "(", ")", "[", "]", "{", "}", ",", ";",
-    ":",
+pub const PUNCTS: [&str; 42] = [
+    "..", "<<=", ">>=", "&=", "|=", "^=", ".", "->", "+=", "-=", "*=", "/=", "%=", "<<", ">>",
+    "<=", ">=", "==", "!=", "&&", "||", "+", "-", "*", "/", "%", "<", ">", "=", "!", "&", "|", "^",
+    "(", ")", "[", "]", "{", "}", ",", ";", ":",
 ];
 
 impl fmt::Display for Token<'_> {
@@ -433,8 +441,7 @@ mod tests {
                 Token::Punct("+="),
                 Token::Punct("->"),
                 Token::Punct("<<"),
-                Token::Punct(">>"),
-                Token::Punct("="),
+                Token::Punct(">>="),
                 Token::Punct("&&"),
                 Token::Punct("||"),
                 Token::Punct("!"),
@@ -449,6 +456,36 @@ mod tests {
                 Token::Kw(Kw::True),
                 Token::Kw(Kw::False),
                 Token::Ident("_x")
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_and_new_operators() {
+        assert_eq!(
+            toks("p.x xs[0].y 1.5 a..b x <<= 1 &= |= ^= struct loop"),
+            vec![
+                Token::Ident("p"),
+                Token::Punct("."),
+                Token::Ident("x"),
+                Token::Ident("xs"),
+                Token::Punct("["),
+                Token::Int(0),
+                Token::Punct("]"),
+                Token::Punct("."),
+                Token::Ident("y"),
+                Token::Float(1.5),
+                Token::Ident("a"),
+                Token::Punct(".."),
+                Token::Ident("b"),
+                Token::Ident("x"),
+                Token::Punct("<<="),
+                Token::Int(1),
+                Token::Punct("&="),
+                Token::Punct("|="),
+                Token::Punct("^="),
+                Token::Kw(Kw::Struct),
+                Token::Kw(Kw::Loop),
             ]
         );
     }

@@ -16,10 +16,10 @@
 
 use crate::ast::{
     self, BinOp, Block, Expr, ExprKind, FnDef, GlobalDecl, Ident, Item, Param, Program, Stmt,
-    StmtKind, TypeAnn, UnOp,
+    StmtKind, StructItem, TypeAnn, TypeExpr, UnOp,
 };
 use crate::lexer::{lex, span, Kw, Token};
-use crate::{Diagnostic, Span, Type};
+use crate::{Diagnostic, Span};
 use chumsky::error::{RichPattern, RichReason};
 use chumsky::input::ValueInput;
 use chumsky::prelude::*;
@@ -53,6 +53,7 @@ impl Semi {
 #[derive(Clone, Debug)]
 enum Elem {
     Fn(FnDef),
+    Struct(StructItem),
     Global(GlobalDecl, Semi),
     Let(Stmt, Semi),
     Expr {
@@ -83,7 +84,11 @@ fn error_expr(s: Span) -> Expr {
 fn is_block_like(e: &Expr) -> bool {
     matches!(
         e.kind,
-        ExprKind::If(..) | ExprKind::While(..) | ExprKind::For(..) | ExprKind::Block(_)
+        ExprKind::If(..)
+            | ExprKind::While(..)
+            | ExprKind::Loop(..)
+            | ExprKind::For(..)
+            | ExprKind::Block(_)
     )
 }
 
@@ -103,6 +108,7 @@ fn missing_semi(semi: &Semi, stmt_span: Span) -> (Span, String) {
 fn elem_span(e: &Elem) -> Span {
     match e {
         Elem::Fn(f) => f.span,
+        Elem::Struct(s) => s.span,
         Elem::Global(g, _) => g.span,
         Elem::Let(s, _) | Elem::Assign(s, _) => s.span,
         Elem::Expr { span, .. } => *span,
@@ -164,7 +170,7 @@ fn assemble_block(elems: Vec<Elem>, block_span: Span) -> (Block, Vec<(Span, Stri
                 span: s,
             }),
             // Blocks never produce items; stray `;` are empty statements.
-            Elem::Fn(_) | Elem::Global(..) | Elem::Empty => {}
+            Elem::Fn(_) | Elem::Struct(_) | Elem::Global(..) | Elem::Empty => {}
         }
     }
     (
@@ -198,6 +204,7 @@ fn assemble_program(elems: Vec<Elem>) -> (Program, Vec<(Span, String)>) {
         };
         match elem {
             Elem::Fn(f) => items.push(Item::Fn(f)),
+            Elem::Struct(st) => items.push(Item::Struct(st)),
             Elem::Global(g, semi) => {
                 check(&semi, &mut errors);
                 items.push(Item::Global(g));
@@ -311,7 +318,9 @@ where
                     consumed += 1;
                     break;
                 }
-                Token::Kw(Kw::Fn | Kw::Global) if mode == Skip::Item && !first => break,
+                Token::Kw(Kw::Fn | Kw::Global | Kw::Struct) if mode == Skip::Item && !first => {
+                    break
+                }
                 Token::Kw(Kw::Let) if mode == Skip::Item && !first && !stack.contains(&"}") => {
                     break
                 }
@@ -341,36 +350,18 @@ where
         })
         .labelled("identifier");
 
-    // Types. An annotation that is wrong is reported here and carried as `Type::Error`, which
-    // the checker treats as "already reported".
+    // Types, as written: names are resolved by the checker (struct names are only known there).
     let ty = recursive(|ty| {
-        let scalar = ident.validate(|id: Ident, _, em| match id.name.as_str() {
-            "int" => Type::Int,
-            "float" => Type::Float,
-            "bool" => Type::Bool,
-            other => {
-                em.emit(Rich::custom(
-                    ss(id.span),
-                    format!("unknown type `{other}`: expected `int`, `float`, `bool` or an array of one of them"),
-                ));
-                Type::Error
-            }
-        });
+        let named = ident.map(TypeExpr::Named);
         let array = ty
             .delimited_by(p("["), p("]"))
-            .validate(|(inner, inner_span): (Type, Span), _, em| match inner {
-                Type::Error => Type::Error,
-                t => t.array_of().unwrap_or_else(|| {
-                    em.emit(Rich::custom(
-                        ss(inner_span),
-                        "nested arrays are not supported: array elements must be `int`, `float` or `bool`",
-                    ));
-                    Type::Error
-                }),
-            });
-        scalar.or(array).map_with(|t, e| (t, span(e.span())))
+            .map(|inner: TypeExpr| TypeExpr::Array(Box::new(inner)));
+        named.or(array)
     })
-    .map(|(ty, span)| TypeAnn { ty, span })
+    .map_with(|ty, e| TypeAnn {
+        ty,
+        span: span(e.span()),
+    })
     .labelled("type");
 
     // What follows a statement: `;`, or (peeked, not consumed) whatever came instead.
@@ -433,7 +424,7 @@ where
             skipper(Skip::Delim("(")).map(|s| error_expr(span(s))),
         ));
 
-    // `[a, b, c]`, `[e; n]`, and the error `[]`. The first element is parsed once, then the
+    // `[a, b, c]`, `[e; n]`, and `[]`. The first element is parsed once, then the
     // rest decides which form it is.
     enum ArrayRest {
         Repeat(Expr),
@@ -454,15 +445,9 @@ where
                 .or_not(),
         )
         .then_ignore(p("]"))
-        .validate(|content, e, em| {
+        .map_with(|content, e| {
             let kind = match content {
-                None => {
-                    em.emit(Rich::custom(
-                        e.span(),
-                        "empty array literals are not supported: an array needs at least one element (or use `[e; n]`)",
-                    ));
-                    ExprKind::Error
-                }
+                None => ExprKind::ArrayEmpty,
                 Some((first, ArrayRest::Repeat(n))) => {
                     ExprKind::ArrayRepeat(Box::new(first), Box::new(n))
                 }
@@ -499,11 +484,41 @@ where
             kind: ExprKind::For(var, Box::new(lo), Box::new(hi), body),
             span: span(e.span()),
         });
+    let loop_ = kw(Kw::Loop)
+        .ignore_then(block.clone())
+        .map_with(|b, e| Expr {
+            kind: ExprKind::Loop(b),
+            span: span(e.span()),
+        });
     let block_expr = block.clone().map(|b: Block| Expr {
         span: b.span,
         kind: ExprKind::Block(b),
     });
-    let block_like = choice((if_.clone(), while_, for_, block_expr)).boxed();
+    let block_like = choice((if_.clone(), while_, loop_, for_, block_expr)).boxed();
+
+    // `Name { field: e, ... }`. Only `Name {` followed by `field :` starts one, so `if x { y }`
+    // is never mistaken for a literal; a literal written directly in a condition is parsed
+    // and then rejected by the checker with a precise message (Rust's rule).
+    let field_init = ident.then_ignore(p(":")).then(expr.clone());
+    // The lookahead's `{` is labelled as an operator so that it adds nothing new to "expected
+    // ..." messages after an identifier.
+    let struct_lit = ident
+        .then_ignore(p("{").labelled("operator"))
+        .then_ignore(ident)
+        .then_ignore(p(":"))
+        .rewind()
+        .ignore_then(ident)
+        .then(
+            field_init
+                .separated_by(p(","))
+                .allow_trailing()
+                .collect::<Vec<_>>()
+                .delimited_by(p("{"), p("}")),
+        )
+        .map_with(|(name, fields), e| Expr {
+            kind: ExprKind::StructLit(name, fields),
+            span: span(e.span()),
+        });
 
     let return_ = kw(Kw::Return)
         .ignore_then(expr.clone().or_not())
@@ -514,6 +529,7 @@ where
 
     let atom = choice((
         int_lit,
+        struct_lit.map(|e| (e, false)),
         simple
             .map_with(|kind, e| Expr {
                 kind,
@@ -532,6 +548,8 @@ where
     enum Post {
         Call(Vec<Expr>),
         Index(Expr),
+        Slice(Expr, Expr),
+        Field(Ident),
     }
     let args = expr
         .clone()
@@ -542,10 +560,20 @@ where
         .recover_with(via_parser(
             skipper(Skip::Delim("(")).map(|s| vec![error_expr(span(s))]),
         ));
-    let index = expr.clone().delimited_by(p("["), p("]"));
+    let index = expr
+        .clone()
+        .then(p("..").ignore_then(expr.clone()).or_not())
+        .delimited_by(p("["), p("]"))
+        .map(|(a, b)| match b {
+            None => Post::Index(a),
+            Some(b) => Post::Slice(a, b),
+        });
+    let field = p(".")
+        .ignore_then(ident.labelled("field name"))
+        .map(Post::Field);
     let postfix = atom
         .then(
-            choice((args.map(Post::Call), index.map(Post::Index)))
+            choice((args.map(Post::Call), index, field))
                 .labelled("operator")
                 .map_with(|post, e| (post, span(e.span())))
                 .repeated()
@@ -564,6 +592,8 @@ where
                 let whole = cur.span.to(post_span);
                 let kind = match post {
                     Post::Index(i) => ExprKind::Index(Box::new(cur), Box::new(i)),
+                    Post::Slice(a, b) => ExprKind::Slice(Box::new(cur), Box::new(a), Box::new(b)),
+                    Post::Field(f) => ExprKind::Field(Box::new(cur), f),
                     Post::Call(args) => match cur.kind {
                         ExprKind::Var(name) => ExprKind::Call(
                             Ident {
@@ -723,11 +753,17 @@ where
         p("*=").to(Some(BinOp::Mul)),
         p("/=").to(Some(BinOp::Div)),
         p("%=").to(Some(BinOp::Rem)),
+        p("&=").to(Some(BinOp::BitAnd)),
+        p("|=").to(Some(BinOp::BitOr)),
+        p("^=").to(Some(BinOp::BitXor)),
+        p("<<=").to(Some(BinOp::Shl)),
+        p(">>=").to(Some(BinOp::Shr)),
     ))
     .labelled("operator");
     let block_like_start = [
         Token::Kw(Kw::If),
         Token::Kw(Kw::While),
+        Token::Kw(Kw::Loop),
         Token::Kw(Kw::For),
         Token::Punct("{"),
     ];
@@ -754,7 +790,7 @@ where
                 span: s,
             },
             Some((op, value)) => match lhs.kind {
-                ExprKind::Var(_) | ExprKind::Index(..) => Elem::Assign(
+                ExprKind::Var(_) | ExprKind::Index(..) | ExprKind::Field(..) => Elem::Assign(
                     Stmt {
                         kind: StmtKind::Assign {
                             target: lhs,
@@ -769,7 +805,7 @@ where
                 _ => {
                     em.emit(Rich::custom(
                         ss(lhs.span),
-                        "invalid assignment target: expected a variable or an indexed array element",
+                        "invalid assignment target: expected a variable, an indexed element or a field",
                     ));
                     Elem::Error(s)
                 }
@@ -846,6 +882,22 @@ where
             span: span(e.span()),
         });
 
+    let struct_field = ident.then_ignore(p(":")).then(ty.clone());
+    let struct_item = kw(Kw::Struct)
+        .ignore_then(ident.labelled("struct name"))
+        .then(
+            struct_field
+                .separated_by(p(","))
+                .allow_trailing()
+                .collect::<Vec<_>>()
+                .delimited_by(p("{"), p("}")),
+        )
+        .map_with(|(name, fields), e| StructItem {
+            name,
+            fields,
+            span: span(e.span()),
+        });
+
     let global = |k: Kw, is_let: bool| {
         decl(k).map(move |(name, ty, init, semi, s)| {
             Elem::Global(
@@ -863,6 +915,7 @@ where
     let skip_item = skipper(Skip::Item).map(|s| Elem::Error(span(s)));
     let top_elem = choice((
         fn_item.map(Elem::Fn),
+        struct_item.map(Elem::Struct),
         global(Kw::Global, false),
         global(Kw::Let, true),
         block_like_stmt,
@@ -1172,6 +1225,17 @@ mod tests {
                     .collect::<String>()
             ),
             ExprKind::Index(a, i) => format!("(index {} {})", sx(a), sx(i)),
+            ExprKind::Slice(a, i, j) => format!("(slice {} {} {})", sx(a), sx(i), sx(j)),
+            ExprKind::Field(a, f) => format!("(. {} {})", sx(a), f.name),
+            ExprKind::StructLit(n, fs) => format!(
+                "(new {}{})",
+                n.name,
+                fs.iter()
+                    .map(|(f, v)| format!(" {}={}", f.name, sx(v)))
+                    .collect::<String>()
+            ),
+            ExprKind::ArrayEmpty => "[]".into(),
+            ExprKind::Loop(b) => format!("(loop {})", sb(b)),
             ExprKind::ArrayList(xs) => {
                 format!("[{}]", xs.iter().map(sx).collect::<Vec<_>>().join(" "))
             }
@@ -1243,6 +1307,14 @@ mod tests {
                     .map(|t| format!(": {}", t.ty))
                     .unwrap_or_default(),
                 sx(&g.init)
+            ),
+            Item::Struct(st) => format!(
+                "(struct {}{})",
+                st.name.name,
+                st.fields
+                    .iter()
+                    .map(|(f, t)| format!(" {}: {}", f.name, t.ty))
+                    .collect::<String>()
             ),
             Item::Stmt(s) => ss_(s),
             Item::Tail(e) => format!("(tail {})", sx(e)),
@@ -1381,6 +1453,34 @@ mod tests {
     }
 
     #[test]
+    fn strings_structs_and_loops() {
+        assert_eq!(
+            ok("struct P { x: float, ys: [[int]], } let p = P { x: 1.0, ys: [] }; p.x += 1.0;"),
+            "(struct P x: float ys: [[int]]) (let p (new P x=1.0 ys=[])) (set+ (. p x) 1.0)"
+        );
+        assert_eq!(
+            ok(r#"s[1..n - 1] + "A""#),
+            r#"(tail (+ (slice s 1 (- n 1)) "A"))"#
+        );
+        assert_eq!(
+            ok("grid[i][j] = 1; pts[k].x -= 2.0; a.b.c[0].d"),
+            "(set (index (index grid i) j) 1) (set- (. (index pts k) x) 2.0) (tail (. (index (. (. a b) c) 0) d))"
+        );
+        assert_eq!(
+            ok("loop { break; } x <<= 1; x >>= 2; x &= 3; x |= 4; x ^= 5;"),
+            "(loop {break;}); (set<< x 1) (set>> x 2) (set& x 3) (set| x 4) (set^ x 5)"
+        );
+        // `x {` followed by anything but `field:` is a block, not a literal.
+        assert_eq!(ok("if x { y } else { z }"), "(tail (if x {y} {z}))");
+        assert_eq!(ok("while p.ok { }"), "(tail (while (. p ok) {}))");
+        // A literal in a condition parses (the checker rejects it with a clear message).
+        assert_eq!(
+            ok("if P { x: 1 }.x == 1 { }"),
+            "(tail (if (== (. (new P x=1) x) 1) {}))"
+        );
+    }
+
+    #[test]
     fn fn_span_covers_the_item() {
         let src = "  fn sq(x: int) -> int {\n  x * x\n}  \nsq(2)";
         let (p, d) = parse(src);
@@ -1441,15 +1541,46 @@ mod tests {
     fn located_syntax_errors() {
         let cases = [
             ("let x = ;", "expected expression, found `;`", ";"),
-            ("f(1) = 2;", "invalid assignment target: expected a variable or an indexed array element", "f(1)"),
-            ("1 + 2 = 3;", "invalid assignment target: expected a variable or an indexed array element", "1 + 2"),
-            ("let a = [];", "empty array literals are not supported: an array needs at least one element (or use `[e; n]`)", "[]"),
-            ("fn f(x: [[int]]) { }", "nested arrays are not supported: array elements must be `int`, `float` or `bool`", "[int]"),
-            ("fn f(x: string) { }", "unknown type `string`: expected `int`, `float`, `bool` or an array of one of them", "string"),
-            ("(f)(1)(2)", "only named functions can be called: expected a function name before `(`", "(f)(1)"),
-            ("fn f() { if x { 1 } else }", "expected `if` or `{`, found `}`", "}"),
-            ("fn f() {", "expected `}` or statement, found end of input", ""),
-            ("print(1", "expected `)`, `,` or operator, found end of input", ""),
+            (
+                "f(1) = 2;",
+                "invalid assignment target: expected a variable, an indexed element or a field",
+                "f(1)",
+            ),
+            (
+                "1 + 2 = 3;",
+                "invalid assignment target: expected a variable, an indexed element or a field",
+                "1 + 2",
+            ),
+            (
+                "p.1 = 3;",
+                "expected field name, found integer literal `1`",
+                "1",
+            ),
+            (
+                "struct P { x: int, }; struct { }",
+                "expected struct name, found `{`",
+                "{",
+            ),
+            (
+                "(f)(1)(2)",
+                "only named functions can be called: expected a function name before `(`",
+                "(f)(1)",
+            ),
+            (
+                "fn f() { if x { 1 } else }",
+                "expected `if` or `{`, found `}`",
+                "}",
+            ),
+            (
+                "fn f() {",
+                "expected `}` or statement, found end of input",
+                "",
+            ),
+            (
+                "print(1",
+                "expected `)`, `,` or operator, found end of input",
+                "",
+            ),
             ("foo)", "expected `;`, item or operator, found `)`", ")"),
         ];
         for (src, msg, at) in cases {

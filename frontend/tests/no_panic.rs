@@ -2,6 +2,7 @@
 //! reports points inside the source.
 
 use livejit_frontend::typeck::Env;
+use livejit_frontend::types::{StructDef, StructId};
 use livejit_frontend::{compile_front, FnSig, Type};
 use proptest::prelude::*;
 
@@ -17,6 +18,15 @@ impl Env for DummyEnv {
     }
     fn global(&self, name: &str) -> Option<Type> {
         (name == "g").then_some(Type::Float)
+    }
+    fn structure(&self, name: &str) -> Option<StructId> {
+        // A session struct, so that re-deriving session structs runs too.
+        (name == "P").then(|| {
+            StructId::intern(StructDef {
+                name: "P".into(),
+                fields: vec![("x".into(), Type::Int)],
+            })
+        })
     }
 }
 
@@ -82,6 +92,29 @@ const TOKENS: &[&str] = &[
     "\"a\\n\"",
     "\"bad\\q\"",
     "\"open",
+    "\"\\xff\\x0\"",
+    "\"\\x4",
+    "struct",
+    "loop",
+    "P",
+    "Node",
+    "str",
+    "kids",
+    ".x",
+    ".",
+    "&=",
+    "|=",
+    "^=",
+    "<<=",
+    ">>=",
+    "[]",
+    "find",
+    "split",
+    "join",
+    "abs",
+    "min",
+    "fixed",
+    "read_line",
     "..",
     "->",
     "+=",
@@ -136,6 +169,20 @@ const FRAGMENTS: &[&str] = &[
     "x = -9223372036854775808;",
     "{ let t = [0.0; 4]; t[0] = sqrt(2.0); }",
     "return;",
+    "struct P { x: float, y: float }",
+    "struct Node { val: int, kids: [Node] }",
+    "let p = P { x: 1.0, y: 2.0 };",
+    "p.x += 1.0;",
+    "let g: [[int]] = [[0; 3]; 4]; g[1][2] = 5;",
+    "let n = Node { val: 1, kids: [] };",
+    "n.kids = [Node { val: 2, kids: [] }];",
+    "let s: str = \"ab\" + str(1); s = s[0..1];",
+    "loop { if find(s, \"a\") < 0 { break; } }",
+    "if (P { x: 1.0, y: 2.0 }).x > 0.0 { }",
+    "let e: [str] = []; join(split(\"a,b\", \",\"), \"-\");",
+    "struct A { bs: [B], n: int } struct B { as_: [A], a: A }",
+    "struct C { c: C }",
+    "a.bs[0].as_ = [a];",
 ];
 
 fn soup() -> impl Strategy<Value = String> {

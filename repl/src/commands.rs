@@ -486,6 +486,9 @@ impl Repl {
             "watch" => with_path(arg, |p| self.watch(&p)),
             "unwatch" => need("a file") && with_path(arg, |p| self.unwatch(&p)),
             "list" => {
+                for s in self.session.structs() {
+                    println!("{s}");
+                }
                 let fns = self.session.functions();
                 let globals = self.session.globals_preview(LIST_PREVIEW);
                 out::emit(Stream::Out, render::listing(&fns, &globals));

@@ -89,11 +89,17 @@ impl Worker {
 const USAGE: &str = "\
 usage: livejit                 start the REPL (script mode when stdin is not a terminal)
        livejit repl [FILE...]  load the files, then start the REPL
-       livejit run FILE        load FILE, run its top-level statements, exit (status 1 on error)";
+       livejit run FILE ARG... load FILE, run its top-level statements with args() = ARG...
+                               and read_line() reading stdin, exit (status 1 on error)";
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments may be any bytes: the program's own (`args()`) are passed on unchanged.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let args: Vec<String> = raw
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     match args.first().map(String::as_str) {
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -104,7 +110,12 @@ pub fn main() -> i32 {
             0
         }
         Some("run") => match &args[1..] {
-            [file] => run_file(file),
+            [file, ..] => {
+                use std::os::unix::ffi::OsStrExt;
+                let program_args = raw[2..].iter().map(|a| a.as_bytes().to_vec()).collect();
+                livejit_backend::enable_program_io(program_args);
+                run_file(file)
+            }
             _ => {
                 eprintln!("{USAGE}");
                 2

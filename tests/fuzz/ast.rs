@@ -13,6 +13,8 @@ pub enum Ty {
     Int,
     Float,
     Bool,
+    /// `str` (the generator makes printable ASCII only, so stdout stays text).
+    Str,
     /// `[T]`; today only scalar element types are generated.
     Array(Box<Ty>),
 }
@@ -23,6 +25,7 @@ impl fmt::Display for Ty {
             Ty::Int => f.write_str("int"),
             Ty::Float => f.write_str("float"),
             Ty::Bool => f.write_str("bool"),
+            Ty::Str => f.write_str("str"),
             Ty::Array(t) => write!(f, "[{t}]"),
         }
     }
@@ -97,6 +100,12 @@ pub enum Builtin {
     Int,
     Sqrt,
     Copy,
+    /// `abs` of an int (wrapping: `abs(MIN)` is MIN) or a float.
+    Abs,
+    /// `str(v)`: the text `print` writes for `v`.
+    ToStr,
+    /// `trim(s)`: without ASCII whitespace at both ends.
+    Trim,
 }
 
 impl Builtin {
@@ -107,6 +116,9 @@ impl Builtin {
             Builtin::Int => "int",
             Builtin::Sqrt => "sqrt",
             Builtin::Copy => "copy",
+            Builtin::Abs => "abs",
+            Builtin::ToStr => "str",
+            Builtin::Trim => "trim",
         }
     }
 }
@@ -116,6 +128,8 @@ pub enum Expr {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A str literal (printable ASCII, `\n` and `\t`).
+    Str(Vec<u8>),
     Var(String, Ty),
     Unary(UnOp, Box<Expr>, Ty),
     Binary(BinOp, Box<Expr>, Box<Expr>, Ty),
@@ -142,6 +156,7 @@ impl Expr {
             Expr::Int(_) => Ty::Int,
             Expr::Float(_) => Ty::Float,
             Expr::Bool(_) => Ty::Bool,
+            Expr::Str(_) => Ty::Str,
             Expr::Var(_, t)
             | Expr::Unary(_, _, t)
             | Expr::Binary(_, _, _, t)
@@ -245,6 +260,19 @@ fn float_lit(out: &mut String, v: f64) {
 pub fn expr(out: &mut String, e: &Expr) {
     match e {
         Expr::Int(v) => int_lit(out, *v),
+        Expr::Str(bytes) => {
+            out.push('"');
+            for &b in bytes {
+                match b {
+                    b'"' => out.push_str("\\\""),
+                    b'\\' => out.push_str("\\\\"),
+                    b'\n' => out.push_str("\\n"),
+                    b'\t' => out.push_str("\\t"),
+                    _ => out.push(b as char),
+                }
+            }
+            out.push('"');
+        }
         Expr::Float(v) => float_lit(out, *v),
         Expr::Bool(b) => {
             let _ = write!(out, "{b}");

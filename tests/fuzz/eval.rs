@@ -18,6 +18,11 @@ use std::rc::Rc;
 pub const FUEL: u64 = 400_000;
 /// The most output one program may write.
 const MAX_OUTPUT: usize = 64 * 1024;
+/// The longest str a program may build (see `binop`).
+const MAX_STR: usize = 4096;
+/// `binop`'s error for a str over [`MAX_STR`]: the program is invalid, not failing.
+const TOO_LONG: &str = "\u{0}str too long";
+
 /// The deepest call chain allowed (the language promises at least this much).
 const MAX_DEPTH: u32 = 1000;
 
@@ -26,6 +31,7 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Bool(bool),
+    Str(Rc<Vec<u8>>),
     Arr(Rc<RefCell<Vec<Value>>>),
     Unit,
 }
@@ -58,13 +64,27 @@ pub fn zero(t: &Ty) -> Value {
         Ty::Int => Value::Int(0),
         Ty::Float => Value::Float(0.0),
         Ty::Bool => Value::Bool(false),
+        Ty::Str => Value::Str(Rc::new(Vec::new())),
         Ty::Array(_) => Value::Arr(Rc::new(RefCell::new(Vec::new()))),
     }
 }
 
 /// Writes a value as `print` does.
 pub fn show(out: &mut String, v: &Value) {
+    show_at(out, v, false)
+}
+
+/// Writes a value as `print` does; strs inside arrays (`nested`) are quoted as Rust's `{:?}`.
+fn show_at(out: &mut String, v: &Value, nested: bool) {
     match v {
+        Value::Str(s) => {
+            let text = String::from_utf8_lossy(s);
+            if nested {
+                let _ = write!(out, "{text:?}");
+            } else {
+                out.push_str(&text);
+            }
+        }
         Value::Int(i) => {
             let _ = write!(out, "{i}");
         }
@@ -80,7 +100,7 @@ pub fn show(out: &mut String, v: &Value) {
                 if k > 0 {
                     out.push_str(", ");
                 }
-                show(out, x);
+                show_at(out, x, true);
             }
             out.push(']');
         }
@@ -250,6 +270,19 @@ pub fn binop(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
                 _ => return Err(String::new()),
             }
         }
+        (Value::Str(x), Value::Str(y)) => match op {
+            // Doubling a str in nested loops grows it exponentially: such a program is not a
+            // useful test (and would exhaust memory), so it is invalid, like one out of fuel.
+            Add if x.len() + y.len() > MAX_STR => return Err(TOO_LONG.into()),
+            Add => Value::Str(Rc::new([x.as_slice(), y.as_slice()].concat())),
+            Eq => Value::Bool(x == y),
+            Ne => Value::Bool(x != y),
+            Lt => Value::Bool(x < y),
+            Le => Value::Bool(x <= y),
+            Gt => Value::Bool(x > y),
+            Ge => Value::Bool(x >= y),
+            _ => return Err(String::new()),
+        },
         (Value::Bool(x), Value::Bool(y)) => match op {
             Eq => Value::Bool(x == y),
             Ne => Value::Bool(x != y),
@@ -262,7 +295,9 @@ pub fn binop(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
 /// `binop` with an empty error meaning "ill-typed".
 fn apply(op: BinOp, a: &Value, b: &Value) -> R<Value> {
     binop(op, a, b).map_err(|e| {
-        if e.is_empty() {
+        if e == TOO_LONG {
+            Flow::Invalid("str too long".to_string())
+        } else if e.is_empty() {
             Flow::Invalid(format!("ill-typed {}", op.as_str()))
         } else {
             Flow::Error(e)
@@ -461,6 +496,7 @@ impl<'p> Interp<'p> {
         self.tick()?;
         Ok(match e {
             Expr::Int(v) => Value::Int(*v),
+            Expr::Str(s) => Value::Str(Rc::new(s.clone())),
             Expr::Float(v) => Value::Float(*v),
             Expr::Bool(v) => Value::Bool(*v),
             Expr::Var(n, _) => self.read(f, n)?,
@@ -491,6 +527,15 @@ impl<'p> Interp<'p> {
                 // `as` saturates and maps NaN to 0, as docs/language.md specifies for `int()`.
                 (Builtin::Int, Value::Float(x)) => Value::Int(x as i64),
                 (Builtin::Sqrt, Value::Float(x)) => Value::Float(x.sqrt()),
+                (Builtin::Len, Value::Str(s)) => Value::Int(s.len() as i64),
+                (Builtin::ToStr, v) => {
+                    let mut text = String::new();
+                    show(&mut text, &v);
+                    Value::Str(Rc::new(text.into_bytes()))
+                }
+                (Builtin::Trim, Value::Str(s)) => Value::Str(Rc::new(s.trim_ascii().to_vec())),
+                (Builtin::Abs, Value::Int(i)) => Value::Int(i.wrapping_abs()),
+                (Builtin::Abs, Value::Float(x)) => Value::Float(x.abs()),
                 _ => return invalid("ill-typed builtin"),
             },
             Expr::Index(a, i, _) => {

@@ -18,13 +18,25 @@ use super::ast::{
 /// `x += return 7`): the right operand is evaluated first, then the place, as in Rust.
 pub const RHS_SIDE_EFFECTS: bool = true;
 
-/// Generate the bitwise compound assignments `&= |= ^= <<= >>=` (in docs/language.md; the parser
-/// does not accept them yet). Turn on when they are implemented.
-pub const BITWISE_COMPOUND_ASSIGN: bool = false;
+/// Generate the bitwise compound assignments `&= |= ^= <<= >>=`.
+pub const BITWISE_COMPOUND_ASSIGN: bool = true;
 
 /// Generate a second `global g: T = e;` for a global the file has already declared (and run):
 /// it does nothing (`global g: int = 0; global g: int = 7; print(g);` prints 0).
 pub const GLOBAL_REDECLARATION: bool = true;
+
+/// Str literals: printable ASCII with spaces at the ends (for `trim`), quotes, backslashes,
+/// tabs and newlines (escaped in the source, raw in `print`, quoted inside arrays).
+const STR_LITS: [&str; 8] = [
+    "",
+    "a",
+    "ab",
+    " x y ",
+    "q\"b",
+    "back\\slash",
+    "t\tn\n",
+    "zz",
+];
 
 /// A small deterministic generator (splitmix64), so failures reproduce from the seed.
 pub struct Rng(u64);
@@ -192,7 +204,7 @@ impl Gen {
 
     fn scalar(&mut self) -> Ty {
         self.rng
-            .pick(&[Ty::Int, Ty::Int, Ty::Float, Ty::Bool])
+            .pick(&[Ty::Int, Ty::Int, Ty::Float, Ty::Bool, Ty::Str])
             .clone()
     }
 
@@ -796,6 +808,10 @@ impl Gen {
                 }
             }
             Ty::Bool => Expr::Bool(self.rng.chance(50)),
+            Ty::Str => {
+                let s = *self.rng.pick(&STR_LITS);
+                Expr::Str(s.as_bytes().to_vec())
+            }
             Ty::Array(t) => {
                 let n = 1 + self.rng.below(4);
                 Expr::List((0..n).map(|_| self.literal(t)).collect(), ty.clone())
@@ -906,7 +922,21 @@ impl Gen {
             _ => {}
         }
         match ty {
-            Ty::Int => match self.rng.below(12) {
+            Ty::Str => match self.rng.below(10) {
+                0..=2 => bin(
+                    BinOp::Add,
+                    self.expr(ctx, ty, d),
+                    self.expr(ctx, ty, d),
+                    Ty::Str,
+                ),
+                3 => {
+                    let t = self.scalar();
+                    Expr::Builtin(Builtin::ToStr, boxed(self.expr(ctx, &t, d)), Ty::Str)
+                }
+                4 => Expr::Builtin(Builtin::Trim, boxed(self.expr(ctx, ty, d)), Ty::Str),
+                _ => self.var_or_literal(ctx, ty),
+            },
+            Ty::Int => match self.rng.below(13) {
                 0 => Expr::Unary(UnOp::Neg, boxed(self.expr(ctx, ty, d)), Ty::Int),
                 1..=5 => {
                     let op = *self.rng.pick(&[
@@ -938,6 +968,8 @@ impl Gen {
                     Expr::Builtin(Builtin::Len, boxed(a), Ty::Int)
                 }
                 9 => Expr::Builtin(Builtin::Int, boxed(self.expr(ctx, &Ty::Float, d)), Ty::Int),
+                10 => Expr::Builtin(Builtin::Abs, boxed(self.expr(ctx, ty, d)), Ty::Int),
+                11 => Expr::Builtin(Builtin::Len, boxed(self.expr(ctx, &Ty::Str, d)), Ty::Int),
                 _ => self.var_or_literal(ctx, ty),
             },
             Ty::Float => match self.rng.below(10) {
@@ -958,6 +990,7 @@ impl Gen {
                     Ty::Float,
                 ),
                 7 => Expr::Builtin(Builtin::Sqrt, boxed(self.expr(ctx, ty, d)), Ty::Float),
+                8 => Expr::Builtin(Builtin::Abs, boxed(self.expr(ctx, ty, d)), Ty::Float),
                 _ => self.var_or_literal(ctx, ty),
             },
             Ty::Bool => match self.rng.below(10) {

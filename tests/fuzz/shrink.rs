@@ -79,7 +79,12 @@ fn walk_stmt(s: &mut Stmt, v: &mut dyn FnMut(Node<'_>)) {
 fn walk_expr(e: &mut Expr, v: &mut dyn FnMut(Node<'_>)) {
     v(Node::Expr(e));
     match e {
-        Expr::Int(_) | Expr::Float(_) | Expr::Bool(_) | Expr::Var(..) | Expr::Return(None, _) => {}
+        Expr::Int(_)
+        | Expr::Float(_)
+        | Expr::Bool(_)
+        | Expr::Str(_)
+        | Expr::Var(..)
+        | Expr::Return(None, _) => {}
         Expr::Unary(_, a, _) | Expr::Builtin(_, a, _) | Expr::Return(Some(a), _) => walk_expr(a, v),
         Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) | Expr::Repeat(a, b, _) => {
             walk_expr(a, v);
@@ -104,6 +109,7 @@ fn simple(ty: &Ty, one: bool) -> Expr {
         Ty::Int => Expr::Int(i64::from(one)),
         Ty::Float => Expr::Float(if one { 1.0 } else { 0.0 }),
         Ty::Bool => Expr::Bool(one),
+        Ty::Str => Expr::Str(if one { b"a".to_vec() } else { Vec::new() }),
         Ty::Array(t) => Expr::List(vec![simple(t, one)], ty.clone()),
     }
 }
@@ -116,6 +122,8 @@ fn size(e: &Expr) -> usize {
     walk_expr(&mut e, &mut |node| {
         n += match node {
             Node::Expr(Expr::Int(0) | Expr::Bool(false)) => 1,
+            Node::Expr(Expr::Str(s)) if s.is_empty() => 1,
+            Node::Expr(Expr::Str(_)) => 2,
             Node::Expr(Expr::Float(x)) if *x == 0.0 => 1,
             Node::Expr(Expr::Int(_) | Expr::Float(_) | Expr::Bool(_)) => 2,
             Node::Expr(Expr::Var(..)) => 3,
@@ -493,7 +501,7 @@ impl Resolver<'_> {
 
     fn expr(&mut self, e: &Expr) -> bool {
         match e {
-            Expr::Int(_) | Expr::Float(_) | Expr::Bool(_) => true,
+            Expr::Int(_) | Expr::Float(_) | Expr::Bool(_) | Expr::Str(_) => true,
             Expr::Var(n, _) => self.bound(n),
             Expr::Unary(_, a, _) | Expr::Builtin(_, a, _) => self.expr(a),
             Expr::Return(v, _) => self.in_fn && v.as_ref().is_none_or(|v| self.expr(v)),

@@ -83,6 +83,20 @@ pub(crate) fn commit(
             text: source.text[f.span.start..f.span.end].to_string(),
             origin: origin(source, f.span),
             slot,
+            structs: f.structs.clone(),
+            layouts: f
+                .structs
+                .iter()
+                .filter_map(|name| {
+                    let id = program
+                        .structs
+                        .iter()
+                        .find(|s| &s.name == name)
+                        .map(|s| s.id)
+                        .or_else(|| reg.structs.get(name).copied())?;
+                    Some((name.clone(), id))
+                })
+                .collect(),
         };
         let entry = reg.fns.entry(f.name.clone()).or_insert_with(|| FnEntry {
             slot,
@@ -121,6 +135,9 @@ pub(crate) fn commit(
     });
     for (name, g) in &set.globals {
         reg.globals.insert(name.clone(), *g);
+    }
+    for s in &program.structs {
+        reg.structs.insert(s.name.clone(), s.id);
     }
     let stored_ns = crate::runtime::monotonic_ns();
     for (_, _, slot, addr) in &installed {

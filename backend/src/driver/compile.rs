@@ -141,6 +141,10 @@ pub(crate) fn compile(
         if matches!(ty, Type::Array(_)) {
             // SAFETY: `addr` is a fresh 8-byte, 8-aligned cell nobody else sees yet.
             unsafe { (addr as *mut usize).write(opts.empty_array) };
+        } else if ty.is_pointer() {
+            // A str or struct global holds its zero value until its declaration runs.
+            // SAFETY: as above.
+            unsafe { (addr as *mut u64).write(crate::values::zero_value(*ty)) };
         }
         set.globals.insert(name.clone(), Global { addr, ty: *ty });
         defines.insert(name.clone());

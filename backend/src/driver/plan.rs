@@ -8,7 +8,8 @@
 
 use livejit_frontend::tast::{TProgram, TTopItem};
 use livejit_frontend::typeck::Env;
-use livejit_frontend::{Diagnostic, FnSig, Type};
+use livejit_frontend::types::StructId;
+use livejit_frontend::{Diagnostic, FnSig, Span, Type};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the plan needs to know about one function of the session (its live version).
@@ -24,6 +25,8 @@ pub(crate) struct FnRow {
     pub calls: BTreeSet<String>,
     /// Globals the live version uses.
     pub globals: BTreeSet<String>,
+    /// Structs the live version uses.
+    pub structs: BTreeSet<String>,
     /// How many versions exist (the next one is this plus one).
     pub versions: u32,
 }
@@ -44,6 +47,8 @@ pub(crate) struct Snapshot {
     pub fns: BTreeMap<String, FnRow>,
     /// Globals by name.
     pub globals: BTreeMap<String, Global>,
+    /// Current struct definitions by name.
+    pub structs: BTreeMap<String, StructId>,
 }
 
 impl Env for Snapshot {
@@ -52,6 +57,12 @@ impl Env for Snapshot {
     }
     fn global(&self, name: &str) -> Option<Type> {
         self.globals.get(name).map(|g| g.ty)
+    }
+    fn structure(&self, name: &str) -> Option<StructId> {
+        self.structs.get(name).copied()
+    }
+    fn structure_names(&self) -> Vec<String> {
+        self.structs.keys().cloned().collect()
     }
 }
 
@@ -175,6 +186,76 @@ pub(crate) fn plan(
             None => new_globals.push((name.clone(), *ty)),
         }
     }
+    // Struct changes: every function that uses a changed struct must be redefined here, and
+    // every global whose type contains it must be assigned by a top-level `let` here.
+    let changed: Vec<&livejit_frontend::tast::TStruct> = program
+        .structs
+        .iter()
+        .filter(|s| snap.structs.get(&s.name).is_some_and(|old| *old != s.id))
+        .collect();
+    let changed_names: BTreeSet<&str> = changed.iter().map(|s| s.name.as_str()).collect();
+    let item_span = changed
+        .iter()
+        .find_map(|s| s.span)
+        .unwrap_or(Span::new(0, 0));
+    let assigned: BTreeSet<&str> = program
+        .top
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            TTopItem::Global {
+                is_let: true, name, ..
+            } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    for s in &changed {
+        let users = users_outside(snap, |v| v.structs.contains(&s.name), &in_tx);
+        let holders: Vec<String> = snap
+            .globals
+            .iter()
+            .filter(|(name, g)| {
+                let mut inside = BTreeSet::new();
+                g.ty.structs_in(&mut inside);
+                inside.contains(&s.name) && !assigned.contains(name.as_str())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if users.is_empty() && holders.is_empty() {
+            continue;
+        }
+        let mut missing = Vec::new();
+        if !users.is_empty() {
+            missing.push(format!(
+                "the functions {} that use it are not redefined",
+                quote_list(&users)
+            ));
+        }
+        if !holders.is_empty() {
+            missing.push(format!(
+                "the globals {} that hold it are not assigned by a top-level `let`",
+                quote_list(&holders)
+            ));
+        }
+        let what = if s.span.is_some() {
+            format!("cannot change the fields of struct `{}`", s.name)
+        } else {
+            format!(
+                "cannot change struct `{}` (it contains a changed struct)",
+                s.name
+            )
+        };
+        errors.push(
+            Diagnostic::error(
+                format!("{what}: {}", missing.join(", and ")),
+                s.span.unwrap_or(item_span),
+                "fields changed here",
+            )
+            .with_note(
+                "a struct change must come with everything that uses it, in the same input or file",
+            ),
+        );
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -190,7 +271,8 @@ pub(crate) fn plan(
         // Code must be regenerated when a callee moves to a new slot or a global it uses gets
         // a new cell, even if its own text is identical.
         let deps_moved = f.calls.iter().any(|c| sig_changed.contains(c.as_str()))
-            || f.globals.iter().any(|g| retyped.contains(g.as_str()));
+            || f.globals.iter().any(|g| retyped.contains(g.as_str()))
+            || f.structs.iter().any(|s| changed_names.contains(s.as_str()));
         let slot = match existing {
             Some(e) if !sig_changed.contains(f.name.as_str()) => SlotPlan::Existing(e.slot),
             _ => SlotPlan::New,
@@ -234,6 +316,7 @@ mod tests {
                     text: text[f.span.start..f.span.end].to_string(),
                     calls: f.calls.clone(),
                     globals: f.globals.clone(),
+                    structs: f.structs.clone(),
                     versions: 1,
                 },
             );
