@@ -373,6 +373,14 @@ fn tab_completes_names_and_hints_show_signatures() {
     t.send("coun\t + 1\r");
     t.expect("42");
     t.expect("livejit> ");
+    // Fields of a global's struct type after `p.`.
+    t.send("struct Point { xcoord: int, ycoord: int }\r");
+    t.expect("livejit> ");
+    t.send("global p: Point = Point { xcoord: 3, ycoord: 4 };\r");
+    t.expect("livejit> ");
+    t.send("p.y\t * 10\r");
+    t.expect("\n40");
+    t.expect("livejit> ");
     t.send(":lis\t\r");
     t.expect("global counter: int = 41");
     t.expect("livejit> ");
