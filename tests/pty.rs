@@ -31,6 +31,14 @@ impl Term {
 
     /// Like [`Term::start`], in working directory `cwd`.
     fn start_in(history: &std::path::Path, cwd: &std::path::Path) -> Term {
+        let mut t = Term::spawn(history, cwd, false);
+        t.expect("livejit> ");
+        t
+    }
+
+    /// Starts `livejit` with `NO_COLOR` unset when `colour` (the prompt is then styled: wait
+    /// for `livejit>`), else set.
+    fn spawn(history: &std::path::Path, cwd: &std::path::Path, colour: bool) -> Term {
         let mut cmd = Command::new("sh");
         cmd.current_dir(cwd);
         // rexpect turns the pty's echo off; a user's terminal has it on.
@@ -40,11 +48,15 @@ impl Term {
             env!("CARGO_BIN_EXE_livejit"),
         ])
         .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "0")
         .env("LIVEJIT_HISTORY", history);
+        if colour {
+            cmd.env_remove("NO_COLOR");
+        } else {
+            cmd.env("NO_COLOR", "1");
+        }
         let p = spawn_command(cmd, Some(STEP.as_millis() as u64)).expect("spawn livejit on a pty");
-        let mut t = Term {
+        Term {
             p,
             transcript: String::new(),
             seen: 0,
@@ -53,9 +65,7 @@ impl Term {
                 NonZeroU16::new(100).unwrap(),
                 0,
             ),
-        };
-        t.expect("livejit> ");
-        t
+        }
     }
 
     fn pump(&mut self) -> bool {
@@ -105,8 +115,47 @@ impl Term {
         self.p.flush().expect("flush the pty");
     }
 
+    fn send_ctrl_c(&mut self) {
+        self.p.send_control('c').expect("write to the pty");
+    }
+
     fn screen_text(&self) -> String {
         self.screen.screen().contents()
+    }
+
+    /// The screen's lines, trailing blanks trimmed.
+    fn screen_lines(&self) -> Vec<String> {
+        self.screen_text()
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    }
+
+    /// Waits until some screen line satisfies `pred` (the screen, unlike the transcript, shows
+    /// what a redraw left), pumping output meanwhile.
+    fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.pump();
+            if self.screen_lines().iter().any(|l| pred(l)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < STEP,
+                "timed out waiting for a line {what}\n--- screen\n{}",
+                self.screen_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Types `text` one character at a time, like a person, letting output arrive between.
+    fn type_slowly(&mut self, text: &str, pause: Duration) {
+        for c in text.chars() {
+            self.send(&c.to_string());
+            std::thread::sleep(pause);
+            self.pump();
+        }
     }
 
     /// Ctrl-D at an empty prompt: the REPL exits with status 0.
@@ -296,6 +345,245 @@ fn an_unwritable_history_gives_one_warning() {
         1,
         "{}",
         t.transcript
+    );
+    t.quit();
+}
+
+/// Tab completes a function name (with its `(`), and the signature of the function being
+/// called shows after the cursor; a global and a command complete too.
+#[test]
+fn tab_completes_names_and_hints_show_signatures() {
+    let mut t = Term::start(&history_file("complete_fn"));
+    t.send("fn gcd(a: int, b: int) -> int { if b == 0 { a } else { gcd(b, a % b) } }\r");
+    t.expect("defined gcd");
+    t.expect("livejit> ");
+    t.send("global counter: int = 41;\r");
+    t.expect("livejit> ");
+    t.send("gc\t");
+    t.expect_line("with the completed call and its signature hint", |l| {
+        l == "livejit> gcd(a: int, b: int) -> int"
+    });
+    t.send("12, ");
+    t.expect_line("with the rest of the signature", |l| {
+        l == "livejit> gcd(12, b: int) -> int"
+    });
+    t.send("18)\r");
+    t.expect("\n6");
+    t.expect("livejit> ");
+    t.send("coun\t + 1\r");
+    t.expect("42");
+    t.expect("livejit> ");
+    // Fields of a global's struct type after `p.`.
+    t.send("struct Point { xcoord: int, ycoord: int }\r");
+    t.expect("livejit> ");
+    t.send("global p: Point = Point { xcoord: 3, ycoord: 4 };\r");
+    t.expect("livejit> ");
+    t.send("p.y\t * 10\r");
+    t.expect("\n40");
+    t.expect("livejit> ");
+    t.send(":lis\t\r");
+    t.expect("global counter: int = 41");
+    t.expect("livejit> ");
+    t.quit();
+}
+
+/// Tab completes file paths after `:load`.
+#[test]
+fn tab_completes_a_path_after_load() {
+    let history = history_file("complete_path");
+    let dir = history.parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("pathdemo_file.src"), "global loaded: int = 5;\n").unwrap();
+    let mut t = Term::start_in(&history, &dir);
+    t.send(":load pathdemo_f\t");
+    t.expect_line("with the completed path", |l| {
+        l.starts_with("livejit> :load pathdemo_file.src")
+    });
+    t.send("\r");
+    t.expect("livejit> ");
+    t.send("loaded + 1\r");
+    t.expect("6");
+    t.expect("livejit> ");
+    t.quit();
+}
+
+/// A line with an open bracket continues at the `...> ` prompt; Alt-Enter starts a new line of
+/// the same input, so two items typed by hand are one transaction.
+#[test]
+fn continuation_lines_get_their_own_prompt() {
+    let mut t = Term::start(&history_file("continuation"));
+    t.send("fn sq(x: int) -> int {\r");
+    t.expect("...> ");
+    t.send("x * x\r");
+    t.expect("...> ");
+    t.send("}\r");
+    t.expect("defined sq");
+    t.expect("livejit> ");
+    t.send("fn one() -> int { 1 }\x1b\r");
+    t.expect("...> ");
+    t.send("fn two() -> int { one() + sq(1) }\r");
+    t.expect("defined two");
+    t.expect("livejit> ");
+    t.send("two()\r");
+    t.expect("2");
+    t.expect("livejit> ");
+    // Ctrl-C at `...> ` drops the unfinished input.
+    t.send("print(1,\r");
+    t.expect("...> ");
+    t.send_ctrl_c();
+    t.expect("livejit> ");
+    t.send("print(77)\r");
+    t.expect("\n77");
+    t.expect("livejit> ");
+    let lines = t.screen_lines();
+    for want in [
+        "livejit> fn sq(x: int) -> int {",
+        "...> x * x",
+        "...> }",
+        "livejit> fn one() -> int { 1 }",
+        "...> fn two() -> int { one() + sq(1) }",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == want),
+            "missing {want:?}\n--- screen\n{}",
+            t.screen_text()
+        );
+    }
+    t.quit();
+}
+
+/// Whether `s` holds an ANSI colour sequence (SGR: ESC [ ... m).
+fn has_sgr(s: &str) -> bool {
+    s.split('\x1b').skip(1).any(|part| {
+        part.strip_prefix('[').is_some_and(|p| {
+            let end = p.find(|c: char| !(c.is_ascii_digit() || c == ';'));
+            end.is_some_and(|e| p[e..].starts_with('m'))
+        })
+    })
+}
+
+/// On a terminal, the prompt, the input and diagnostics are coloured; with `NO_COLOR` set,
+/// nothing is.
+#[test]
+fn colour_on_a_terminal_and_none_with_no_color() {
+    let history = history_file("colour");
+    let dir = history.parent().unwrap().to_path_buf();
+    let mut t = Term::spawn(&history, &dir, true);
+    t.expect("livejit>");
+    t.send("fn nope() -> int { true }\r");
+    t.expect("mismatched types");
+    t.expect("livejit>");
+    assert!(has_sgr(&t.transcript), "no colour:\n{:?}", t.transcript);
+    t.quit();
+
+    let mut t = Term::spawn(&history, &dir, false);
+    t.expect("livejit> ");
+    t.send("fn nope() -> int { true }\r");
+    t.expect("mismatched types");
+    t.expect("livejit> ");
+    assert!(
+        !has_sgr(&t.transcript),
+        "colour with NO_COLOR:\n{:?}",
+        t.transcript
+    );
+    t.quit();
+}
+
+/// A background task prints while the user types a line: its lines appear above the prompt,
+/// in order and complete, and the line being typed stays intact.
+#[test]
+fn task_output_goes_above_the_line_being_typed() {
+    let mut t = Term::start(&history_file("background"));
+    t.send("fn ticker(n: int) { for i in 0..n { print(\"tick\", i); sleep_ms(40); } }\r");
+    t.expect("defined ticker");
+    t.expect("livejit> ");
+    t.send(":spawn ticker(40)\r");
+    t.expect("task 1 started");
+    t.expect("tick 2");
+    let typed = "print(\"typed\", 40 + 2)";
+    t.type_slowly(typed, Duration::from_millis(25));
+    // Ticks keep arriving while the line is half-entered.
+    t.expect_line("with the typed text at the prompt", |l| {
+        l == format!("livejit> {typed}")
+    });
+    t.expect("tick 20");
+    t.expect_line("still with the typed text", |l| {
+        l == format!("livejit> {typed}")
+    });
+    t.send("\r");
+    t.expect("typed 42");
+    t.expect("task 1 ended");
+    t.expect("livejit> ");
+    let lines = t.screen_lines();
+    let ticks: Vec<u32> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("tick "))
+        .map(|n| n.parse().unwrap_or(u32::MAX))
+        .collect();
+    assert_eq!(
+        ticks,
+        (0..40).collect::<Vec<u32>>(),
+        "ticks out of order, lost or garbled\n--- screen\n{}",
+        t.screen_text()
+    );
+    let prompts: Vec<&String> = lines.iter().filter(|l| l.contains("typed")).collect();
+    assert_eq!(
+        prompts,
+        vec![&format!("livejit> {typed}"), &"typed 42".to_string()],
+        "--- screen\n{}",
+        t.screen_text()
+    );
+    let started = lines.iter().position(|l| l == "task 1 started");
+    let ended = lines.iter().position(|l| l == "task 1 ended");
+    assert!(
+        started.is_some() && started < ended,
+        "--- screen\n{}",
+        t.screen_text()
+    );
+    t.quit();
+}
+
+/// A `:watch` reload while the user is typing prints its lines (and diagnostics) above the
+/// prompt, like any other asynchronous output; the half-typed line stays intact.
+#[test]
+fn a_watch_reload_prints_above_the_line_being_typed() {
+    let history = history_file("watch_typing");
+    let dir = history.parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("w.src"), "fn w() -> int { 1 }\n").unwrap();
+    let mut t = Term::start_in(&history, &dir);
+    t.send(":watch w.src\r");
+    t.expect("watching w.src");
+    t.expect("livejit> ");
+    t.type_slowly("print(w() +", Duration::from_millis(10));
+    t.expect_line("with the half-typed input", |l| l == "livejit> print(w() +");
+    std::fs::write(dir.join("w.src"), "fn w() -> int { 2 }\n").unwrap();
+    t.expect("redefined w (v2)");
+    std::fs::write(dir.join("w.src"), "fn w() -> int { true }\n").unwrap();
+    t.expect("mismatched types");
+    t.expect_line("with the half-typed input again", |l| {
+        l == "livejit> print(w() +"
+    });
+    t.send(" 40)\r");
+    t.expect("42");
+    t.expect("livejit> ");
+    let lines = t.screen_lines();
+    let at = |want: &str| lines.iter().position(|l| l.contains(want));
+    let (changed, redefined, error, typed) = (
+        at("w.src changed, reloading"),
+        at("redefined w (v2)"),
+        at("mismatched types"),
+        at("livejit> print(w() + 40)"),
+    );
+    assert!(
+        changed.is_some() && changed < redefined && redefined < error && error < typed,
+        "--- screen\n{}",
+        t.screen_text()
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("print(w()") && l != "livejit> print(w() + 40)"),
+        "the typed line was split or garbled\n--- screen\n{}",
+        t.screen_text()
     );
     t.quit();
 }

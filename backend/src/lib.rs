@@ -11,6 +11,7 @@
 
 mod abi;
 mod codegen;
+mod completion;
 mod driver;
 mod gc;
 mod jit;
@@ -25,11 +26,12 @@ mod values;
 mod versions;
 
 pub use abi::ErrorKind;
+pub use completion::{Callable, CompletionData, StructInfo, Typed};
 pub use driver::commit::line_of;
 pub use runtime::{route_program_output, RuntimeError};
 pub use session::{
-    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, Reporter, Session,
-    TaskRow, TaskState, VersionRow,
+    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, Preview, Reporter,
+    Session, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
 pub use values::enable_program_io;

@@ -192,6 +192,23 @@ pub struct GlobalRow {
     pub value: String,
 }
 
+/// How much of a long value a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// Elements of an array before `... (N items)`.
+    pub items: usize,
+    /// Bytes of a string before `... (N bytes)` (for string values).
+    pub bytes: usize,
+}
+
+impl Preview {
+    /// Whole values.
+    pub const EXACT: Preview = Preview {
+        items: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
+
 /// One version for `:versions`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionRow {
@@ -370,6 +387,9 @@ impl Session {
         };
         let id = self.next_task;
         self.next_task += 1;
+        // Reported before the thread starts, so that it always comes before the task's end
+        // (which the task thread reports).
+        (self.reporter)(Event::TaskStarted { id });
         let retire = self.retire_top_on_end(top_id);
         let reporter = self.reporter.clone();
         let on_end = Box::new(move |outcome: &Outcome| {
@@ -390,11 +410,19 @@ impl Session {
             }
         });
         // SAFETY: as in `eval`: a committed top-level unit, retired only by `on_end`.
-        let task = unsafe { tasks::spawn(entry, true, on_end) }.map_err(|e| CompileErrors {
-            source: source.clone(),
-            diagnostics: vec![Diagnostic::plain(e)],
-        })?;
-        (self.reporter)(Event::TaskStarted { id });
+        let task = match unsafe { tasks::spawn(entry, true, on_end) } {
+            Ok(t) => t,
+            Err(e) => {
+                (self.reporter)(Event::TaskCrashed {
+                    id,
+                    message: e.clone(),
+                });
+                return Err(CompileErrors {
+                    source: source.clone(),
+                    diagnostics: vec![Diagnostic::plain(e)],
+                });
+            }
+        };
         let Task { ctx, handle } = task;
         self.background.insert(
             id,
@@ -622,6 +650,13 @@ impl Session {
             .collect()
     }
 
+    /// Every name an input can use now (functions with signatures, builtins, globals with
+    /// types, structs with fields), for completion and signature hints.
+    pub fn completion_data(&self) -> crate::CompletionData {
+        let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+        crate::completion::collect(&reg)
+    }
+
     /// `:list`: the current struct definitions, as `struct P { x: float, y: float }`.
     pub fn structs(&self) -> Vec<String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
@@ -631,8 +666,13 @@ impl Session {
             .collect()
     }
 
-    /// `:list`: globals with type and value.
+    /// Globals with type and exact value (as `print` writes it).
     pub fn globals(&self) -> Vec<GlobalRow> {
+        self.globals_preview(Preview::EXACT)
+    }
+
+    /// `:list`: globals with type and value, long values cut as `preview` says.
+    pub fn globals_preview(&self, preview: Preview) -> Vec<GlobalRow> {
         let globals = self
             .shared
             .reg
@@ -645,12 +685,12 @@ impl Session {
             .map(|(name, g)| GlobalRow {
                 name,
                 ty: g.ty,
-                value: self.global_value(&g),
+                value: self.global_value(&g, preview),
             })
             .collect()
     }
 
-    fn global_value(&self, g: &Global) -> String {
+    fn global_value(&self, g: &Global, preview: Preview) -> String {
         // SAFETY: `g.addr` is a live, 8-aligned global cell; tasks write it atomically, so an
         // atomic read sees a whole value.
         let bits = unsafe { (*(g.addr as *const std::sync::atomic::AtomicU64)).load(SeqCst) };
@@ -659,7 +699,15 @@ impl Session {
         // assigned); the cell is a GC root and this thread is registered with the GC (the main
         // thread is), so nothing it points to can be collected while it is formatted. Strs are
         // quoted, so `:list` shows where they start and end.
-        unsafe { crate::values::format_value(&mut out, bits, g.ty, true) };
+        unsafe {
+            crate::values::format_preview(
+                &mut out,
+                bits,
+                g.ty,
+                true,
+                (preview.items, preview.bytes),
+            )
+        };
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -896,6 +944,23 @@ mod tests {
                 value: "3".into()
             }]
         );
+        let data = s.completion_data();
+        let f = data.callable("f").expect("f is callable");
+        assert_eq!(f.signature(), "(a: int) -> int");
+        assert_eq!(data.global_type("hits"), Some("int"));
+        assert!(data.callable("sqrt").is_some());
+        eval_ok(&mut s, "global xs: [int] = [1, 2, 3, 4];");
+        let preview = Preview {
+            items: 2,
+            bytes: 200,
+        };
+        let xs = s
+            .globals_preview(preview)
+            .into_iter()
+            .find(|g| g.name == "xs");
+        assert_eq!(xs.unwrap().value, "[1, 2, ... (4 items)]");
+        let xs = s.globals().into_iter().find(|g| g.name == "xs");
+        assert_eq!(xs.unwrap().value, "[1, 2, 3, 4]");
         assert!(s.drain(Duration::from_secs(5)));
         let rows = s.versions("f").unwrap();
         assert_eq!(rows.len(), 2);

@@ -137,14 +137,37 @@ pub(crate) fn quote(out: &mut Vec<u8>, bytes: &[u8]) {
 /// # Safety
 /// `bits` must be a live value of type `ty` (pointers to live objects of that type).
 pub(crate) unsafe fn format_value(out: &mut Vec<u8>, bits: u64, ty: Type, quoted: bool) {
+    // SAFETY: per the contract.
+    unsafe { format_preview(out, bits, ty, quoted, (usize::MAX, usize::MAX)) }
+}
+
+/// Like [`format_value`], showing at most `limit.0` elements of each array and `limit.1`
+/// bytes of each str, then `... (N items)` / `... (N bytes)` (for `:list`).
+///
+/// # Safety
+/// As [`format_value`].
+pub(crate) unsafe fn format_preview(
+    out: &mut Vec<u8>,
+    bits: u64,
+    ty: Type,
+    quoted: bool,
+    limit: (usize, usize),
+) {
     let mut stack = Vec::new();
     // SAFETY: per the contract.
-    unsafe { format_rec(out, bits, ty, quoted, &mut stack) }
+    unsafe { format_rec(out, bits, ty, quoted, &mut stack, limit) }
 }
 
 /// # Safety
 /// As [`format_value`].
-unsafe fn format_rec(out: &mut Vec<u8>, bits: u64, ty: Type, quoted: bool, stack: &mut Vec<u64>) {
+unsafe fn format_rec(
+    out: &mut Vec<u8>,
+    bits: u64,
+    ty: Type,
+    quoted: bool,
+    stack: &mut Vec<u64>,
+    limit: (usize, usize),
+) {
     match ty {
         Type::Int => {
             let _ = write!(out, "{}", bits as i64);
@@ -155,11 +178,15 @@ unsafe fn format_rec(out: &mut Vec<u8>, bits: u64, ty: Type, quoted: bool, stack
         Type::Bool => out.extend_from_slice(if bits != 0 { b"true" } else { b"false" }),
         Type::Str => {
             // SAFETY: a live str.
-            let s = unsafe { str_bytes(bits as *const u8) };
+            let whole = unsafe { str_bytes(bits as *const u8) };
+            let s = &whole[..whole.len().min(limit.1)];
             if quoted {
                 quote(out, s);
             } else {
                 out.extend_from_slice(s);
+            }
+            if s.len() < whole.len() {
+                let _ = write!(out, "... ({} bytes)", whole.len());
             }
         }
         Type::Array(e) => {
@@ -177,8 +204,12 @@ unsafe fn format_rec(out: &mut Vec<u8>, bits: u64, ty: Type, quoted: bool, stack
                 if i > 0 {
                     out.extend_from_slice(b", ");
                 }
+                if i == limit.0 {
+                    let _ = write!(out, "... ({n} items)");
+                    break;
+                }
                 // SAFETY: `i < n`; elements of a live array are live values of `elem`.
-                unsafe { format_rec(out, elem_bits(arr, elem, i), elem, true, stack) };
+                unsafe { format_rec(out, elem_bits(arr, elem, i), elem, true, stack, limit) };
             }
             out.push(b']');
             stack.pop();
@@ -201,7 +232,7 @@ unsafe fn format_rec(out: &mut Vec<u8>, bits: u64, ty: Type, quoted: bool, stack
                 // SAFETY: a live struct of this type has `fields.len()` 8-byte fields.
                 let v = unsafe { (bits as *const u64).add(i).read() };
                 // SAFETY: fields of a live struct are live values of their types.
-                unsafe { format_rec(out, v, *fty, true, stack) };
+                unsafe { format_rec(out, v, *fty, true, stack, limit) };
             }
             out.extend_from_slice(b" }");
             stack.pop();

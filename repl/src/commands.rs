@@ -1,39 +1,246 @@
 //! REPL commands and the processing of one input.
 
+use crate::out::{self, Stream};
 use crate::render;
+use crate::{errln, outln};
 use livejit_backend::{
-    CompileErrors, ErrorKind, EvalResult, Event, Interrupter, Outcome, RuntimeError, Session,
-    Source,
+    CompileErrors, ErrorKind, EvalResult, Event, Interrupter, Outcome, Preview, RuntimeError,
+    Session, Source,
 };
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const HELP: &str = "\
-Inputs are items (fn, global, let) and statements; the last expression's value is printed.
-An input continues onto the next line while a bracket is open.
+/// One REPL command, for `:help`, `:help CMD` and completion.
+pub struct CommandHelp {
+    /// Its name, without the colon.
+    pub name: &'static str,
+    /// Other spellings.
+    pub aliases: &'static [&'static str],
+    /// What it takes (`FILE`, `[ID]`), empty for nothing.
+    pub args: &'static str,
+    /// One line: what it does.
+    pub summary: &'static str,
+    /// Its argument is a path (completed as one).
+    pub takes_path: bool,
+    /// A short example session.
+    pub example: &'static str,
+}
 
-:load FILE          load or reload a file as one transaction, then run its top-level code
-:reload             reload every loaded file that changed
-:watch [FILE]       load, then reload on every save until :unwatch FILE (alone: list)
-:list               functions (signature, current version) and globals (type, value)
-:versions NAME      every version of a function: state, active frames, code size, origin
-:source NAME [N]    source of the current version or of version N
-:rollback NAME      reinstall the previous version as a new version
-:type EXPR          type of an expression (not evaluated)
-:time EXPR          evaluate and report the wall time
-:ir NAME / :asm NAME   optimized LLVM IR / machine code of the current version
-:spawn EXPR         run in a background task (ids 1, 2, 3...)
-:tasks              list tasks (running and ended)
-:kill ID            interrupt a task
-:wait [ID]          wait for a task (or all tasks) to end
-:sleep MS           pause the REPL
-:opt 0-3            optimization level for new definitions (default 2)
-:help / :quit       this text / leave (Ctrl-D works too; Ctrl-C interrupts an evaluation)
+const fn cmd(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    args: &'static str,
+    summary: &'static str,
+    example: &'static str,
+) -> CommandHelp {
+    CommandHelp {
+        name,
+        aliases,
+        args,
+        summary,
+        takes_path: false,
+        example,
+    }
+}
 
-Paths may start with ~ and may be quoted: :load \"my dir/a.src\".";
+const fn path_cmd(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    args: &'static str,
+    summary: &'static str,
+    example: &'static str,
+) -> CommandHelp {
+    CommandHelp {
+        takes_path: true,
+        ..cmd(name, aliases, args, summary, example)
+    }
+}
+
+/// Every command, in the order `:help` lists them.
+pub const COMMANDS: &[CommandHelp] = &[
+    path_cmd(
+        "load",
+        &["l"],
+        "FILE",
+        "load or reload a file as one transaction, then run its top-level code",
+        ":load examples/sort_swap.src",
+    ),
+    cmd(
+        "reload",
+        &["r"],
+        "",
+        "reload every loaded file that changed",
+        ":reload",
+    ),
+    path_cmd(
+        "watch",
+        &[],
+        "[FILE]",
+        "load, then reload on every save until :unwatch FILE (alone: list watched files)",
+        ":watch examples/numeric.src",
+    ),
+    path_cmd(
+        "unwatch",
+        &[],
+        "FILE",
+        "stop reloading a watched file",
+        ":unwatch examples/numeric.src",
+    ),
+    cmd(
+        "list",
+        &[],
+        "",
+        "functions (signature, current version) and globals (type, value; long arrays cut)",
+        ":list",
+    ),
+    cmd(
+        "versions",
+        &[],
+        "NAME",
+        "every version of a function: state, active frames, code size, origin",
+        ":versions sort",
+    ),
+    cmd(
+        "source",
+        &[],
+        "NAME [N]",
+        "source of the current version or of version N",
+        ":source sort 1",
+    ),
+    cmd(
+        "rollback",
+        &[],
+        "NAME",
+        "reinstall the previous version as a new version",
+        ":rollback sort",
+    ),
+    cmd(
+        "type",
+        &["t"],
+        "EXPR",
+        "type of an expression (not evaluated), or a function's signature",
+        ":type gcd        (fn gcd(a: int, b: int) -> int)\n:type 1.5 * 2.0  (float)",
+    ),
+    cmd(
+        "time",
+        &[],
+        "EXPR",
+        "evaluate and report the wall time",
+        ":time fib(25)",
+    ),
+    cmd(
+        "ir",
+        &[],
+        "NAME",
+        "optimized LLVM IR of the current version",
+        ":ir gcd",
+    ),
+    cmd(
+        "asm",
+        &[],
+        "NAME",
+        "machine code of the current version",
+        ":asm gcd",
+    ),
+    cmd(
+        "spawn",
+        &[],
+        "EXPR",
+        "run in a background task (ids 1, 2, 3...); the REPL stays usable",
+        ":spawn main_loop()",
+    ),
+    cmd("tasks", &[], "", "list tasks (running and ended)", ":tasks"),
+    cmd("kill", &[], "ID", "interrupt a task", ":kill 1"),
+    cmd(
+        "wait",
+        &[],
+        "[ID]",
+        "wait for a task (or all tasks) to end; with an id, print its value or error",
+        ":wait 1",
+    ),
+    cmd(
+        "sleep",
+        &[],
+        "MS",
+        "pause the REPL (for scripts)",
+        ":sleep 500",
+    ),
+    cmd(
+        "opt",
+        &[],
+        "[0-3]",
+        "optimization level for new definitions (default 2; alone: show it)",
+        ":opt 3",
+    ),
+    cmd(
+        "help",
+        &["h", "?"],
+        "[CMD]",
+        "all commands, or one with an example",
+        ":help load",
+    ),
+    cmd(
+        "quit",
+        &["q", "exit"],
+        "",
+        "leave the REPL (Ctrl-D works too; Ctrl-C interrupts an evaluation)",
+        ":quit",
+    ),
+];
+
+/// The command called `name` (or one of its aliases).
+pub fn find_command(name: &str) -> Option<&'static CommandHelp> {
+    let name = name.strip_prefix(':').unwrap_or(name);
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name || c.aliases.contains(&name))
+}
+
+/// `:help`: every command on one line each.
+fn help_text() -> String {
+    let mut out = String::from(
+        "Inputs are items (fn, global, let) and statements; the last expression's value is printed.\n\
+         An input continues onto the next line while a bracket or a string is open; Alt-Enter\n\
+         starts a new line of the same input. Tab completes names, fields and paths.\n\n",
+    );
+    for c in COMMANDS {
+        let head = format!(":{} {}", c.name, c.args);
+        out.push_str(&format!("{:<20}{}\n", head.trim_end(), c.summary));
+    }
+    out.push_str(
+        "\n:help CMD explains one command. Paths may start with ~ and may be quoted: \
+         :load \"my dir/a.src\".",
+    );
+    out
+}
+
+/// `:help CMD`: one command, its aliases and an example.
+fn help_one(c: &CommandHelp) -> String {
+    let mut out = format!(":{} {}\n  {}\n", c.name, c.args, c.summary);
+    if !c.aliases.is_empty() {
+        let aliases: Vec<String> = c.aliases.iter().map(|a| format!(":{a}")).collect();
+        out.push_str(&format!("  also: {}\n", aliases.join(", ")));
+    }
+    out.push_str("example:\n");
+    for line in c.example.lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
+}
+
+/// A note for an input that is a bare `quit`, `exit` or `help` (with an optional `;` or
+/// `()`), which users type expecting the command.
+fn command_word_note(text: &str) -> Option<String> {
+    let word = text.trim().trim_end_matches(';').trim();
+    let word = word.strip_suffix("()").unwrap_or(word).trim();
+    match word {
+        "quit" | "exit" => Some("to leave the REPL, type `:quit` (or press Ctrl-D)".into()),
+        "help" => Some("for the list of commands, type `:help`".into()),
+        _ => None,
+    }
+}
 
 /// Ctrl-C presses (SIGINT, or the key at the prompt) so far: `:wait` and `:sleep` stop when
 /// it changes.
@@ -48,6 +255,12 @@ pub fn interrupt_now(foreground: &Foreground) {
     INTERRUPTS.fetch_add(1, SeqCst);
     foreground.interrupt_foreground();
 }
+
+/// How much of a long value `:list` shows (`print` and final values are always whole).
+pub const LIST_PREVIEW: Preview = Preview {
+    items: 10,
+    bytes: 200,
+};
 
 /// How often `:wait`, `:sleep` and the idle input loop look at `:watch`ed files.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(200);
@@ -106,38 +319,8 @@ pub struct Repl {
     pub quit: bool,
 }
 
-/// The line editor's printer while the interactive REPL runs: messages that arrive while the
-/// user is typing are printed above the prompt, which is then redrawn.
-type TerminalPrinter = Box<dyn FnMut(String) + Send>;
-
-static TERMINAL: Mutex<Option<TerminalPrinter>> = Mutex::new(None);
-
-/// Sends asynchronous output (status lines, background task output) through `printer`.
-pub fn use_terminal_printer(printer: TerminalPrinter) {
-    *TERMINAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(printer);
-    livejit_backend::route_program_output(Box::new(|line: &str| {
-        print_async(format!("{line}\n"), false)
-    }));
-}
-
-/// Prints text that may arrive at any time: through the line editor when interactive, else to
-/// stderr (`to_stderr`) or stdout.
-fn print_async(text: String, to_stderr: bool) {
-    if let Some(p) = TERMINAL.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        p(text);
-        return;
-    }
-    if to_stderr {
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    } else {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    }
-}
-
 fn report(event: Event) {
-    print_async(render::event(&event), true);
+    out::emit(Stream::Err, render::event(&event));
 }
 
 impl Repl {
@@ -199,20 +382,25 @@ impl Repl {
     fn eval(&mut self, name: &str, text: &str) -> bool {
         match self.session.eval(name, text) {
             EvalResult::Ok => true,
-            EvalResult::Rejected(errors) => {
-                eprint!("{}", render::compile_errors(&errors));
+            EvalResult::Rejected(mut errors) => {
+                if let (Some(note), Some(d)) =
+                    (command_word_note(text), errors.diagnostics.first_mut())
+                {
+                    d.notes.push(note);
+                }
+                out::emit(Stream::Err, render::compile_errors(&errors));
                 false
             }
             EvalResult::RuntimeError(e) if e.kind == ErrorKind::Interrupted => {
-                eprintln!("interrupted {}", render::interrupted_at(&e));
+                errln!("interrupted {}", render::interrupted_at(&e));
                 false
             }
             EvalResult::RuntimeError(e) => {
-                eprint!("{}", render::runtime_error(&e));
+                out::emit(Stream::Err, render::runtime_error(&e));
                 false
             }
             EvalResult::Crashed(m) => {
-                eprintln!("error: internal error in the runtime: {m}");
+                errln!("error: internal error in the runtime: {m}");
                 false
             }
         }
@@ -235,7 +423,7 @@ impl Repl {
         let bytes = match crate::source::read_file(path) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return false;
             }
         };
@@ -256,17 +444,30 @@ impl Repl {
         };
         let need = |what: &str| -> bool {
             if arg.is_empty() {
-                eprintln!("error: `:{name}` needs {what}");
+                errln!("error: `:{name}` needs {what}");
                 false
             } else {
                 true
             }
         };
         match name {
-            "help" | "h" | "?" => {
-                println!("{HELP}");
+            "help" | "h" | "?" if arg.is_empty() => {
+                outln!("{}", help_text());
                 true
             }
+            "help" | "h" | "?" => match find_command(arg) {
+                Some(c) => {
+                    out::emit(Stream::Out, help_one(c));
+                    true
+                }
+                None => {
+                    errln!(
+                        "error: no command `:{}` (try :help)",
+                        arg.trim_start_matches(':')
+                    );
+                    false
+                }
+            },
             "quit" | "q" | "exit" => {
                 self.quit = true;
                 true
@@ -275,10 +476,10 @@ impl Repl {
             "reload" | "r" => self.reload(),
             "watch" if arg.is_empty() => {
                 if self.watched.is_empty() {
-                    println!("no watched files");
+                    outln!("no watched files");
                 }
                 for w in &self.watched {
-                    println!("{}", w.shown);
+                    outln!("{}", w.shown);
                 }
                 true
             }
@@ -289,7 +490,8 @@ impl Repl {
                     println!("{s}");
                 }
                 let fns = self.session.functions();
-                print!("{}", render::listing(&fns, &self.session.globals()));
+                let globals = self.session.globals_preview(LIST_PREVIEW);
+                out::emit(Stream::Out, render::listing(&fns, &globals));
                 true
             }
             "versions" => {
@@ -310,12 +512,12 @@ impl Repl {
                     [fname, n] => match n.trim_start_matches('v').parse::<u32>() {
                         Ok(n) => (fname, Some(n)),
                         Err(_) => {
-                            eprintln!("error: `:source NAME [N]` takes a version number");
+                            errln!("error: `:source NAME [N]` takes a version number");
                             return false;
                         }
                     },
                     _ => {
-                        eprintln!("error: `:source NAME [N]` takes a name and at most one version");
+                        errln!("error: `:source NAME [N]` takes a name and at most one version");
                         return false;
                     }
                 };
@@ -334,7 +536,7 @@ impl Repl {
                         self.eval(&input, &text)
                     }
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        errln!("error: {e}");
                         false
                     }
                 }
@@ -343,10 +545,14 @@ impl Repl {
                 if !need("an expression") {
                     return false;
                 }
+                if let Some(sig) = self.signature_of(arg) {
+                    outln!("{sig}");
+                    return true;
+                }
                 let input = self.session.next_input_name();
                 match self.session.type_of(&input, arg) {
                     Ok(ty) => {
-                        println!("{ty}");
+                        outln!("{ty}");
                         true
                     }
                     Err(errors) => self.rejected(&errors),
@@ -360,7 +566,7 @@ impl Repl {
                 let start = Instant::now();
                 let ok = self.eval(&input, arg);
                 if ok {
-                    println!("time: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+                    outln!("time: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
                 }
                 ok
             }
@@ -377,13 +583,13 @@ impl Repl {
                 }
             }
             "tasks" => {
-                print!("{}", render::tasks(&self.session.tasks()));
+                out::emit(Stream::Out, render::tasks(&self.session.tasks()));
                 true
             }
             "kill" => match arg.parse::<u64>() {
                 Ok(id) => status(self.session.kill(id)),
                 Err(_) => {
-                    eprintln!("error: `:kill ID` takes a task id");
+                    errln!("error: `:kill ID` takes a task id");
                     false
                 }
             },
@@ -394,7 +600,7 @@ impl Repl {
                     match arg.parse::<u64>() {
                         Ok(id) => Some(id),
                         Err(_) => {
-                            eprintln!("error: `:wait [ID]` takes a task id");
+                            errln!("error: `:wait [ID]` takes a task id");
                             return false;
                         }
                     }
@@ -407,7 +613,7 @@ impl Repl {
                     let start = INTERRUPTS.load(SeqCst);
                     while Instant::now() < deadline {
                         if INTERRUPTS.load(SeqCst) != start {
-                            eprintln!("interrupted in `:sleep`");
+                            errln!("interrupted in `:sleep`");
                             return false;
                         }
                         self.idle();
@@ -417,7 +623,7 @@ impl Repl {
                     true
                 }
                 Err(_) => {
-                    eprintln!("error: `:sleep MS` takes a number of milliseconds");
+                    errln!("error: `:sleep MS` takes a number of milliseconds");
                     false
                 }
             },
@@ -427,16 +633,16 @@ impl Repl {
                     true
                 }
                 _ if arg.is_empty() => {
-                    println!("{}", self.session.opt());
+                    outln!("{}", self.session.opt());
                     true
                 }
                 _ => {
-                    eprintln!("error: `:opt` takes a level from 0 to 3");
+                    errln!("error: `:opt` takes a level from 0 to 3");
                     false
                 }
             },
             _ => {
-                eprintln!("error: unknown command `:{name}` (try :help)");
+                errln!("error: unknown command `:{name}` (try :help)");
                 false
             }
         }
@@ -457,14 +663,14 @@ impl Repl {
             let outcome = loop {
                 match self.session.task_outcome(id) {
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        errln!("error: {e}");
                         return false;
                     }
                     Ok(Some(outcome)) => break outcome,
                     Ok(None) => {}
                 }
                 if INTERRUPTS.load(SeqCst) != start {
-                    eprintln!("interrupted in `:wait`");
+                    errln!("interrupted in `:wait`");
                     return false;
                 }
                 self.idle();
@@ -486,14 +692,14 @@ impl Repl {
         let text = match crate::source::read_file(path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return false;
             }
         };
         let canonical = match std::fs::canonicalize(path) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: cannot watch `{path}`: {e}");
+                errln!("error: cannot watch `{path}`: {e}");
                 return false;
             }
         };
@@ -504,7 +710,7 @@ impl Repl {
             canonical,
             seen: text,
         });
-        eprintln!("watching {path}");
+        errln!("watching {path}");
         ok
     }
 
@@ -514,18 +720,19 @@ impl Repl {
         self.watched
             .retain(|w| w.canonical != canonical && w.shown != path);
         if self.watched.len() == before {
-            eprintln!("error: `{path}` is not watched");
+            errln!("error: `{path}` is not watched");
             return false;
         }
-        eprintln!("stopped watching {path}");
+        errln!("stopped watching {path}");
         true
     }
 
     /// Called between inputs and during `:wait` / `:sleep`: at most every [`WATCH_PERIOD`],
     /// reloads each watched file whose text changed since it was last seen.
-    pub fn idle(&mut self) {
+    /// Returns whether it reloaded anything.
+    pub fn idle(&mut self) -> bool {
         if self.last_watch.elapsed() < WATCH_PERIOD {
-            return;
+            return false;
         }
         self.last_watch = Instant::now();
         let mut changed = Vec::new();
@@ -539,10 +746,12 @@ impl Repl {
                 _ => {}
             }
         }
+        let reloaded = !changed.is_empty();
         for path in changed {
-            eprintln!("{path} changed, reloading");
+            errln!("{path} changed, reloading");
             self.load(&path);
         }
+        reloaded
     }
 
     fn reload(&mut self) -> bool {
@@ -553,7 +762,7 @@ impl Repl {
                 Ok(text) if text == old => {}
                 Ok(_) => ok &= self.load(&path),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     ok = false;
                 }
             }
@@ -561,8 +770,23 @@ impl Repl {
         ok
     }
 
+    /// `:type NAME` for a function or builtin that no global shadows: `fn NAME(params) -> T`.
+    fn signature_of(&self, name: &str) -> Option<String> {
+        let data = self.session.completion_data();
+        if data.global_type(name).is_some() {
+            return None;
+        }
+        let f = data.callable(name)?;
+        Some(format!("fn {}{}", f.name, f.signature()))
+    }
+
+    /// What an editor can complete now (see [`Session::completion_data`]).
+    pub fn completion_data(&self) -> livejit_backend::CompletionData {
+        self.session.completion_data()
+    }
+
     fn rejected(&self, errors: &CompileErrors) -> bool {
-        eprint!("{}", render::compile_errors(errors));
+        out::emit(Stream::Err, render::compile_errors(errors));
         false
     }
 }
@@ -578,7 +802,7 @@ fn invalid_utf8(name: &str, bytes: &[u8], mut d: livejit_frontend::Diagnostic) -
         source: Source::new(name, &String::from_utf8_lossy(bytes)),
         diagnostics: vec![d],
     };
-    eprint!("{}", render::compile_errors(&errors));
+    out::emit(Stream::Err, render::compile_errors(&errors));
     false
 }
 
@@ -586,11 +810,11 @@ fn answer(r: Result<String, String>) -> bool {
     {
         match r {
             Ok(text) => {
-                print!("{text}");
+                out::emit(Stream::Out, text);
                 true
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 false
             }
         }
@@ -602,7 +826,7 @@ fn with_path(arg: &str, f: impl FnOnce(String) -> bool) -> bool {
     match parse_path(arg) {
         Ok(p) => f(p),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             false
         }
     }
@@ -613,16 +837,16 @@ fn with_path(arg: &str, f: impl FnOnce(String) -> bool) -> bool {
 fn report_outcome(id: u64, outcome: &Outcome) -> bool {
     match outcome {
         Outcome::Done(Some(v)) => {
-            println!("{v}");
+            outln!("{v}");
             true
         }
         Outcome::Done(None) => true,
         Outcome::Failed(e) => {
-            eprint!("{}", task_failure(id, e));
+            out::emit(Stream::Err, task_failure(id, e));
             false
         }
         Outcome::Crashed(m) => {
-            eprintln!("error: task {id} crashed: {m}");
+            errln!("error: task {id} crashed: {m}");
             false
         }
     }
@@ -642,9 +866,38 @@ fn status(r: Result<(), String>) -> bool {
         match r {
             Ok(()) => true,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_found_by_name_alias_and_colon() {
+        assert_eq!(find_command("load").map(|c| c.name), Some("load"));
+        assert_eq!(find_command(":l").map(|c| c.name), Some("load"));
+        assert_eq!(find_command("exit").map(|c| c.name), Some("quit"));
+        assert!(find_command("nope").is_none());
+        for c in COMMANDS {
+            assert!(
+                !c.example.is_empty() && c.example.starts_with(':'),
+                "{}",
+                c.name
+            );
+        }
+    }
+
+    #[test]
+    fn only_bare_command_words_get_a_note() {
+        assert!(command_word_note("quit").is_some());
+        assert!(command_word_note(" exit; ").is_some());
+        assert!(command_word_note("help()").is_some());
+        assert!(command_word_note("quit + 1").is_none());
+        assert!(command_word_note("helper").is_none());
     }
 }

@@ -6,12 +6,15 @@
 //! here, at the edge.
 
 pub mod commands;
+pub mod editor;
 pub mod input;
+pub mod out;
 pub mod render;
 pub mod source;
 mod terminal;
 
 use commands::Repl;
+use editor::SharedData;
 use std::io::IsTerminal;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -28,17 +31,24 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(mut repl: Repl) -> Worker {
+    /// Starts the session thread; it refreshes `data` (what the editor completes) after
+    /// every input and every reload.
+    fn start(mut repl: Repl, data: SharedData) -> Worker {
         let (inputs, rx) = mpsc::channel::<Vec<u8>>();
         let (tx, answers) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("livejit-session".into())
             .spawn(move || {
+                let refresh = |repl: &Repl| {
+                    *data.write().unwrap_or_else(|e| e.into_inner()) = repl.completion_data();
+                };
+                refresh(&repl);
                 loop {
                     match rx.recv_timeout(commands::WATCH_PERIOD) {
                         Ok(text) => {
                             let ok = repl.process_bytes(&text);
                             let go_on = !repl.quit;
+                            refresh(&repl);
                             let _ = tx.send((ok, go_on));
                             if !go_on {
                                 break;
@@ -47,7 +57,9 @@ impl Worker {
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
-                    repl.idle();
+                    if repl.idle() {
+                        refresh(&repl);
+                    }
                 }
                 repl.shutdown();
             })
@@ -120,6 +132,9 @@ pub fn main() -> i32 {
 }
 
 fn new_repl() -> Option<Repl> {
+    // Diagnostics are coloured on a terminal unless NO_COLOR is set.
+    let colour = render::colour_for(std::io::stderr().is_terminal());
+    render::set_colour(colour == codespan_reporting::term::termcolor::ColorChoice::Always);
     match Repl::new() {
         Ok(r) => Some(r),
         Err(e) => {
@@ -150,10 +165,15 @@ fn start(files: &[String]) -> i32 {
     for f in files {
         failed |= !repl.load(f);
     }
-    let worker = Worker::start(repl);
+    let data = SharedData::default();
+    let worker = Worker::start(repl, data.clone());
     let status = if interactive {
-        interactive_loop(&worker, &foreground);
-        0
+        let screen = interactive_loop(&worker, &foreground, data);
+        worker.finish();
+        if let Some(s) = screen {
+            s.flush(std::time::Duration::from_secs(2));
+        }
+        return 0;
     } else {
         failed |= !script_loop(&worker);
         i32::from(failed)
@@ -184,36 +204,6 @@ fn script_loop(worker: &Worker) -> bool {
             return ok;
         }
     }
-}
-
-mod editor {
-    //! rustyline glue: multi-line input until brackets balance.
-    use rustyline::completion::Completer;
-    use rustyline::highlight::Highlighter;
-    use rustyline::hint::Hinter;
-    use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-    use rustyline::Helper;
-
-    /// Keeps reading lines while a bracket is open.
-    pub struct Brackets;
-
-    impl Validator for Brackets {
-        fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-            Ok(if super::input::is_complete(ctx.input()) {
-                ValidationResult::Valid(None)
-            } else {
-                ValidationResult::Incomplete
-            })
-        }
-    }
-    impl Completer for Brackets {
-        type Candidate = String;
-    }
-    impl Hinter for Brackets {
-        type Hint = String;
-    }
-    impl Highlighter for Brackets {}
-    impl Helper for Brackets {}
 }
 
 /// Where the history is kept: `$LIVEJIT_HISTORY`, else `$XDG_DATA_HOME/livejit/history`,
@@ -260,7 +250,7 @@ impl HistoryFile {
             _ => rl.append_history(p).map_err(|e| e.to_string()),
         };
         if let Err(e) = written {
-            eprintln!(
+            errln!(
                 "warning: cannot write the history to {}: {e} (history is not saved)",
                 p.display()
             );
@@ -269,49 +259,106 @@ impl HistoryFile {
     }
 }
 
-fn interactive_loop(worker: &Worker, foreground: &commands::Foreground) {
+/// The interactive REPL: one `readline` per line (see `editor`), output through the
+/// [`out::Screen`]. Returns the screen, to flush before exit.
+fn interactive_loop(
+    worker: &Worker,
+    foreground: &commands::Foreground,
+    data: SharedData,
+) -> Option<std::sync::Arc<out::Screen>> {
+    use rustyline::config::{ColorMode, CompletionType, Config};
     use rustyline::error::ReadlineError;
-    let mut rl =
-        match rustyline::Editor::<editor::Brackets, rustyline::history::DefaultHistory>::new() {
-            Ok(rl) => rl,
-            Err(e) => {
-                eprintln!("error: cannot open the line editor: {e}");
-                return;
-            }
-        };
-    rl.set_helper(Some(editor::Brackets));
-    if let Ok(mut printer) = rl.create_external_printer() {
-        use rustyline::ExternalPrinter;
-        commands::use_terminal_printer(Box::new(move |text| {
+    use rustyline::{EventHandler, KeyCode, KeyEvent, Modifiers};
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    let colour = render::colour_for(std::io::stdout().is_terminal())
+        == codespan_reporting::term::termcolor::ColorChoice::Always;
+    let config = Config::builder()
+        .color_mode(if colour {
+            ColorMode::Enabled
+        } else {
+            ColorMode::Disabled
+        })
+        .completion_type(CompletionType::List)
+        .build();
+    let mut rl = match rustyline::Editor::<editor::ReplHelper, rustyline::history::DefaultHistory>::with_config(config) {
+        Ok(rl) => rl,
+        Err(e) => {
+            eprintln!("error: cannot open the line editor: {e}");
+            return None;
+        }
+    };
+    let screen = match rl.create_external_printer() {
+        Ok(mut printer) => out::Screen::install(Box::new(move |text| {
+            use rustyline::ExternalPrinter;
             let _ = printer.print(text);
-        }));
+        })),
+        Err(_) => None,
+    };
+    rl.set_helper(Some(editor::ReplHelper::new(data, screen.clone())));
+    let go_on = Arc::new(AtomicBool::new(false));
+    rl.bind_sequence(
+        KeyEvent(KeyCode::Enter, Modifiers::ALT),
+        EventHandler::Conditional(Box::new(editor::ContinueInput(go_on.clone()))),
+    );
+    for (key, only_if_empty) in [(KeyEvent::ctrl('C'), false), (KeyEvent::ctrl('D'), true)] {
+        rl.bind_sequence(
+            key,
+            EventHandler::Conditional(Box::new(editor::Leaving {
+                screen: screen.clone(),
+                only_if_empty,
+            })),
+        );
     }
     let mut history = HistoryFile::open(&mut rl);
-    eprintln!(
-        "livejit {} — LLVM ORC JIT live coding. :help for commands, Ctrl-D to quit.",
+    errln!(
+        "livejit {} — LLVM ORC JIT live coding. :help for commands, Tab completes, Ctrl-D to quit.",
         env!("CARGO_PKG_VERSION")
     );
+    let first = editor::EditorPrompt::new(editor::PROMPT, colour, screen.clone());
+    let more = editor::EditorPrompt::new(editor::CONTINUATION, colour, screen.clone());
+    let mut pending = String::new();
     loop {
-        match rl.readline("livejit> ") {
+        if let Some(s) = &screen {
+            s.before_prompt();
+        }
+        go_on.store(false, SeqCst);
+        let prompt = if pending.is_empty() { &first } else { &more };
+        let read = rl.readline(prompt);
+        if let Some(s) = &screen {
+            s.after_prompt();
+        }
+        match read {
             Ok(line) => {
-                if line.trim().is_empty() {
+                pending.push_str(&line);
+                pending.push('\n');
+                if pending.trim().is_empty() {
+                    pending.clear();
                     continue;
                 }
-                let _ = rl.add_history_entry(line.as_str());
+                if go_on.load(SeqCst) || !input::is_complete(&pending) {
+                    continue;
+                }
+                let text = std::mem::take(&mut pending);
+                let _ = rl.add_history_entry(text.trim_end_matches('\n'));
                 history.append(&mut rl);
                 // Keys typed while the input runs wait, unechoed, for the next prompt.
                 let _quiet = terminal::Quiet::start();
-                if !worker.run(line).1 {
+                if !worker.run(text).1 {
                     break;
                 }
             }
+            // Ctrl-C at a continuation prompt drops the unfinished input.
+            Err(ReadlineError::Interrupted) if !pending.is_empty() => pending.clear(),
             // Ctrl-C at the prompt: stops a `:watch` reload running meanwhile, if any.
             Err(ReadlineError::Interrupted) => commands::interrupt_now(foreground),
+            Err(ReadlineError::Eof) if !pending.is_empty() => pending.clear(),
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("error: the line editor failed: {e}");
+                errln!("error: the line editor failed: {e}");
                 break;
             }
         }
     }
+    screen
 }

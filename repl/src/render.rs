@@ -3,12 +3,14 @@
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel};
 use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::termcolor::ColorChoice;
 use codespan_reporting::term::{self, Config};
 use livejit_backend::{
     CompileErrors, ErrorKind, Event, FnSummary, GlobalRow, RuntimeError, Source, TaskRow,
     TaskState, VersionRow,
 };
 use livejit_frontend::{Diagnostic, Span};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 fn clamp(span: Span, text: &str) -> std::ops::Range<usize> {
     let end = span.end.min(text.len());
@@ -36,8 +38,34 @@ pub fn diagnostic(source: &Source, d: &Diagnostic) -> String {
         .with_message(d.message.clone())
         .with_labels(labels)
         .with_notes(d.notes.clone());
-    term::emit_into_string(&Config::default(), &file, &cs)
-        .unwrap_or_else(|_| format!("error: {}\n", d.message))
+    let rendered = if COLOUR.load(Relaxed) {
+        let mut ansi = term::termcolor::Ansi::new(Vec::new());
+        term::emit_to_write_style(&mut ansi, &Config::default(), &file, &cs)
+            .ok()
+            .and_then(|()| String::from_utf8(ansi.into_inner()).ok())
+    } else {
+        term::emit_into_string(&Config::default(), &file, &cs).ok()
+    };
+    rendered.unwrap_or_else(|| format!("error: {}\n", d.message))
+}
+
+/// Whether diagnostics are coloured (see [`colour_for`]).
+static COLOUR: AtomicBool = AtomicBool::new(false);
+
+/// Colours diagnostics (ANSI, codespan-reporting's styles) from now on, or stops.
+pub fn set_colour(on: bool) {
+    COLOUR.store(on, Relaxed);
+}
+
+/// Whether output to a stream should be coloured: codespan-reporting's `ColorChoice::Auto`
+/// rule — the stream is a terminal and `NO_COLOR` is unset or empty.
+pub fn colour_for(stream_is_terminal: bool) -> ColorChoice {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if stream_is_terminal && !no_color {
+        ColorChoice::Always
+    } else {
+        ColorChoice::Never
+    }
 }
 
 /// Renders every diagnostic of a rejected input.
