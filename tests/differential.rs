@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{clip, run_script};
+use common::check_script_lines;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 /// A small deterministic generator (splitmix64), so failures reproduce.
 struct Rng(u64);
@@ -131,20 +130,5 @@ fn jit_arithmetic_matches_the_reference_semantics() {
         let _ = writeln!(script, "print({src} < 1.5, {src} == {src}, int({src}));");
         let _ = writeln!(expected, "{} {} {}", v < 1.5, v == v, v as i64);
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = run_script(dir, &script, Duration::from_secs(300));
-    let got: Vec<&str> = o.stdout.lines().collect();
-    let want: Vec<&str> = expected.lines().collect();
-    let inputs: Vec<&str> = script.lines().collect();
-    for (i, w) in want.iter().enumerate() {
-        assert_eq!(
-            got.get(i),
-            Some(w),
-            "line {}: `{}`\n--- stderr\n{}",
-            i + 1,
-            inputs[i],
-            clip(&o.stderr, 3000)
-        );
-    }
-    assert_eq!(o.code(), Some(0), "{}", clip(&o.stderr, 3000));
+    check_script_lines(&script, &expected);
 }

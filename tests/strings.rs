@@ -1,13 +1,12 @@
 //! Differential tests of strs: random string programs (concatenation, slicing, find,
 //! split/join, trim, comparisons, str/parse_int round trips, chr, bytes that are not UTF-8)
-//! run by the JIT and evaluated in Rust on `[u8]` with the semantics LANGUAGE.md specifies;
+//! run by the JIT and evaluated in Rust on `[u8]` with the semantics docs/language.md specifies;
 //! and `fixed(f, d)` against Rust's `format!("{:.*}", d, f)`.
 
 mod common;
 
-use common::{clip, run_script};
+use common::check_script_lines;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 /// A small deterministic generator (splitmix64), so failures reproduce.
 struct Rng(u64);
@@ -246,20 +245,5 @@ fn fixed_matches_rust_format() {
 }
 
 fn check(script: &str, expected: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = run_script(dir, script, Duration::from_secs(300));
-    let got: Vec<&str> = o.stdout.lines().collect();
-    let want: Vec<&str> = expected.lines().collect();
-    let inputs: Vec<&str> = script.lines().collect();
-    for (i, w) in want.iter().enumerate() {
-        assert_eq!(
-            got.get(i),
-            Some(w),
-            "line {}: `{}`\n--- stderr\n{}",
-            i + 1,
-            inputs[i],
-            clip(&o.stderr, 3000)
-        );
-    }
-    assert_eq!(o.code(), Some(0), "{}", clip(&o.stderr, 3000));
+    check_script_lines(script, expected);
 }

@@ -279,3 +279,25 @@ pub fn run_measured(
         elapsed,
     }
 }
+
+/// Runs `script` through the binary (script mode, working directory the crate root) and checks
+/// that stdout's lines are `expected`'s, naming the input line of the first mismatch, and that
+/// the run succeeded.
+pub fn check_script_lines(script: &str, expected: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = run_script(dir, script, Duration::from_secs(300));
+    let got: Vec<&str> = o.stdout.lines().collect();
+    let want: Vec<&str> = expected.lines().collect();
+    let inputs: Vec<&str> = script.lines().collect();
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(
+            got.get(i),
+            Some(w),
+            "line {}: `{}`\n--- stderr\n{}",
+            i + 1,
+            inputs[i],
+            clip(&o.stderr, 3000)
+        );
+    }
+    assert_eq!(o.code(), Some(0), "{}", clip(&o.stderr, 3000));
+}
