@@ -318,6 +318,12 @@ fn interactive_loop(
     let first = editor::EditorPrompt::new(editor::PROMPT, colour, screen.clone());
     let more = editor::EditorPrompt::new(editor::CONTINUATION, colour, screen.clone());
     let mut pending = String::new();
+    // Keys typed while an input runs wait, unechoed, for the next prompt. The terminal stays
+    // quiet for the whole session, not just while an input runs: the line editor saves the
+    // mode it finds and restores it when a line is accepted, so a quiet mode switched on only
+    // after that left a window in which typed-ahead keys met the kernel's echoing, canonical
+    // line discipline (a Ctrl-D there became an end-of-file and was lost).
+    let _quiet = terminal::Quiet::start();
     loop {
         if let Some(s) = &screen {
             s.before_prompt();
@@ -342,8 +348,6 @@ fn interactive_loop(
                 let text = std::mem::take(&mut pending);
                 let _ = rl.add_history_entry(text.trim_end_matches('\n'));
                 history.append(&mut rl);
-                // Keys typed while the input runs wait, unechoed, for the next prompt.
-                let _quiet = terminal::Quiet::start();
                 if !worker.run(text).1 {
                     break;
                 }

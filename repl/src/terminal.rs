@@ -3,7 +3,7 @@
 //! Between two prompts the line editor has put the terminal back in its normal (canonical,
 //! echoing) mode. Keys typed meanwhile would then be echoed by the terminal, glued to the
 //! program's output, and edited by the kernel's line discipline. [`Quiet`] switches echo and
-//! canonical mode off for the time an input runs, so typed-ahead bytes wait untouched in the
+//! canonical mode off for the interactive session, so typed-ahead bytes wait untouched in the
 //! terminal's input queue; the next prompt reads them as if they were typed there. Signals stay
 //! on (Ctrl-C interrupts the input) and `NOFLSH` keeps the queue when Ctrl-C is pressed.
 
