@@ -5,25 +5,8 @@
 
 mod common;
 
-use common::check_script_lines;
+use common::{check_script_lines, Rng};
 use std::fmt::Write as _;
-
-/// A small deterministic generator (splitmix64), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const INT_EDGES: [i64; 12] = [0, 1, -1, 2, -2, 7, 63, 64, 65, i64::MAX, i64::MIN, -9];
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{clip, run_measured, run_script, Outcome};
+use common::{clip, run_measured, run_script, versions, Outcome};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -11,19 +11,6 @@ use std::time::Duration;
 /// Runs a script with the repository root as working directory.
 fn run_here(script: &str, timeout: Duration) -> Outcome {
     run_script(Path::new(env!("CARGO_MANIFEST_DIR")), script, timeout)
-}
-
-/// Lines of `:versions NAME` output: (version number, state).
-fn versions(stdout: &str) -> Vec<(u32, String)> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            let v = words.next()?.strip_prefix('v')?.parse().ok()?;
-            let state = words.next()?.to_string();
-            matches!(state.as_str(), "live" | "draining" | "freed").then_some((v, state))
-        })
-        .collect()
 }
 
 /// Expected `:versions` lines as `(N, state)` pairs.

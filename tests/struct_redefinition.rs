@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run_script, Outcome};
+use common::{run_script, versions, Outcome};
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,19 +14,6 @@ fn run_here(script: &str) -> Outcome {
         script,
         Duration::from_secs(120),
     )
-}
-
-/// `:versions NAME` lines as (version, state).
-fn versions(stdout: &str) -> Vec<(u32, String)> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            let v = words.next()?.strip_prefix('v')?.parse().ok()?;
-            let state = words.next()?.to_string();
-            matches!(state.as_str(), "live" | "draining" | "freed").then_some((v, state))
-        })
-        .collect()
 }
 
 /// A task runs `work` (v1), which builds and reads `P` values of the old layout through the

@@ -301,3 +301,40 @@ pub fn check_script_lines(script: &str, expected: &str) {
     }
     assert_eq!(o.code(), Some(0), "{}", clip(&o.stderr, 3000));
 }
+
+/// A small deterministic generator (splitmix64), so random tests reproduce from their seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// One element of `xs`.
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// Lines of `:versions NAME` output: (version number, state).
+pub fn versions(stdout: &str) -> Vec<(u32, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let v = words.next()?.strip_prefix('v')?.parse().ok()?;
+            let state = words.next()?.to_string();
+            matches!(state.as_str(), "live" | "draining" | "freed").then_some((v, state))
+        })
+        .collect()
+}
