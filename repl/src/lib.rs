@@ -6,10 +6,13 @@
 //! here, at the edge.
 
 pub mod commands;
+pub mod control;
 pub mod editor;
+pub mod http;
 pub mod input;
 pub mod out;
 pub mod render;
+pub mod serve;
 pub mod source;
 mod terminal;
 
@@ -90,7 +93,9 @@ const USAGE: &str = "\
 usage: livejit                 start the REPL (script mode when stdin is not a terminal)
        livejit repl [FILE...]  load the files, then start the REPL
        livejit run FILE ARG... load FILE, run its top-level statements with args() = ARG...
-                               and read_line() reading stdin, exit (status 1 on error)";
+                               and read_line() reading stdin, exit (status 1 on error)
+       livejit serve FILE [--http ADDR] [--control PATH] [--threads N] [--request-timeout MS]
+                               load FILE and keep it running as a service";
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
@@ -122,6 +127,7 @@ pub fn main() -> i32 {
             }
         },
         Some("repl") => start(&args[1..]),
+        Some("serve") => serve::main(&args[1..]),
         None => start(&[]),
         Some(other) if other.ends_with(".src") => start(&args),
         Some(other) => {
@@ -131,7 +137,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn new_repl() -> Option<Repl> {
+pub(crate) fn new_repl() -> Option<Repl> {
     // Diagnostics are coloured on a terminal unless NO_COLOR is set.
     let colour = render::colour_for(std::io::stderr().is_terminal());
     render::set_colour(colour == codespan_reporting::term::termcolor::ColorChoice::Always);
