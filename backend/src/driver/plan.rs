@@ -49,6 +49,9 @@ pub(crate) struct Snapshot {
     pub globals: BTreeMap<String, Global>,
     /// Current struct definitions by name.
     pub structs: BTreeMap<String, StructId>,
+    /// Functions whose signature a running service relies on (it calls them through their
+    /// slot with that ABI).
+    pub pinned: Vec<(String, FnSig)>,
 }
 
 impl Env for Snapshot {
@@ -125,6 +128,28 @@ pub(crate) fn plan(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let in_tx: BTreeSet<&str> = program.fns.iter().map(|f| f.name.as_str()).collect();
     let mut errors = Vec::new();
+    // A running service calls a pinned function with the pinned signature: it may not change.
+    for f in &program.fns {
+        let Some((_, pinned)) = snap.pinned.iter().find(|(n, _)| *n == f.name) else {
+            continue;
+        };
+        if *pinned != f.sig {
+            errors.push(
+                Diagnostic::error(
+                    format!(
+                        "cannot change the signature of `{}` from `{pinned}` to `{}` while the service calls it",
+                        f.name, f.sig
+                    ),
+                    f.name_span,
+                    "signature changed here",
+                )
+                .with_note(format!(
+                    "`livejit serve` calls `{}` for every request; keep its signature `{pinned}`",
+                    f.name
+                )),
+            );
+        }
+    }
     // Signature changes: every caller must be in this transaction.
     let mut sig_changed: BTreeSet<&str> = BTreeSet::new();
     for f in &program.fns {
