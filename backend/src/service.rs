@@ -130,8 +130,9 @@ struct Inner {
 /// drain time.
 pub struct Service {
     inner: Arc<Inner>,
-    threads: Vec<JoinHandle<()>>,
-    watchdog: Option<JoinHandle<()>>,
+    /// The pool threads and the watchdog, taken by the first shutdown.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    watchdog: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Stack size of request threads (as for every task thread).
@@ -161,10 +162,10 @@ impl Service {
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
         });
-        let mut service = Service {
+        let service = Service {
             inner: inner.clone(),
-            threads: Vec::new(),
-            watchdog: None,
+            threads: Mutex::new(Vec::new()),
+            watchdog: Mutex::new(None),
         };
         for _ in 0..threads.max(1) {
             let inner = inner.clone();
@@ -173,10 +174,10 @@ impl Service {
                 .stack_size(STACK_SIZE)
                 .spawn(move || worker(&inner))
                 .map_err(|e| format!("cannot start a request thread: {e}"))?;
-            service.threads.push(t);
+            service.threads.lock().unwrap_or_else(|e| e.into_inner()).push(t);
         }
         let w = inner.clone();
-        service.watchdog = Some(
+        *service.watchdog.lock().unwrap_or_else(|e| e.into_inner()) = Some(
             std::thread::Builder::new()
                 .name("livejit-watchdog".into())
                 .spawn(move || watchdog(&w))
@@ -220,12 +221,13 @@ impl Service {
 
     /// Stops taking requests, lets queued and running ones finish for at most `drain`, then
     /// interrupts what still runs, stops the pool threads and unpins the handler's signature.
-    /// Returns how many requests were still running when `drain` ran out.
-    pub fn shutdown(mut self, drain: Duration) -> usize {
-        self.stop(drain)
-    }
-
-    fn stop(&mut self, drain: Duration) -> usize {
+    /// Returns how many requests were still running or waiting when `drain` ran out. Only
+    /// the first call does anything.
+    pub fn shutdown(&self, drain: Duration) -> usize {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        if threads.is_empty() {
+            return 0;
+        }
         let inner = self.inner.clone();
         let deadline = Instant::now() + drain;
         let mut q = inner.lock();
@@ -256,7 +258,7 @@ impl Service {
             }
         }
         let grace = Instant::now() + Duration::from_secs(2);
-        for t in self.threads.drain(..) {
+        for t in threads {
             while !t.is_finished() && Instant::now() < grace {
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -265,7 +267,8 @@ impl Service {
             }
         }
         inner.lock().ended = true;
-        if let Some(w) = self.watchdog.take() {
+        let watchdog = self.watchdog.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = watchdog {
             let _ = w.join();
         }
         inner.shared.unpin(&inner.name);
@@ -275,9 +278,7 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
-            self.stop(Duration::ZERO);
-        }
+        self.shutdown(Duration::ZERO);
     }
 }
 
