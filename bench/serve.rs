@@ -8,12 +8,14 @@
 //!
 //! Phases:
 //! 1. livejit, steady state: the release `livejit serve` with `HANDLER` below.
-//! 2. Rust baseline: the same logic as a hyper `service_fn` in this process.
+//! 2. Rust baseline: the same logic as a hyper `service_fn`, in a process of its own (this
+//!    bench binary started again), answered inline on its tokio runtime.
 //! 3. livejit while redefining `handle` every 100 ms: see `redefine_phase` (needs
 //!    `livejit push`; skipped, and said so, while the binary has none).
 //!
 //! Environment: `LIVEJIT_SERVE_SECONDS` (default 5), `LIVEJIT_SERVE_CONNECTIONS` (default 32),
-//! `LIVEJIT_SERVE_THREADS` (the service's `--threads`, default 2).
+//! `LIVEJIT_SERVE_THREADS` (the service's `--threads`, default 2), `LIVEJIT_SERVE_ROUNDS`
+//! (alternated rounds of phases 1 and 2, default 2).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -21,8 +23,6 @@ use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The handler under test: parses a number out of the path and answers with a small text.
@@ -178,11 +178,29 @@ impl Drop for Served {
     }
 }
 
+/// Starts `livejit serve` on the handler.
 fn serve(dir: &PathBuf, threads: u64) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livejit"))
-        .current_dir(dir)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livejit"));
+    cmd.current_dir(dir)
         .args(["serve", "handler.src", "--http", "127.0.0.1:0", "--threads"])
-        .arg(threads.to_string())
+        .arg(threads.to_string());
+    spawn_server(cmd)
+}
+
+/// Starts this bench binary again as the Rust baseline server, a process of its own like
+/// `livejit serve` (so neither shares the load generator's process).
+fn serve_rust(threads: u64) -> Served {
+    let mut cmd = Command::new(std::env::current_exe().expect("the bench binary"));
+    cmd.env(BASELINE_CHILD, threads.to_string());
+    spawn_server(cmd)
+}
+
+/// Set in the environment of the baseline server process.
+const BASELINE_CHILD: &str = "LIVEJIT_SERVE_BENCH_BASELINE";
+
+/// Spawns a server that prints `listening on http://127.0.0.1:PORT` on stderr.
+fn spawn_server(mut cmd: Command) -> Served {
+    let mut child = cmd
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -210,35 +228,48 @@ fn serve(dir: &PathBuf, threads: u64) -> Served {
     Served { child, port }
 }
 
-/// The Rust baseline: the same logic on the same hyper stack, answered inline on tokio.
-async fn rust_server(stop: Arc<AtomicBool>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
+/// The Rust baseline server process: the same logic on the same hyper stack, answered inline
+/// on tokio. Its runtime has as many threads as `livejit serve` has HTTP and request threads
+/// together (`pool` of the latter), so that on a machine shared with other jobs neither gets
+/// a larger share of the cores for having more threads. Runs until killed.
+fn rust_server_main(pool: usize) {
+    let io_threads = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .min(4);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(io_threads + pool)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        eprintln!("listening on http://127.0.0.1:{port}");
         let http = hyper::server::conn::http1::Builder::new();
-        while !stop.load(Ordering::Relaxed) {
+        loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let _ = stream.set_nodelay(true);
             let conn = http.serve_connection(
                 hyper_util::rt::TokioIo::new(stream),
-                hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    let body = rust_handler(req.method().as_str(), &req.uri().to_string());
-                    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
-                    r.headers_mut().insert(
-                        hyper::header::CONTENT_TYPE,
-                        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-                    );
-                    Ok::<_, Infallible>(r)
-                }),
+                hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let body = rust_handler(req.method().as_str(), &req.uri().to_string());
+                        let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+                        r.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+                        );
+                        Ok::<_, Infallible>(r)
+                    },
+                ),
             );
             tokio::spawn(conn);
         }
     });
-    port
 }
 
 /// PHASE 3 — livejit while `handle` is redefined every 100 ms.
@@ -253,10 +284,15 @@ fn redefine_phase() -> Option<String> {
 }
 
 fn main() {
+    if let Ok(pool) = std::env::var(BASELINE_CHILD) {
+        rust_server_main(pool.parse().unwrap_or(2));
+        return;
+    }
     // `cargo bench` passes `--bench`; nothing else is taken.
     let seconds = env_or("LIVEJIT_SERVE_SECONDS", 5);
     let connections = env_or("LIVEJIT_SERVE_CONNECTIONS", 32) as usize;
     let threads = env_or("LIVEJIT_SERVE_THREADS", 2);
+    let rounds = env_or("LIVEJIT_SERVE_ROUNDS", 2);
     let warmup = Duration::from_secs(1);
     let duration = Duration::from_secs(seconds);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench_serve");
@@ -273,28 +309,25 @@ fn main() {
     println!();
     println!("| server | requests/s | requests | failures | p50 ms | p99 ms | p99.9 ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    {
-        let served = serve(&dir, threads);
-        let l = rt.block_on(load(served.port, connections, warmup, duration));
-        println!("{}", l.row("livejit serve (steady state)"));
-    }
-    {
-        // A runtime of its own, sized as `livejit serve` sizes its HTTP runtime, so that the
-        // server does not share the load generator's threads.
-        let io_threads = std::thread::available_parallelism()
-            .map_or(2, std::num::NonZero::get)
-            .min(4);
-        let server_rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(io_threads)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        let stop = Arc::new(AtomicBool::new(false));
-        let port = server_rt.block_on(rust_server(stop.clone()));
-        let l = rt.block_on(load(port, connections, warmup, duration));
-        stop.store(true, Ordering::Relaxed);
-        server_rt.shutdown_timeout(Duration::from_secs(1));
-        println!("{}", l.row("Rust handler, same hyper stack"));
+    // Alternated rounds, so that neither server always runs in the quieter moment of a
+    // machine shared with other jobs.
+    for round in 1..=rounds {
+        {
+            let served = serve(&dir, threads);
+            let l = rt.block_on(load(served.port, connections, warmup, duration));
+            println!(
+                "{}",
+                l.row(&format!("livejit serve (steady state), round {round}"))
+            );
+        }
+        {
+            let served = serve_rust(threads);
+            let l = rt.block_on(load(served.port, connections, warmup, duration));
+            println!(
+                "{}",
+                l.row(&format!("Rust handler, same hyper stack, round {round}"))
+            );
+        }
     }
     match redefine_phase() {
         Some(row) => println!("{row}"),

@@ -199,7 +199,12 @@ fn answers_with_method_path_body_and_keeps_globals() {
     assert_eq!(get(&a, &server.url("/z")).1, "GET /z [] 4");
     // Each `print` line is written whole on the service's stdout.
     wait_for("the printed lines", || {
-        server.stdout().lines().filter(|l| l.starts_with("handled ")).count() == 4
+        server
+            .stdout()
+            .lines()
+            .filter(|l| l.starts_with("handled "))
+            .count()
+            == 4
     });
     assert!(server
         .stdout()
@@ -250,7 +255,9 @@ fn a_handler_past_the_request_timeout_answers_500_and_the_service_goes_on() {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
     wait_for("the timeout report", || {
-        server.stderr().contains("request GET /loop: timed out after 300 ms")
+        server
+            .stderr()
+            .contains("request GET /loop: timed out after 300 ms")
     });
     // The pool thread was freed: every thread serves again (more requests than threads).
     for i in 0..8 {
@@ -336,7 +343,10 @@ fn handle(method: str, path: str, body: str) -> str {
     assert_eq!((status, body.as_str()), (200, "slow done"));
     let status = server.wait();
     assert_eq!(status.code(), Some(0), "{}", server.stderr());
-    assert!(!server.dir.join("svc.sock").exists(), "the socket file is left");
+    assert!(
+        !server.dir.join("svc.sock").exists(),
+        "the socket file is left"
+    );
     // Nothing listens any more.
     assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
 }

@@ -174,7 +174,11 @@ impl Service {
                 .stack_size(STACK_SIZE)
                 .spawn(move || worker(&inner))
                 .map_err(|e| format!("cannot start a request thread: {e}"))?;
-            service.threads.lock().unwrap_or_else(|e| e.into_inner()).push(t);
+            service
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(t);
         }
         let w = inner.clone();
         *service.watchdog.lock().unwrap_or_else(|e| e.into_inner()) = Some(
@@ -187,7 +191,11 @@ impl Service {
     }
 
     /// Queues a request; `done` receives its reply on a pool thread. Usable from any thread.
-    pub fn submit(&self, request: Request, done: Box<dyn FnOnce(Reply) + Send>) -> Result<(), Refused> {
+    pub fn submit(
+        &self,
+        request: Request,
+        done: Box<dyn FnOnce(Reply) + Send>,
+    ) -> Result<(), Refused> {
         let mut q = self.inner.lock();
         if q.stopping {
             return Err(Refused::Stopping);
@@ -267,7 +275,11 @@ impl Service {
             }
         }
         inner.lock().ended = true;
-        let watchdog = self.watchdog.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let watchdog = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(w) = watchdog {
             let _ = w.join();
         }
@@ -437,7 +449,10 @@ mod tests {
         assert!(e.contains("no function `handle`"), "{e}");
         eval_ok(&mut s, "fn handle(path: str) -> str { path }");
         let e = s.serve("handle", 1, Duration::from_secs(5)).err().unwrap();
-        assert!(e.contains("`handle` has the signature `fn(str) -> str`"), "{e}");
+        assert!(
+            e.contains("`handle` has the signature `fn(str) -> str`"),
+            "{e}"
+        );
         assert!(
             e.contains("fn handle(method: str, path: str, body: str) -> str"),
             "{e}"
@@ -450,7 +465,10 @@ mod tests {
         eval_ok(&mut s, HANDLE_V1);
         let svc = s.serve("handle", 2, Duration::from_secs(30)).unwrap();
         let r = svc.call("POST", "/set?k=a%20b", b"x\xff").unwrap();
-        assert!(matches!(&r, Reply::Ok(b) if b == b"v1 POST /set?k=a%20b x\xff"), "{r:?}");
+        assert!(
+            matches!(&r, Reply::Ok(b) if b == b"v1 POST /set?k=a%20b x\xff"),
+            "{r:?}"
+        );
         // A runtime error is a reply, and the next request is served.
         eval_ok(
             &mut s,
@@ -524,7 +542,11 @@ mod tests {
         while s.global_int("entered") != Some(1) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(s.global_int("entered"), Some(1), "the slow request never started");
+        assert_eq!(
+            s.global_int("entered"),
+            Some(1),
+            "the slow request never started"
+        );
         // The request is listed with the session's tasks.
         let rows = s.tasks();
         assert_eq!(rows.len(), 1);
@@ -578,7 +600,10 @@ mod tests {
             if let Some(r) = s.tasks().first() {
                 break r.id;
             }
-            assert!(Instant::now() < deadline, "the request never showed in :tasks");
+            assert!(
+                Instant::now() < deadline,
+                "the request never showed in :tasks"
+            );
             std::thread::sleep(Duration::from_millis(1));
         };
         s.kill(id).unwrap();

@@ -921,7 +921,8 @@ impl Session {
             // The transaction lock: no transaction plans between this check and the pin.
             let _tx = self.shared.tx.lock().unwrap_or_else(|e| e.into_inner());
             let mut reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-            let usage = format!("a service needs `fn {name}(method: str, path: str, body: str) -> str`");
+            let usage =
+                format!("a service needs `fn {name}(method: str, path: str, body: str) -> str`");
             let Some(f) = reg.fns.get(name) else {
                 return Err(format!("no function `{name}`: {usage}"));
             };

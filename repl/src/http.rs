@@ -55,8 +55,8 @@ pub fn start(
     let service = Arc::new(repl.serve(threads, request_timeout)?);
     // Bound here, synchronously, so that a bad or busy address is an error before serving.
     // (Dropping `service` on an error stops the pool and unpins `handle`.)
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -102,7 +102,9 @@ impl Http {
                 let _ = tokio::time::timeout_at(deadline.into(), graceful.shutdown()).await;
             }
         });
-        let left = self.service.shutdown(deadline.saturating_duration_since(Instant::now()));
+        let left = self
+            .service
+            .shutdown(deadline.saturating_duration_since(Instant::now()));
         if left > 0 {
             out::emit(
                 Stream::Err,

@@ -6,8 +6,8 @@ use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::termcolor::ColorChoice;
 use codespan_reporting::term::{self, Config};
 use livejit_backend::{
-    CompileErrors, ErrorKind, Event, FnSummary, GlobalRow, RuntimeError, Source, TaskKind,
-    TaskRow, TaskState, VersionRow,
+    CompileErrors, ErrorKind, Event, FnSummary, GlobalRow, RuntimeError, Source, TaskKind, TaskRow,
+    TaskState, VersionRow,
 };
 use livejit_frontend::{Diagnostic, Span};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
