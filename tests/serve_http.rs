@@ -400,3 +400,55 @@ fn the_kv_example_serves_its_routes() {
     assert_eq!(get(&a, &server.url("/stats")).1, "requests 11, keys 1");
     assert_eq!(get(&a, &server.url("/nope")).1, "unknown route: GET /nope");
 }
+
+#[test]
+fn hostile_clients_do_not_disturb_the_service() {
+    use std::io::Write;
+    let program = r#"
+fn handle(method: str, path: str, body: str) -> str {
+    if path == "/slow" { sleep_ms(300); }
+    str(len(body))
+}
+"#;
+    let server = Server::start("hostile", program, &[]);
+    let addr = ("127.0.0.1", server.port);
+    // Garbage instead of a request line: an error answer (or a close), never a crash.
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(PATIENCE)).unwrap();
+    raw.write_all(b"\x00\xff not http at all\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    // A chunked body (no content-length) that grows past 1 MiB: 413 without calling handle.
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut req =
+        b"POST /chunked HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    let chunk = vec![b'z'; 64 * 1024];
+    for _ in 0..17 {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(&chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let _ = raw.write_all(&req);
+    let mut answer = [0u8; 12];
+    raw.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 413");
+    // A client that goes away while its request runs.
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    drop(raw);
+    // The service still answers, on every pool thread.
+    let a = agent();
+    for _ in 0..8 {
+        assert_eq!(post(&a, &server.url("/n"), b"abc"), (200, "3".to_string()));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(get(&a, &server.url("/slow")), (200, "0".to_string()));
+}

@@ -133,6 +133,8 @@ pub struct Service {
     /// The pool threads and the watchdog, taken by the first shutdown.
     threads: Mutex<Vec<JoinHandle<()>>>,
     watchdog: Mutex<Option<JoinHandle<()>>>,
+    /// Set by the first shutdown (which also unpins the handler, exactly once).
+    shut: std::sync::atomic::AtomicBool,
 }
 
 /// Stack size of request threads (as for every task thread).
@@ -143,7 +145,8 @@ const LABEL_PATH: usize = 60;
 
 impl Service {
     /// Starts `threads` request threads calling `name` (whose signature the caller has pinned,
-    /// and which lives in `slot`) and a watchdog that interrupts requests running longer than
+    /// and which lives in `slot`; the service drops that pin when it stops, or at once if it
+    /// cannot start) and a watchdog that interrupts requests running longer than
     /// `timeout`.
     pub(crate) fn start(
         shared: Arc<Shared>,
@@ -166,6 +169,7 @@ impl Service {
             inner: inner.clone(),
             threads: Mutex::new(Vec::new()),
             watchdog: Mutex::new(None),
+            shut: std::sync::atomic::AtomicBool::new(false),
         };
         for _ in 0..threads.max(1) {
             let inner = inner.clone();
@@ -232,10 +236,10 @@ impl Service {
     /// Returns how many requests were still running or waiting when `drain` ran out. Only
     /// the first call does anything.
     pub fn shutdown(&self, drain: Duration) -> usize {
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
-        if threads.is_empty() {
+        if self.shut.swap(true, SeqCst) {
             return 0;
         }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         let inner = self.inner.clone();
         let deadline = Instant::now() + drain;
         let mut q = inner.lock();

@@ -934,12 +934,8 @@ impl Session {
             reg.pinned.push((name.to_string(), want));
             slot
         };
-        crate::service::Service::start(self.shared.clone(), name, slot, threads, timeout).map_err(
-            |e| {
-                self.shared.unpin(name);
-                e
-            },
-        )
+        // On an error the half-started service has shut down, dropping the pin.
+        crate::service::Service::start(self.shared.clone(), name, slot, threads, timeout)
     }
 
     /// Waits until no version is draining, or `timeout` passes; true if none is left.

@@ -11,7 +11,7 @@ use crate::commands::Repl;
 use crate::out::{self, Stream};
 use crate::render;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
@@ -163,6 +163,49 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
+/// Reads a request body of at most [`MAX_BODY`] bytes, or gives the answer to send instead:
+/// 413 for a larger body, 400 for one that cannot be read. A larger body is still read and
+/// discarded up to [`DISCARD_LIMIT`] bytes before the 413 is sent (a lingering close, as web
+/// servers do), so that a client still sending it gets the answer rather than a reset
+/// connection; a body declared larger than that is refused without reading it.
+async fn read_body(mut body: Incoming) -> Result<Vec<u8>, Response<Full<Bytes>>> {
+    let too_large = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("error: the body is larger than {MAX_BODY} bytes"),
+        )
+    };
+    if body.size_hint().lower() > DISCARD_LIMIT {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            text(
+                StatusCode::BAD_REQUEST,
+                format!("error: cannot read the body: {e}"),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DISCARD_LIMIT {
+                return Err(too_large());
+            }
+            if seen <= MAX_BODY as u64 {
+                bytes.extend_from_slice(&data);
+            }
+        }
+    }
+    if seen > MAX_BODY as u64 {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// How much of a too-large body is read and discarded before answering 413.
+const DISCARD_LIMIT: u64 = 16 << 20;
+
 /// One request: read the body, call `handle` on the pool, answer.
 async fn respond(
     req: hyper::Request<Incoming>,
@@ -172,30 +215,15 @@ async fn respond(
     let method = req.method().as_str().to_string();
     // The request target as sent: hyper keeps it verbatim (query included, nothing decoded).
     let path = req.uri().to_string();
-    let too_large = || {
-        text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("error: the body is larger than {MAX_BODY} bytes"),
-        )
-    };
-    if req.body().size_hint().lower() > MAX_BODY as u64 {
-        return Ok(too_large());
-    }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Ok(too_large()),
-        Err(e) => {
-            return Ok(text(
-                StatusCode::BAD_REQUEST,
-                format!("error: cannot read the body: {e}"),
-            ))
-        }
+    let body = match read_body(req.into_body()).await {
+        Ok(b) => b,
+        Err(answer) => return Ok(answer),
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let request = Request {
         method: method.clone().into_bytes(),
         path: path.clone().into_bytes(),
-        body: body.to_vec(),
+        body,
     };
     match service.submit(request, Box::new(move |r| drop(tx.send(r)))) {
         Ok(()) => {}
