@@ -125,6 +125,9 @@ pub fn main(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(h) = http {
+                h.shutdown(Duration::ZERO);
+            }
             return 1;
         }
     };

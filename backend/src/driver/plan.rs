@@ -413,4 +413,20 @@ mod tests {
         let p = plan_of(&snap, "global n: float = 5.0;").unwrap();
         assert_eq!(p.new_globals, vec![("n".to_string(), Type::Float)]);
     }
+
+    #[test]
+    fn a_pinned_signature_cannot_change_but_its_body_can() {
+        let mut snap = snapshot("fn handle(m: str, p: str, b: str) -> str { p }", &[]);
+        let sig = snap.fns["handle"].sig.clone();
+        snap.pinned.push(("handle".into(), sig));
+        let e = plan_of(&snap, "fn handle(p: str) -> str { p }").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains("cannot change the signature of `handle` from `fn(str, str, str) -> str` to `fn(str) -> str` while the service calls it"),
+            "{e:?}"
+        );
+        let p = plan_of(&snap, "fn handle(m: str, p: str, b: str) -> str { m }").unwrap();
+        assert_eq!(p.fns[0].slot, SlotPlan::Existing(100));
+        assert_eq!(p.fns[0].version, Some(2));
+    }
 }
