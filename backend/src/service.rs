@@ -620,4 +620,69 @@ mod tests {
         }
         assert!(s.kill(id).is_err());
     }
+
+    #[test]
+    fn a_hundred_redefinitions_under_load_fail_no_request_and_free_every_old_version() {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        let mut s = session();
+        let version = |k: u32| {
+            format!(
+                "fn tag(k: int) -> str {{ let redefinition = {k}; \"v\" + str(k) }}\n\
+                 fn handle(method: str, path: str, body: str) -> str {{ tag({k}) }}"
+            )
+        };
+        eval_ok(&mut s, &version(1));
+        let svc = Arc::new(s.serve("handle", 3, Duration::from_secs(60)).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let (svc, stop) = (svc.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    while !stop.load(SeqCst) {
+                        seen.push(body(svc.call("GET", "/", b"").unwrap()));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        const REDEFINITIONS: u32 = 100;
+        for k in 2..=REDEFINITIONS {
+            eval_ok(&mut s, &version(k));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        stop.store(true, SeqCst);
+        let mut total = 0;
+        for c in clients {
+            let seen = c.join().expect("a client thread");
+            total += seen.len();
+            // Every answer comes from an installed version, and one client never goes back to
+            // an older version once a newer one has answered it.
+            let ks: Vec<u32> = seen
+                .iter()
+                .map(|b| {
+                    b.strip_prefix('v')
+                        .and_then(|k| k.parse().ok())
+                        .unwrap_or(0)
+                })
+                .collect();
+            assert!(
+                ks.iter().all(|k| (1..=REDEFINITIONS).contains(k)),
+                "{seen:?}"
+            );
+            assert!(ks.windows(2).all(|w| w[0] <= w[1]), "{ks:?}");
+            assert_eq!(ks.last(), Some(&REDEFINITIONS));
+        }
+        assert!(total > 0);
+        assert!(s.drain(Duration::from_secs(20)));
+        for f in ["handle", "tag"] {
+            let rows = s.versions(f).unwrap();
+            assert_eq!(rows.len(), REDEFINITIONS as usize);
+            let (last, old) = rows.split_last().unwrap();
+            assert_eq!(last.state, VersionState::Live);
+            assert!(old.iter().all(|r| r.state == VersionState::Freed));
+        }
+        let svc = Arc::try_unwrap(svc).ok().unwrap();
+        assert_eq!(svc.shutdown(Duration::from_secs(5)), 0);
+    }
 }
