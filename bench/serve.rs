@@ -10,8 +10,12 @@
 //! 1. livejit, steady state: the release `livejit serve` with `HANDLER` below.
 //! 2. Rust baseline: the same logic as a hyper `service_fn`, in a process of its own (this
 //!    bench binary started again), answered inline on its tokio runtime.
-//! 3. livejit while redefining `handle` every 100 ms: see `redefine_phase` (needs
-//!    `livejit push`; skipped, and said so, while the binary has none).
+//! 3. livejit while redefining `handle` every 100 ms through `livejit push`: see
+//!    `redefine_phase` (skipped, and said so, while the binary has no `push`).
+//! 4. and 5. The same HTTP side and request pool in this process, on a bare session, in
+//!    steady state and then while `handle` is redefined every 100 ms by the session directly
+//!    (see `in_process_phases`): what a swap costs the requests, until phase 3 can say it
+//!    through the control socket.
 //!
 //! Environment: `LIVEJIT_SERVE_SECONDS` (default 5), `LIVEJIT_SERVE_CONNECTIONS` (default 32),
 //! `LIVEJIT_SERVE_THREADS` (the service's `--threads`, default 2), `LIVEJIT_SERVE_ROUNDS`
@@ -23,6 +27,7 @@ use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The handler under test: parses a number out of the path and answers with a small text.
@@ -272,15 +277,108 @@ fn rust_server_main(pool: usize) {
     });
 }
 
-/// PHASE 3 — livejit while `handle` is redefined every 100 ms.
+/// PHASE 3 — livejit while `handle` is redefined every 100 ms, through the running service.
 ///
 /// TO BE FILLED once `livejit push` exists: start `serve` as in phase 1, run `load` and, on
 /// another thread, every 100 ms write a new version of `handle` (the same answer, a different
-/// body, e.g. a comment with a counter) and `livejit push ./livejit.sock FILE`; report the
-/// same row plus the number of redefinitions and how many versions were freed
-/// (`:versions handle` through `livejit attach` or the control protocol).
+/// body, e.g. `redefinition_body(k)`) and `livejit push ./livejit.sock FILE`; report the same
+/// row plus the number of redefinitions and how many versions were freed (`:versions handle`
+/// through `livejit attach` or the control protocol).
 fn redefine_phase() -> Option<String> {
     None
+}
+
+/// The handler again, with a body that differs in every redefinition `k` (same answers).
+fn redefinition_body(k: u32) -> String {
+    format!(
+        "fn handle(method: str, path: str, body: str) -> str {{\n\
+             served = served + 1;\n\
+             let redefinition = {k};\n\
+             let q = find(path, \"?n=\");\n\
+             let n = if q < 0 {{ 0 }} else {{ parse_int(path[q + 3..len(path)]) }};\n\
+             \"hello \" + method + \" \" + str(n * 2)\n\
+         }}"
+    )
+}
+
+/// PHASES 4 and 5 — the same HTTP side and request pool in this process, on a bare session
+/// (`Session::serve` + `livejit_repl::http::listen`), without and then with a redefinition of
+/// `handle` every `period`, made by `Session::eval` directly, as `push` will do through the
+/// control socket. In process, the server shares the machine's cores with the load generator
+/// as phase 1 does, but also its allocator; compare phase 5 with phase 4, not with phase 1.
+fn in_process_phases(
+    threads: u64,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    period: Duration,
+) -> Vec<String> {
+    use livejit_backend::{EvalResult, Event, Session, VersionState};
+    let mut rows = Vec::new();
+    let mut session = Session::new(Arc::new(|_: Event| {})).expect("a session");
+    let eval = |session: &mut Session, text: &str| {
+        let name = session.next_input_name();
+        match session.eval(&name, text) {
+            EvalResult::Ok => {}
+            _ => panic!("the handler did not install"),
+        }
+    };
+    eval(&mut session, HANDLER);
+    let timeout = Duration::from_secs(30);
+    let service = session
+        .serve("handle", threads as usize, timeout)
+        .expect("the request pool starts");
+    let http = livejit_repl::http::listen(service, "127.0.0.1:0", timeout).expect("listens");
+    let port = http.addr.port();
+    let run_load = move || {
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+                .block_on(load(port, connections, warmup, duration))
+        })
+    };
+    let steady = run_load().join().expect("the load generator");
+    rows.push(steady.row("livejit in process (steady state)"));
+    let loader = run_load();
+    let mut k = 1;
+    let mut next = Instant::now() + period;
+    let mut install_ms = Vec::new();
+    while !loader.is_finished() {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(Duration::from_millis(5)));
+            continue;
+        }
+        next += period;
+        k += 1;
+        let t0 = Instant::now();
+        eval(&mut session, &redefinition_body(k));
+        install_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let swapping = loader.join().expect("the load generator");
+    http.shutdown(Duration::from_secs(10));
+    let all_freed = session.drain(Duration::from_secs(10));
+    let versions = session.versions("handle").expect("handle's versions");
+    let freed = versions
+        .iter()
+        .filter(|v| v.state == VersionState::Freed)
+        .count();
+    install_ms.sort_by(f64::total_cmp);
+    let median_install = install_ms
+        .get(install_ms.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN);
+    rows.push(swapping.row(&format!(
+        "livejit in process, redefining `handle` every {} ms ({} redefinitions, median install {median_install:.1} ms; {freed} of {} versions freed{})",
+        period.as_millis(),
+        k - 1,
+        versions.len(),
+        if all_freed { "" } else { ", some still draining" }
+    )));
+    rows
 }
 
 fn main() {
@@ -332,7 +430,16 @@ fn main() {
     match redefine_phase() {
         Some(row) => println!("{row}"),
         None => println!(
-            "| livejit serve, redefining `handle` every 100 ms | (not measured: needs `livejit push`) | | | | | |"
+            "| livejit serve, redefining `handle` every 100 ms through `push` | (not measured: needs `livejit push`) | | | | | |"
         ),
+    }
+    for row in in_process_phases(
+        threads,
+        connections,
+        warmup,
+        duration,
+        Duration::from_millis(100),
+    ) {
+        println!("{row}");
     }
 }

@@ -52,7 +52,13 @@ pub fn start(
     threads: usize,
     request_timeout: Duration,
 ) -> Result<Http, String> {
-    let service = Arc::new(repl.serve(threads, request_timeout)?);
+    listen(repl.serve(threads, request_timeout)?, addr, request_timeout)
+}
+
+/// Serves HTTP on `addr` with a request pool already started (`Session::serve`); `start`
+/// without the REPL around it (the serve benchmark drives a bare session with it).
+pub fn listen(service: Service, addr: &str, request_timeout: Duration) -> Result<Http, String> {
+    let service = Arc::new(service);
     // Bound here, synchronously, so that a bad or busy address is an error before serving.
     // (Dropping `service` on an error stops the pool and unpins `handle`.)
     let listener =
