@@ -121,9 +121,10 @@ struct Inner {
     slot: usize,
     timeout: Duration,
     queue: Mutex<Queue>,
-    /// Signalled when a job is queued or the service stops (pool threads wait on it), and
-    /// when a request ends (shutdown waits on it).
+    /// Signalled when a job is queued (one pool thread wakes) or the service stops (all do).
     changed: Condvar,
+    /// Signalled when a request ends (shutdown waits on it).
+    finished: Condvar,
 }
 
 /// A running request pool. Dropping it without [`Service::shutdown`] shuts it down with no
@@ -164,6 +165,7 @@ impl Service {
             timeout,
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
+            finished: Condvar::new(),
         });
         let service = Service {
             inner: inner.clone(),
@@ -209,7 +211,7 @@ impl Service {
         }
         q.jobs.push_back(Job { request, done });
         drop(q);
-        self.inner.changed.notify_all();
+        self.inner.changed.notify_one();
         Ok(())
     }
 
@@ -248,7 +250,7 @@ impl Service {
         while (q.active > 0 || !q.jobs.is_empty()) && Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             q = inner
-                .changed
+                .finished
                 .wait_timeout(q, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
@@ -326,7 +328,7 @@ fn worker(inner: &Arc<Inner>) {
         let reply = handle_one(inner, stack_limit, &job.request);
         (job.done)(reply);
         inner.lock().active -= 1;
-        inner.changed.notify_all();
+        inner.finished.notify_all();
     }
 }
 
