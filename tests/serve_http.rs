@@ -452,3 +452,42 @@ fn handle(method: str, path: str, body: str) -> str {
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(get(&a, &server.url("/slow")), (200, "0".to_string()));
 }
+
+#[test]
+fn print_lines_from_concurrent_requests_are_written_whole() {
+    // Each request prints one long line of a single letter, in pieces.
+    let program = r#"
+fn handle(method: str, path: str, body: str) -> str {
+    let c = path[1..2];
+    let piece = "";
+    for i in 0..100 { piece = piece + c; }
+    print(piece, piece, piece, piece, piece, piece, piece, piece, piece, piece);
+    "ok"
+}
+"#;
+    let server = Server::start("print_whole", program, &[]);
+    let letters = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    let clients: Vec<_> = letters
+        .iter()
+        .map(|l| {
+            let url = server.url(&format!("/{l}"));
+            std::thread::spawn(move || {
+                let a = agent();
+                for _ in 0..20 {
+                    assert_eq!(get(&a, &url), (200, "ok".to_string()));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    wait_for("every printed line", || {
+        server.stdout().lines().count() == 160
+    });
+    for line in server.stdout().lines() {
+        let first = &line[..1];
+        let piece = first.repeat(100);
+        assert_eq!(line, vec![piece.as_str(); 10].join(" "), "a line was torn");
+    }
+}
