@@ -488,6 +488,6 @@ fn handle(method: str, path: str, body: str) -> str {
     for line in server.stdout().lines() {
         let first = &line[..1];
         let piece = first.repeat(100);
-        assert_eq!(line, vec![piece.as_str(); 10].join(" "), "a line was torn");
+        assert_eq!(line, [piece.as_str(); 10].join(" "), "a line was torn");
     }
 }
