@@ -19,6 +19,7 @@ mod objcode;
 mod reclaim;
 mod runtime;
 mod safepoint;
+mod service;
 mod session;
 mod slots;
 mod tasks;
@@ -29,9 +30,10 @@ pub use abi::ErrorKind;
 pub use completion::{Callable, CompletionData, StructInfo, Typed};
 pub use driver::commit::line_of;
 pub use runtime::{route_program_output, RuntimeError};
+pub use service::{Refused, Reply, Request, Service};
 pub use session::{
     CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, Preview, Reporter,
-    Session, TaskRow, TaskState, VersionRow,
+    Session, TaskKind, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
 pub use values::enable_program_io;

@@ -64,7 +64,12 @@ pub struct TaskCtx {
 impl TaskCtx {
     /// A context for the calling thread, whose stack spans `[low, high)`.
     pub fn for_current_thread(capture_tail: bool) -> TaskCtx {
-        let stack_limit = current_stack_low() + STACK_MARGIN;
+        TaskCtx::with_stack_limit(current_stack_low() + STACK_MARGIN, capture_tail)
+    }
+
+    /// A context for a thread whose stack limit is already known (the request threads of a
+    /// service make one per request, see `service.rs`).
+    pub fn with_stack_limit(stack_limit: usize, capture_tail: bool) -> TaskCtx {
         TaskCtx {
             limit: AtomicUsize::new(stack_limit),
             stack_limit,

@@ -32,9 +32,37 @@ pub(crate) struct Shared {
     /// Held by a transaction from its registry snapshot to its commit (not while its top-level
     /// code runs), so two inputs never commit against stale state.
     tx: Mutex<()>,
+    /// The next task id, shared by `:spawn`ed tasks and service requests (`:kill ID` takes
+    /// either).
+    next_task: std::sync::atomic::AtomicU64,
+    /// Service requests being handled now, by task id (`service.rs`).
+    requests: Mutex<BTreeMap<u64, crate::service::InFlight>>,
     /// Interleaving hooks for the retirement tests.
     #[cfg(test)]
     pub(crate) hooks: reclaim::TestHooks,
+}
+
+impl Shared {
+    /// A fresh task id.
+    pub(crate) fn next_task_id(&self) -> u64 {
+        self.next_task.fetch_add(1, SeqCst)
+    }
+
+    /// The service requests being handled now.
+    pub(crate) fn requests(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<u64, crate::service::InFlight>> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops one pin of function `name`'s signature (see [`Session::serve`]).
+    pub(crate) fn unpin(&self, name: &str) {
+        let _tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reg = self.reg.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = reg.pinned.iter().position(|(n, _)| n == name) {
+            reg.pinned.remove(i);
+        }
+    }
 }
 
 /// Something the session reports as it happens, from any thread (rendered by the REPL).
@@ -140,7 +168,6 @@ pub struct Session {
     polls: bool,
     last_install_ns: i64,
     inputs: usize,
-    next_task: u64,
     background: BTreeMap<u64, BackgroundTask>,
     reporter: Reporter,
     /// The foreground task's context while one runs (Ctrl-C interrupts it).
@@ -239,11 +266,23 @@ pub enum TaskState {
     Crashed,
 }
 
-/// One background task for `:tasks`.
+/// What a task row is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A `:spawn`ed task (its label is the expression).
+    Spawned,
+    /// A service request being handled (its label is `METHOD PATH`); only running requests
+    /// are listed.
+    Request,
+}
+
+/// One task for `:tasks`: a background task, or a service request in flight.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRow {
     /// Its id.
     pub id: u64,
+    /// A spawned task or a request.
+    pub kind: TaskKind,
     /// Running or how it ended.
     pub state: TaskState,
     /// How long it has run, or ran.
@@ -269,6 +308,8 @@ impl Session {
             jit: Arc::new(Mutex::new(jit)),
             reg: Mutex::new(Registry::default()),
             tx: Mutex::new(()),
+            next_task: std::sync::atomic::AtomicU64::new(1),
+            requests: Mutex::new(BTreeMap::new()),
             #[cfg(test)]
             hooks: reclaim::TestHooks::default(),
         });
@@ -288,7 +329,6 @@ impl Session {
             polls: true,
             last_install_ns: 0,
             inputs: 0,
-            next_task: 1,
             background: BTreeMap::new(),
             reporter,
             foreground: Arc::new(Mutex::new(None)),
@@ -385,8 +425,7 @@ impl Session {
         let Some((entry, top_id)) = self.install_on_big_stack(source.clone())? else {
             return Ok(None);
         };
-        let id = self.next_task;
-        self.next_task += 1;
+        let id = self.shared.next_task_id();
         // Reported before the thread starts, so that it always comes before the task's end
         // (which the task thread reports).
         (self.reporter)(Event::TaskStarted { id });
@@ -560,8 +599,17 @@ impl Session {
         self.background.keys().copied().collect()
     }
 
-    /// Interrupts background task `id`.
+    /// Interrupts background task `id`, or service request `id`.
     pub fn kill(&mut self, id: u64) -> Result<(), String> {
+        if !self.background.contains_key(&id) {
+            return match self.shared.requests().get(&id) {
+                Some(r) => {
+                    r.ctx.interrupt();
+                    Ok(())
+                }
+                None => Err(format!("no task {id}")),
+            };
+        }
         match self.task_outcome(id)? {
             None => {
                 if let Some(t) = self.background.get(&id) {
@@ -573,8 +621,22 @@ impl Session {
         }
     }
 
-    /// `:tasks`: every background task, running or ended, in spawn order.
+    /// `:tasks`: every background task, running or ended, and every service request in
+    /// flight, in id order.
     pub fn tasks(&mut self) -> Vec<TaskRow> {
+        let mut rows = self.background_tasks();
+        rows.extend(self.shared.requests().iter().map(|(id, r)| TaskRow {
+            id: *id,
+            kind: TaskKind::Request,
+            state: TaskState::Running,
+            elapsed: r.started.elapsed(),
+            label: r.label.clone(),
+        }));
+        rows.sort_by_key(|r| r.id);
+        rows
+    }
+
+    fn background_tasks(&mut self) -> Vec<TaskRow> {
         self.background
             .iter_mut()
             .map(|(id, t)| {
@@ -590,6 +652,7 @@ impl Session {
                 };
                 TaskRow {
                     id: *id,
+                    kind: TaskKind::Spawned,
                     state,
                     elapsed,
                     label: t.label.clone(),
@@ -625,6 +688,9 @@ impl Session {
         }
         for t in self.background.values() {
             t.ctx.interrupt();
+        }
+        for r in self.shared.requests().values() {
+            r.ctx.interrupt();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self
@@ -837,6 +903,39 @@ impl Session {
         );
         let module = ctx.create_module_from_ir(buf).map_err(|e| e.to_string())?;
         self.targets.emit_asm(&module, opt)
+    }
+
+    /// Starts a service: checks that function `name` exists with the handler signature
+    /// `(method: str, path: str, body: str) -> str`, pins that signature (from now on, until
+    /// the service is shut down, a transaction that changes it is rejected) and starts
+    /// `threads` request threads that call it through its slot, interrupting a request that
+    /// runs longer than `timeout` (see `service.rs`).
+    pub fn serve(
+        &mut self,
+        name: &str,
+        threads: usize,
+        timeout: Duration,
+    ) -> Result<crate::Service, String> {
+        let want = crate::service::handler_sig();
+        let slot = {
+            // The transaction lock: no transaction plans between this check and the pin.
+            let _tx = self.shared.tx.lock().unwrap_or_else(|e| e.into_inner());
+            let mut reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+            let usage =
+                format!("a service needs `fn {name}(method: str, path: str, body: str) -> str`");
+            let Some(f) = reg.fns.get(name) else {
+                return Err(format!("no function `{name}`: {usage}"));
+            };
+            let sig = &f.current().sig;
+            if *sig != want {
+                return Err(format!("`{name}` has the signature `{sig}`: {usage}"));
+            }
+            let slot = f.slot;
+            reg.pinned.push((name.to_string(), want));
+            slot
+        };
+        // On an error the half-started service has shut down, dropping the pin.
+        crate::service::Service::start(self.shared.clone(), name, slot, threads, timeout)
     }
 
     /// Waits until no version is draining, or `timeout` passes; true if none is left.

@@ -307,6 +307,9 @@ pub struct Registry {
     pub(crate) globals: BTreeMap<String, Global>,
     /// The current definition of each struct by name.
     pub structs: BTreeMap<String, livejit_frontend::types::StructId>,
+    /// Functions whose signature a running service relies on (one entry per pin): a
+    /// transaction may not change it (`driver/plan.rs`).
+    pub(crate) pinned: Vec<(String, FnSig)>,
 }
 
 /// One function: its current slot and every version.
@@ -349,6 +352,7 @@ impl Registry {
                 .collect(),
             globals: self.globals.clone(),
             structs: self.structs.clone(),
+            pinned: self.pinned.clone(),
         }
     }
 
