@@ -49,6 +49,8 @@ pub(crate) struct Snapshot {
     pub globals: BTreeMap<String, Global>,
     /// Current struct definitions by name.
     pub structs: BTreeMap<String, StructId>,
+    /// Live versions that calls may inline, by function name (`inline.rs`).
+    pub inline: BTreeMap<String, std::sync::Arc<crate::inline::InlineBody>>,
 }
 
 impl Env for Snapshot {
