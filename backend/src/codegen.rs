@@ -463,8 +463,21 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         let merge = self
             .ctx
             .append_basic_block(self.func, &format!("{name}.done"));
+        // The guard almost always holds: keep the slot call out of the hot layout.
+        let bool_t = self.ctx.bool_type();
+        let expect = Intrinsic::find("llvm.expect")
+            .and_then(|i| i.get_declaration(self.module, &[bool_t.into()]))
+            .ok_or("llvm.expect is missing")?;
+        let likely = self
+            .b
+            .build_call(expect, &[same.into(), bool_t.const_all_ones().into()], "")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic()
+            .ok_or("expect returned void")?
+            .into_int_value();
         self.b
-            .build_conditional_branch(same, inlined, other)
+            .build_conditional_branch(likely, inlined, other)
             .map_err(err)?;
         self.b.position_at_end(inlined);
         let a = self
