@@ -254,7 +254,7 @@ struct Inlining<'ctx> {
     copies: HashMap<String, Option<(FunctionValue<'ctx>, Arc<InlineBody>)>>,
     /// Identities of the inlined versions.
     sites: Vec<Arc<Site>>,
-    /// Nodes inlined so far (bounded by `inline::UNIT_BUDGET`).
+    /// Nodes inlined so far, counted per call site (bounded by `inline::UNIT_BUDGET`).
     nodes: usize,
 }
 
@@ -510,8 +510,16 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         let Some(inl) = self.inl.as_deref_mut() else {
             return Ok(None);
         };
+        // Every inlined call site costs its body's size: a unit's growth is bounded however
+        // many calls it makes.
         if let Some(known) = inl.copies.get(name) {
-            return Ok(known.clone());
+            return Ok(match known {
+                Some((_, body)) if inl.nodes + body.nodes <= crate::inline::UNIT_BUDGET => {
+                    inl.nodes += body.nodes;
+                    known.clone()
+                }
+                _ => None,
+            });
         }
         let body = match self.resolver.inline(name) {
             Some(b) if inl.nodes + b.nodes <= crate::inline::UNIT_BUDGET => b,

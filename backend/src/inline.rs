@@ -43,8 +43,9 @@ pub(crate) const MAGIC: u64 = 0x6c6a_696e_6c69_6e65; // "ljinline"
 /// leaves whole algorithms (a sort: ~60 and more) behind their slot.
 pub(crate) const MAX_NODES: usize = 40;
 
-/// At most this many nodes are inlined into one unit, so a unit with thousands of calls (a
-/// long generated file) does not grow without bound.
+/// At most this many nodes are inlined into one unit (each call site counts its callee's
+/// size), so a unit with thousands of calls (a long generated file) does not grow without
+/// bound: later calls go through their slots.
 pub(crate) const UNIT_BUDGET: usize = 4_000;
 
 /// When calls are inlined (`LIVEJIT_INLINE`).
