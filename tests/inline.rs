@@ -202,3 +202,24 @@ f(4)
     assert!(!on.stdout.contains("twice.is.v"), "{}", on.report());
     assert!(!on.stdout.contains("sum_sq.is.v"), "{}", on.report());
 }
+
+/// A unit with more calls than the inlining budget allows inlines the first ones and calls the
+/// rest through the slot, and computes the same either way. `sq` is 3 nodes and the budget
+/// 4,000, so 1,333 of the 1,500 calls are inlined behind their guard (at `:opt 0` the guards
+/// keep their names in `:ir`); every call keeps its slot path.
+#[test]
+fn a_unit_with_many_calls_stays_within_the_inlining_budget() {
+    let mut script = String::from(
+        ":opt 0\nfn sq(x: int) -> int { x * x }\nfn many(n: int) -> int { let s = 0;\n",
+    );
+    for k in 1..=1500 {
+        script.push_str(&format!("s = s + sq(n + {k});\n"));
+    }
+    script.push_str("s }\nmany(0)\n:ir many\n");
+    let o = run_inline("always", &script);
+    assert_eq!(o.code(), Some(0), "{}", o.report());
+    assert!(o.stdout.starts_with("1126125250\n"), "{}", o.report());
+    let guards = o.stdout.matches("icmp eq i64 %sq.version").count();
+    let slot_loads = o.stdout.matches("load atomic ptr").count();
+    assert_eq!((guards, slot_loads), (1333, 1500), "{}", o.report());
+}
