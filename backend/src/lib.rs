@@ -14,6 +14,7 @@ mod codegen;
 mod completion;
 mod driver;
 mod gc;
+mod inline;
 mod jit;
 mod objcode;
 mod reclaim;

@@ -52,6 +52,8 @@ pub(crate) struct Snapshot {
     /// Functions whose signature a running service relies on (it calls them through their
     /// slot with that ABI).
     pub pinned: Vec<(String, FnSig)>,
+    /// Live versions that calls may inline, by function name (`inline.rs`).
+    pub inline: BTreeMap<String, std::sync::Arc<crate::inline::InlineBody>>,
 }
 
 impl Env for Snapshot {
