@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 n=${N:-300}
 runs=${RUNS:-5}
 opt=${OPT:-2}
-bin=target/release/livejit
+bin=${BIN:-target/release/livejit}
 [ -x "$bin" ] || cargo build --release -q
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -22,6 +22,7 @@ mod safepoint;
 mod session;
 mod slots;
 mod tasks;
+mod tier;
 mod values;
 mod versions;
 
@@ -34,5 +35,6 @@ pub use session::{
     Session, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
+pub use tier::Tiering;
 pub use values::enable_program_io;
-pub use versions::{Source, State as VersionState};
+pub use versions::{Source, State as VersionState, Tier};

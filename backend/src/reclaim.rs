@@ -49,6 +49,9 @@ pub(crate) struct TestHooks {
     /// With the registry locked, after the pass has read the tasks' published state and before
     /// it decides anything.
     pub after_read: std::sync::Mutex<Option<Box<dyn FnMut(&Registry) -> bool + Send>>>,
+    /// On the tier-up thread, with a function's optimized code linked, before it takes the
+    /// registry lock to swap it in (the argument is the function's name).
+    pub before_tier_swap: std::sync::Mutex<Option<Box<dyn FnMut(&str) -> bool + Send>>>,
 }
 
 #[cfg(test)]
@@ -62,6 +65,22 @@ impl TestHooks {
         if let Some(mut f) = taken {
             if !f() {
                 *self.before_lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+            }
+        }
+    }
+
+    pub(crate) fn before_tier_swap(&self, name: &str) {
+        let taken = self
+            .before_tier_swap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut f) = taken {
+            if !f(name) {
+                *self
+                    .before_tier_swap
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(f);
             }
         }
     }
@@ -105,10 +124,40 @@ pub fn pass(shared: &Shared) -> Pass {
         .collect();
     #[cfg(test)]
     shared.hooks.after_read(&reg);
+    // Code of an earlier tier, replaced by a tier-up at `epoch`: no slot holds it any more, so
+    // conditions 1 and 2 are enough.
+    let old_tier_freeable =
+        |epoch: u64, id: u64| published_for >= epoch && !in_frames.contains(&id);
+    let mut old_tier_freed = false;
+    {
+        let reg = &mut *reg;
+        let units = reg
+            .fns
+            .values_mut()
+            .flat_map(|f| f.versions.iter_mut().map(|v| &mut v.unit))
+            .chain(reg.tops.iter_mut())
+            .filter(|u| u.has_old_tiers());
+        for u in units {
+            if u.old_tier_ids().any(|id| in_frames.contains(&id)) {
+                out.pinned_by_frames = true;
+            }
+            let before = u.old_tier_ids().count();
+            // SAFETY: `old_tier_freeable` holds only when every running task has published
+            // its frames since the swap that replaced the old code and none is in it: nothing
+            // can run it (invariant 3; no slot holds it after the swap).
+            let left = unsafe { u.free_old_tiers(old_tier_freeable) };
+            old_tier_freed |= u.old_tier_ids().count() < before;
+            out.draining |= left;
+        }
+    }
     // `slot`: the slot a function version was installed in (`None` for top-level units).
     let freeable = |v: &Compiled, slot: Option<usize>| -> Option<bool> {
         if v.state() != State::Draining {
             return None;
+        }
+        // Its older tiers go first: they call through the same slots it does.
+        if v.has_old_tiers() {
+            return Some(false);
         }
         if published_for < v.retire_epoch() {
             return Some(false);
@@ -162,7 +211,7 @@ pub fn pass(shared: &Shared) -> Pass {
             out.freed.push((n.clone(), v.info.n));
         }
     }
-    if !to_free.is_empty() {
+    if !to_free.is_empty() || old_tier_freed {
         shared
             .jit
             .lock()

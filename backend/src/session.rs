@@ -13,7 +13,8 @@ use crate::objcode::Targets;
 use crate::runtime::{ErrorKind, RuntimeError};
 use crate::safepoint::{TaskCtx, EPOCH};
 use crate::tasks::{self, Outcome, Task};
-use crate::versions::{Registry, Source, State, Version};
+use crate::tier::{TierThread, TierUp, Tiering};
+use crate::versions::{Registry, Source, State, Tier, Version};
 use crate::{gc, reclaim};
 use inkwell::context::Context;
 use livejit_frontend::tast::TTopItem;
@@ -131,10 +132,97 @@ impl BackgroundTask {
     }
 }
 
+/// A job for the compile thread, given that thread's target machines.
+type CompileJob = Box<dyn FnOnce(&Targets) + Send>;
+
+/// The session's compile thread: one long-lived thread with a large stack, registered with the
+/// GC, that runs every transaction (starting a 256 MB-stack thread per input cost more than a
+/// small definition's code generation). It owns the target machines it compiles with.
+struct Compiler {
+    jobs: Option<std::sync::mpsc::Sender<CompileJob>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Compiler {
+    /// Code generation and LLVM recurse once per level of an expression tree, and a long
+    /// operator chain (the parser allows a thousand operators in a statement) would overflow an
+    /// ordinary thread's stack.
+    const STACK: usize = 256 << 20;
+
+    fn start(targets: Targets) -> Result<Compiler, String> {
+        let (tx, rx) = std::sync::mpsc::channel::<CompileJob>();
+        let handle = std::thread::Builder::new()
+            .name("livejit-compile".into())
+            .stack_size(Self::STACK)
+            .spawn(move || {
+                // The install allocates GC roots (global cells): only registered threads may
+                // call into the collector.
+                let _gc = gc::ThreadRegistration::register();
+                while let Ok(job) = rx.recv() {
+                    job(&targets);
+                }
+            })
+            .map_err(|e| format!("cannot start the compiler thread: {e}"))?;
+        Ok(Compiler {
+            jobs: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Runs `f` on the compile thread and waits for its result (a panic in it is resumed
+    /// here).
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Targets) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job: CompileJob = Box::new(move |targets| {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(targets)));
+            let _ = tx.send(r);
+        });
+        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        if !sent {
+            return Err("the compiler thread has ended".into());
+        }
+        match rx.recv() {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err("the compiler thread has ended".into()),
+        }
+    }
+}
+
+impl Drop for Compiler {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What one transaction needs of its session, owned (it runs on the compile thread).
+struct InstallCtx {
+    shared: Arc<Shared>,
+    opt: u8,
+    tiering: Tiering,
+    polls: bool,
+    empty_array: usize,
+    reporter: Reporter,
+}
+
+/// What an install hands back: the top-level unit to run, the time of the slot stores, and
+/// the functions to optimize in the background.
+type Installed = (Option<(usize, u64)>, i64, Vec<TierUp>);
+
 /// A livejit session: the JIT, the registry, globals and tasks.
 pub struct Session {
     shared: Arc<Shared>,
-    targets: Targets,
+    compiler: Compiler,
+    tier: TierThread,
+    tiering: Tiering,
+    /// Target machines for `:asm` (made when first asked).
+    asm_targets: std::cell::OnceCell<Targets>,
     empty_array: usize,
     opt: u8,
     polls: bool,
@@ -220,6 +308,8 @@ pub struct VersionRow {
     pub frames: u32,
     /// Code size in bytes, `None` once freed.
     pub code_size: Option<usize>,
+    /// The tier of its code now (of its last code, once freed).
+    pub tier: Tier,
     /// `<input:N>` or `file:line`.
     pub origin: String,
 }
@@ -281,8 +371,11 @@ impl Session {
         // One shared empty array: what array globals hold before their declaration runs.
         let empty_array = gc::alloc_root(8) as usize;
         Ok(Session {
+            tier: TierThread::new(Arc::downgrade(&shared)),
             shared,
-            targets: Targets::host()?,
+            compiler: Compiler::start(Targets::host()?)?,
+            tiering: Tiering::from_env()?,
+            asm_targets: std::cell::OnceCell::new(),
             empty_array,
             opt: 2,
             polls: true,
@@ -300,9 +393,21 @@ impl Session {
         Interrupter(self.foreground.clone())
     }
 
-    /// Sets the optimization level (0-3) for new definitions.
+    /// Sets the optimization level (0-3) of the optimizing tier for new definitions (0: the
+    /// fast tier only).
     pub fn set_opt(&mut self, level: u8) {
         self.opt = level.min(3);
+    }
+
+    /// Sets when new definitions get their optimizing tier (`LIVEJIT_TIER` sets it at start).
+    pub fn set_tiering(&mut self, tiering: Tiering) {
+        self.tiering = tiering;
+    }
+
+    /// Waits until every definition queued for the optimizing tier has it (or was replaced
+    /// first), or `timeout` passes; true if none is left.
+    pub fn wait_for_tier_ups(&self, timeout: Duration) -> bool {
+        self.tier.wait_idle(timeout)
     }
 
     /// Turns safepoint polls off for new definitions. Only for measuring what polls cost:
@@ -451,82 +556,32 @@ impl Session {
         })
     }
 
-    /// Runs [`Session::install`] on a thread with a large stack: code generation and LLVM
-    /// recurse once per level of an expression tree, and a long operator chain (the parser
-    /// allows a thousand operators in a statement) would overflow the REPL thread's stack.
+    /// Runs [`install`] on the compile thread, then queues its functions for the optimizing
+    /// tier.
     fn install_on_big_stack(
         &mut self,
         source: Arc<Source>,
     ) -> Result<Option<(usize, u64)>, CompileErrors> {
-        const STACK: usize = 256 << 20;
-        std::thread::scope(|scope| {
-            let job = std::thread::Builder::new()
-                .name("livejit-compile".into())
-                .stack_size(STACK)
-                .spawn_scoped(scope, || {
-                    // The install allocates GC roots (global cells): only registered threads
-                    // may call into the collector.
-                    let _gc = gc::ThreadRegistration::register();
-                    self.install(source.clone())
-                });
-            match job {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(e) => Err(CompileErrors {
-                    source: source.clone(),
-                    diagnostics: vec![Diagnostic::plain(format!(
-                        "cannot start the compiler thread: {e}"
-                    ))],
-                }),
-            }
-        })
-    }
-
-    /// The transaction, in its stages (see `driver`): snapshot, check and plan, compile and
-    /// link, commit. Returns the entry address and id of the top-level unit to run, if the
-    /// program has top-level code.
-    fn install(&mut self, source: Arc<Source>) -> Result<Option<(usize, u64)>, CompileErrors> {
-        let fail = |diagnostics: Vec<Diagnostic>| CompileErrors {
-            source: source.clone(),
-            diagnostics,
-        };
-        let tx = self.shared.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let snapshot = self.snapshot();
-        let program = compile_front(&source.text, &snapshot).map_err(fail)?;
-        let plan = plan::plan(&snapshot, &program, &source.text).map_err(fail)?;
-        let opts = compile::Options {
-            targets: &self.targets,
-            jit: &self.shared.jit,
+        let cx = InstallCtx {
+            shared: self.shared.clone(),
             opt: self.opt,
+            tiering: self.tiering,
             polls: self.polls,
             empty_array: self.empty_array,
+            reporter: self.reporter.clone(),
         };
-        let set = compile::compile(&opts, &snapshot, &program, &plan).map_err(|e| {
-            fail(vec![Diagnostic::plain(format!(
-                "internal compiler error: {e}"
-            ))])
-        })?;
-        let committed = {
-            let mut reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-            commit::commit(
-                &mut reg,
-                set,
-                &program,
-                &source,
-                &plan,
-                self.opt,
-                &self.reporter,
-            )
-        };
-        drop(tx);
-        self.last_install_ns = committed.stored_ns;
-        // A replaced version that no task can be in is freed at once, not at the reclaimer's
-        // next tick (that thread handles the versions that must wait for frames).
-        for (name, version) in reclaim::pass(&self.shared).freed {
-            (self.reporter)(Event::Freed { name, version });
-        }
-        Ok(committed.top)
+        let src = source.clone();
+        let installed = self
+            .compiler
+            .run(move |targets| install(&cx, targets, src))
+            .map_err(|e| CompileErrors {
+                source: source.clone(),
+                diagnostics: vec![Diagnostic::plain(e)],
+            })?;
+        let (top, stored_ns, tier_ups) = installed?;
+        self.last_install_ns = stored_ns;
+        self.tier.push(tier_ups);
+        Ok(top)
     }
 
     /// Waits for background task `id` (or all of them), however long that takes. The REPL
@@ -769,8 +824,13 @@ impl Session {
             .map(|v| VersionRow {
                 version: v.unit.info.n,
                 state: v.unit.state(),
-                frames: frames.get(&v.unit.info.id).copied().unwrap_or(0),
+                // Frames in its code of either tier.
+                frames: std::iter::once(v.unit.info.id)
+                    .chain(v.unit.old_tier_ids())
+                    .map(|id| frames.get(&id).copied().unwrap_or(0))
+                    .sum(),
                 code_size: (v.unit.state() != State::Freed).then_some(v.unit.info.size),
+                tier: v.unit.tier,
                 origin: v.origin.clone(),
             })
             .collect())
@@ -816,36 +876,49 @@ impl Session {
         Ok((v.unit.info.n, v.text.clone()))
     }
 
-    /// `:ir NAME`.
-    pub fn ir_of(&self, name: &str) -> Result<String, String> {
+    /// The bitcode and level of the code now in `name`'s slot.
+    fn current_code(&self, name: &str) -> Result<(Arc<[u8]>, u8), String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let f = reg.function(name)?;
-        Ok(f.current().unit.ir.clone())
+        let unit = &reg.function(name)?.current().unit;
+        Ok((unit.bitcode.clone(), unit.level))
     }
 
-    /// `:asm NAME`: re-emits the current version's optimized IR as assembly.
+    /// `:ir NAME`: the IR of the code now in the slot (the optimized IR once the optimizing
+    /// tier has replaced the fast code), printed from the bitcode the version keeps.
+    pub fn ir_of(&self, name: &str) -> Result<String, String> {
+        let (bitcode, _) = self.current_code(name)?;
+        let ctx = Context::create();
+        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, name)?;
+        Ok(module.print_to_string().to_string())
+    }
+
+    /// `:asm NAME`: the assembly of the code now in the slot, emitted again from the kept
+    /// bitcode at the level that code was made at.
     pub fn asm_of(&self, name: &str) -> Result<String, String> {
-        let (ir, opt) = {
-            let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-            let f = reg.function(name)?;
-            (f.current().unit.ir.clone(), f.current().unit.opt)
+        let (bitcode, level) = self.current_code(name)?;
+        let targets = match self.asm_targets.get() {
+            Some(t) => t,
+            None => {
+                let t = Targets::host()?;
+                self.asm_targets.get_or_init(|| t)
+            }
         };
         let ctx = Context::create();
-        let buf = inkwell::memory_buffer::MemoryBuffer::create_from_memory_range_copy(
-            ir.as_bytes(),
-            name,
-        );
-        let module = ctx.create_module_from_ir(buf).map_err(|e| e.to_string())?;
-        self.targets.emit_asm(&module, opt)
+        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, name)?;
+        targets.prepare(&module)?;
+        targets.emit_asm(&module, level)
     }
 
-    /// Waits until no version is draining, or `timeout` passes; true if none is left.
+    /// Waits until no version (and no old tier of a version's code) is draining, or
+    /// `timeout` passes; true if none is left.
     pub fn drain(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let draining = {
                 let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-                let any = reg.unfreed().any(|v| v.state() == State::Draining);
+                let any = reg
+                    .unfreed()
+                    .any(|v| v.state() == State::Draining || v.has_old_tiers());
                 any
             };
             if !draining || Instant::now() >= deadline {
@@ -867,6 +940,8 @@ fn sig_text(v: &Version) -> String {
 impl Drop for Session {
     fn drop(&mut self) {
         self.interrupt_all();
+        // No LLVM work may outlive the session (nor run while the process exits).
+        self.tier.stop();
     }
 }
 
@@ -1169,4 +1244,50 @@ mod tests {
         eval_ok(&mut s, "global z: int = 0;\nz = 10 / 5;");
         assert_eq!(s.global_int("z"), Some(2));
     }
+}
+
+/// The transaction, in its stages (see `driver`): snapshot, check and plan, compile and link,
+/// commit. Runs on the compile thread.
+fn install(
+    cx: &InstallCtx,
+    targets: &Targets,
+    source: Arc<Source>,
+) -> Result<Installed, CompileErrors> {
+    let fail = |diagnostics: Vec<Diagnostic>| CompileErrors {
+        source: source.clone(),
+        diagnostics,
+    };
+    let shared = &cx.shared;
+    let tx = shared.tx.lock().unwrap_or_else(|e| e.into_inner());
+    let snapshot = shared
+        .reg
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .snapshot();
+    let program = compile_front(&source.text, &snapshot).map_err(fail)?;
+    let plan = plan::plan(&snapshot, &program, &source.text).map_err(fail)?;
+    let opts = compile::Options {
+        targets,
+        jit: &shared.jit,
+        opt: cx.opt,
+        tiering: cx.tiering,
+        polls: cx.polls,
+        empty_array: cx.empty_array,
+    };
+    let set = compile::compile(&opts, &snapshot, &program, &plan).map_err(|e| {
+        fail(vec![Diagnostic::plain(format!(
+            "internal compiler error: {e}"
+        ))])
+    })?;
+    let committed = {
+        let mut reg = shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+        commit::commit(&mut reg, set, &program, &source, &plan, &cx.reporter)
+    };
+    drop(tx);
+    // A replaced version that no task can be in is freed at once, not at the reclaimer's next
+    // tick (that thread handles the versions that must wait for frames).
+    for (name, version) in reclaim::pass(shared).freed {
+        (cx.reporter)(Event::Freed { name, version });
+    }
+    Ok((committed.top, committed.stored_ns, committed.tier_ups))
 }

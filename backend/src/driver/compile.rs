@@ -10,7 +10,8 @@ use super::plan::{Global, Plan, SlotPlan, Snapshot};
 use crate::codegen::{self, Resolver, Unit};
 use crate::jit::Jit;
 use crate::objcode::{self, Targets};
-use crate::versions::Code;
+use crate::tier::Tiering;
+use crate::versions::{Code, Tier};
 use crate::{gc, slots};
 use inkwell::context::Context;
 use livejit_frontend::tast::TProgram;
@@ -31,8 +32,10 @@ const DEEP_LOOPS: usize = 32;
 pub(crate) struct Options<'a> {
     pub targets: &'a Targets,
     pub jit: &'a Arc<Mutex<Jit>>,
-    /// Optimization level 0-3.
+    /// Optimization level 0-3 of the optimizing tier.
     pub opt: u8,
+    /// When the optimizing tier runs.
+    pub tiering: Tiering,
     /// Emit safepoint polls.
     pub polls: bool,
     /// What a fresh array global holds before its declaration runs.
@@ -42,8 +45,13 @@ pub(crate) struct Options<'a> {
 /// One linked unit.
 pub(crate) struct LinkedUnit {
     pub code: Code,
-    /// Optimized IR text (for `:ir`).
-    pub ir: String,
+    /// The module the code was emitted from, as bitcode (functions only).
+    pub bitcode: Arc<[u8]>,
+    /// The tier and level the code was made at.
+    pub tier: Tier,
+    pub level: u8,
+    /// The level the optimizing tier should compile it at in the background, if it should.
+    pub tier_up: Option<u8>,
 }
 
 /// Everything a transaction compiled and allocated, not yet installed.
@@ -209,31 +217,43 @@ fn compile_unit(
 ) -> Result<LinkedUnit, String> {
     let ctx = Context::create();
     let g = codegen::generate(&ctx, symbol, unit, resolver, opts.polls)?;
-    // Top-level code runs once, and LLVM's O2 costs ~60 us per statement: a generated file of
-    // 100,000 top-level statements spent ~9 s optimizing code that runs for microseconds. Long
-    // top-level code is compiled without optimization (its loops too; functions are
-    // unaffected). Top-level IR is not kept either: only `:ir` and `:asm` of functions read it.
-    let (opt, keep_ir) = match unit {
-        Unit::Top(t) if t.items.len() > LONG_TOP => (0, false),
-        Unit::Top(_) => (opts.opt, false),
-        Unit::Fn(_) => (opts.opt, true),
+    // Functions are made at the fast tier and optimized in the background (`tier.rs`), unless
+    // the tiering says otherwise. Top-level code runs once, so it never tiers up: it is
+    // optimized at once only if it has a loop (which may be hot). LLVM's O2 costs ~60 us per
+    // statement, and a generated file of 100,000 top-level statements spent ~9 s optimizing
+    // code that runs for microseconds: long top-level code is never optimized. Top-level
+    // bitcode is not kept either: only `:ir` and `:asm` of functions read it.
+    let (mut level, mut tier_up, keep) = match (unit, opts.tiering) {
+        (Unit::Top(t), _) if t.items.len() > LONG_TOP => (0, None, false),
+        (Unit::Top(_), Tiering::OptNow) => (opts.opt, None, false),
+        (Unit::Top(_), Tiering::Tiered) if g.loop_depth > 0 => (opts.opt, None, false),
+        (Unit::Top(_), _) => (0, None, false),
+        (Unit::Fn(_), Tiering::OptNow) => (opts.opt, None, true),
+        (Unit::Fn(_), Tiering::Fast) => (0, None, true),
+        (Unit::Fn(_), Tiering::Tiered) => (0, (opts.opt > 0).then_some(opts.opt), true),
     };
-    let opt = if g.loop_depth > DEEP_LOOPS { 0 } else { opt };
-    opts.targets.prepare(&g.module);
-    opts.targets.optimize(&g.module, opt)?;
-    let ir = if keep_ir {
-        g.module.print_to_string().to_string()
+    if g.loop_depth > DEEP_LOOPS {
+        level = 0;
+        tier_up = None;
+    }
+    opts.targets.prepare(&g.module)?;
+    opts.targets.optimize(&g.module, level)?;
+    let bitcode: Arc<[u8]> = if keep {
+        Arc::from(objcode::bitcode(&g.module))
     } else {
-        String::new()
+        Arc::from(Vec::new())
     };
-    let object = opts.targets.emit_object(&g.module, opt)?;
+    let object = opts.targets.emit_object(&g.module, level)?;
     let size = objcode::symbol_size(&object, symbol)?;
     let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
     let (tracker, addrs) = jit.add_object(&object, symbol, &[symbol])?;
     drop(jit);
     Ok(LinkedUnit {
         code: Code::new(opts.jit.clone(), tracker, addrs[0], size),
-        ir,
+        bitcode,
+        tier: if level == 0 { Tier::Fast } else { Tier::Opt },
+        level,
+        tier_up,
     })
 }
 
@@ -253,6 +273,7 @@ mod tests {
             targets: &targets,
             jit: &jit,
             opt: 0,
+            tiering: Tiering::Tiered,
             polls: true,
             empty_array: empty,
         };
