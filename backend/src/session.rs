@@ -877,25 +877,27 @@ impl Session {
     }
 
     /// The bitcode and level of the code now in `name`'s slot.
-    fn current_code(&self, name: &str) -> Result<(Arc<[u8]>, u8), String> {
+    /// (Its symbol names the module, as when it was compiled.)
+    fn current_code(&self, name: &str) -> Result<(Arc<[u8]>, u8, String), String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
         let unit = &reg.function(name)?.current().unit;
-        Ok((unit.bitcode.clone(), unit.level))
+        let symbol = format!("{name}$v{}", unit.info.n);
+        Ok((unit.bitcode.clone(), unit.level, symbol))
     }
 
     /// `:ir NAME`: the IR of the code now in the slot (the optimized IR once the optimizing
     /// tier has replaced the fast code), printed from the bitcode the version keeps.
     pub fn ir_of(&self, name: &str) -> Result<String, String> {
-        let (bitcode, _) = self.current_code(name)?;
+        let (bitcode, _, symbol) = self.current_code(name)?;
         let ctx = Context::create();
-        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, name)?;
+        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, &symbol)?;
         Ok(module.print_to_string().to_string())
     }
 
     /// `:asm NAME`: the assembly of the code now in the slot, emitted again from the kept
     /// bitcode at the level that code was made at.
     pub fn asm_of(&self, name: &str) -> Result<String, String> {
-        let (bitcode, level) = self.current_code(name)?;
+        let (bitcode, level, symbol) = self.current_code(name)?;
         let targets = match self.asm_targets.get() {
             Some(t) => t,
             None => {
@@ -904,7 +906,7 @@ impl Session {
             }
         };
         let ctx = Context::create();
-        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, name)?;
+        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, &symbol)?;
         targets.prepare(&module)?;
         targets.emit_asm(&module, level)
     }
@@ -957,6 +959,52 @@ fn layouts_current(reg: &Registry, name: &str, v: &Version) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// The transaction, in its stages (see `driver`): snapshot, check and plan, compile and link,
+/// commit. Runs on the compile thread.
+fn install(
+    cx: &InstallCtx,
+    targets: &Targets,
+    source: Arc<Source>,
+) -> Result<Installed, CompileErrors> {
+    let fail = |diagnostics: Vec<Diagnostic>| CompileErrors {
+        source: source.clone(),
+        diagnostics,
+    };
+    let shared = &cx.shared;
+    let tx = shared.tx.lock().unwrap_or_else(|e| e.into_inner());
+    let snapshot = shared
+        .reg
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .snapshot();
+    let program = compile_front(&source.text, &snapshot).map_err(fail)?;
+    let plan = plan::plan(&snapshot, &program, &source.text).map_err(fail)?;
+    let opts = compile::Options {
+        targets,
+        jit: &shared.jit,
+        opt: cx.opt,
+        tiering: cx.tiering,
+        polls: cx.polls,
+        empty_array: cx.empty_array,
+    };
+    let set = compile::compile(&opts, &snapshot, &program, &plan).map_err(|e| {
+        fail(vec![Diagnostic::plain(format!(
+            "internal compiler error: {e}"
+        ))])
+    })?;
+    let committed = {
+        let mut reg = shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+        commit::commit(&mut reg, set, &program, &source, &plan, &cx.reporter)
+    };
+    drop(tx);
+    // A replaced version that no task can be in is freed at once, not at the reclaimer's next
+    // tick (that thread handles the versions that must wait for frames).
+    for (name, version) in reclaim::pass(shared).freed {
+        (cx.reporter)(Event::Freed { name, version });
+    }
+    Ok((committed.top, committed.stored_ns, committed.tier_ups))
 }
 
 #[cfg(test)]
@@ -1244,50 +1292,198 @@ mod tests {
         eval_ok(&mut s, "global z: int = 0;\nz = 10 / 5;");
         assert_eq!(s.global_int("z"), Some(2));
     }
-}
 
-/// The transaction, in its stages (see `driver`): snapshot, check and plan, compile and link,
-/// commit. Runs on the compile thread.
-fn install(
-    cx: &InstallCtx,
-    targets: &Targets,
-    source: Arc<Source>,
-) -> Result<Installed, CompileErrors> {
-    let fail = |diagnostics: Vec<Diagnostic>| CompileErrors {
-        source: source.clone(),
-        diagnostics,
-    };
-    let shared = &cx.shared;
-    let tx = shared.tx.lock().unwrap_or_else(|e| e.into_inner());
-    let snapshot = shared
-        .reg
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .snapshot();
-    let program = compile_front(&source.text, &snapshot).map_err(fail)?;
-    let plan = plan::plan(&snapshot, &program, &source.text).map_err(fail)?;
-    let opts = compile::Options {
-        targets,
-        jit: &shared.jit,
-        opt: cx.opt,
-        tiering: cx.tiering,
-        polls: cx.polls,
-        empty_array: cx.empty_array,
-    };
-    let set = compile::compile(&opts, &snapshot, &program, &plan).map_err(|e| {
-        fail(vec![Diagnostic::plain(format!(
-            "internal compiler error: {e}"
-        ))])
-    })?;
-    let committed = {
-        let mut reg = shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        commit::commit(&mut reg, set, &program, &source, &plan, &cx.reporter)
-    };
-    drop(tx);
-    // A replaced version that no task can be in is freed at once, not at the reclaimer's next
-    // tick (that thread handles the versions that must wait for frames).
-    for (name, version) in reclaim::pass(shared).freed {
-        (cx.reporter)(Event::Freed { name, version });
+    /// A session that tiers up in the background whatever `LIVEJIT_TIER` says.
+    fn tiered_session() -> Session {
+        let mut s = session();
+        s.set_tiering(Tiering::Tiered);
+        s
     }
-    Ok((committed.top, committed.stored_ns, committed.tier_ups))
+
+    /// (tier, address of the code now in the slot, address of the version's code, old tiers
+    /// waiting) of every version of `name`.
+    fn tiers(s: &Session, name: &str) -> Vec<(Tier, bool)> {
+        let reg = s.shared.reg.lock().unwrap();
+        reg.fns[name]
+            .versions
+            .iter()
+            .map(|v| (v.unit.tier, v.unit.has_old_tiers()))
+            .collect()
+    }
+
+    /// Whether `name`'s slot holds the code of its live version.
+    fn slot_holds_current(s: &Session, name: &str) -> bool {
+        let reg = s.shared.reg.lock().unwrap();
+        let f = &reg.fns[name];
+        Some(crate::slots::load(f.slot)) == f.current().unit.addr()
+    }
+
+    /// Holds the tier-up thread of `s` just before it swaps in the optimized code of `name`:
+    /// returns a receiver told when it got there and a sender that lets it go on.
+    fn hold_tier_up(
+        s: &Session,
+        name: &'static str,
+    ) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+        let (at_tx, at_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        *s.shared.hooks.before_tier_swap.lock().unwrap() = Some(Box::new(move |f: &str| {
+            if f != name {
+                return false;
+            }
+            let _ = at_tx.send(());
+            let _ = go_rx.recv_timeout(Duration::from_secs(60));
+            true
+        }));
+        (at_rx, go_tx)
+    }
+
+    #[test]
+    fn a_function_is_callable_before_its_optimizing_tier_exists() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "f");
+        eval_ok(
+            &mut s,
+            "global r: int = 0;\nfn f(x: int) -> int { x * 2 + 1 }\nr = f(20);",
+        );
+        assert_eq!(s.global_int("r"), Some(41));
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches f");
+        // Its optimized code is linked but not swapped in: f runs at the fast tier.
+        assert_eq!(tiers(&s, "f"), vec![(Tier::Fast, false)]);
+        assert!(slot_holds_current(&s, "f"));
+        eval_ok(&mut s, "r = f(1);");
+        assert_eq!(s.global_int("r"), Some(3));
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert!(slot_holds_current(&s, "f"));
+        eval_ok(&mut s, "r = f(2);");
+        assert_eq!(s.global_int("r"), Some(5));
+        let rows = s.versions("f").unwrap();
+        assert_eq!(rows.len(), 1, "a tier-up is not a new version");
+        assert_eq!((rows[0].version, rows[0].tier), (1, Tier::Opt));
+    }
+
+    #[test]
+    fn a_tier_up_keeps_the_version_and_frees_the_fast_code() {
+        let mut s = tiered_session();
+        eval_ok(&mut s, "fn g(x: int) -> int { x + 7 }");
+        let fast = s.shared.reg.lock().unwrap().fns["g"].current().unit.addr();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        let opt = s.shared.reg.lock().unwrap().fns["g"].current().unit.addr();
+        assert_ne!(fast, opt, "the slot holds other code");
+        assert!(slot_holds_current(&s, "g"));
+        // No task of this session runs: the fast code is freed (its symbol unlinked).
+        assert!(s.drain(Duration::from_secs(10)));
+        assert_eq!(tiers(&s, "g"), vec![(Tier::Opt, false)]);
+        assert!(s.shared.jit.lock().unwrap().lookup("g$v1").is_err());
+        assert!(s.shared.jit.lock().unwrap().lookup("g$v1.opt").is_ok());
+        assert_eq!(states(&s, "g"), vec![State::Live]);
+        // `:ir` and `:asm` show the code now in the slot, under the version's symbol.
+        let ir = s.ir_of("g").unwrap();
+        assert!(ir.contains("define i64 @\"g$v1\""), "{ir}");
+        assert!(!ir.contains("alloca"), "optimized IR\n{ir}");
+        assert!(s.asm_of("g").unwrap().contains("g$v1:"));
+        // Runtime errors in optimized code name the version.
+        eval_ok(
+            &mut s,
+            "fn inner(d: int) -> int { 10 / d }\nfn outer(d: int) -> int { inner(d) + 1 }",
+        );
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(tiers(&s, "inner")[0].0, Tier::Opt);
+        let name = s.next_input_name();
+        match s.eval(&name, "outer(0);") {
+            EvalResult::RuntimeError(e) => assert!(
+                e.chain.starts_with("in inner (v1) called from outer (v1)"),
+                "{}",
+                e.chain
+            ),
+            _ => panic!("expected a runtime error"),
+        }
+    }
+
+    /// The optimizing tier of v1 is linked, then v2 is committed before v1's swap: the swap
+    /// must fail, v1's optimized code is never installed, and v2 gets its own.
+    #[test]
+    fn a_redefinition_racing_a_tier_up_wins() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "h");
+        eval_ok(&mut s, "global r: int = 0;\nfn h() -> int { 1 }\nr = h();");
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches h v1");
+        eval_ok(&mut s, "fn h() -> int { 2 }\nr = h();");
+        assert_eq!(s.global_int("r"), Some(2));
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        eval_ok(&mut s, "r = h();");
+        assert_eq!(
+            s.global_int("r"),
+            Some(2),
+            "the stale v1 code was installed"
+        );
+        assert!(slot_holds_current(&s, "h"));
+        assert!(s.drain(Duration::from_secs(10)));
+        // v1 stayed at the fast tier and was freed; v2 was optimized.
+        assert_eq!(states(&s, "h"), vec![State::Freed, State::Live]);
+        assert_eq!(
+            tiers(&s, "h"),
+            vec![(Tier::Fast, false), (Tier::Opt, false)]
+        );
+        assert!(s.shared.jit.lock().unwrap().lookup("h$v1.opt").is_err());
+    }
+
+    /// A task spinning in a version's fast code when it tiers up keeps that code: it is an
+    /// old tier of the same version (its frames count as the version's), freed once the task
+    /// has left it.
+    #[test]
+    fn fast_code_with_a_running_frame_is_kept_until_the_frame_returns() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "slow");
+        eval_ok(&mut s, SLOW);
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches slow");
+        let id = spawn_slow(&mut s);
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(tiers(&s, "slow"), vec![(Tier::Opt, true)]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut rows = s.versions("slow").unwrap();
+        while rows[0].frames == 0 && Instant::now() < deadline {
+            rows = s.versions("slow").unwrap();
+        }
+        assert_eq!((rows.len(), rows[0].frames), (1, 1));
+        // The reclaimer runs every 5 ms: give it many passes.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            tiers(&s, "slow"),
+            vec![(Tier::Opt, true)],
+            "freed under a frame"
+        );
+        eval_ok(&mut s, "hold = false;");
+        s.wait(Some(id)).unwrap();
+        assert!(s.drain(Duration::from_secs(10)));
+        assert_eq!(tiers(&s, "slow"), vec![(Tier::Opt, false)]);
+        assert_eq!(states(&s, "slow"), vec![State::Live]);
+    }
+
+    #[test]
+    fn fast_and_opt_now_tiering_never_tier_up_in_the_background() {
+        for (tiering, tier) in [(Tiering::Fast, Tier::Fast), (Tiering::OptNow, Tier::Opt)] {
+            let mut s = session();
+            s.set_tiering(tiering);
+            eval_ok(
+                &mut s,
+                "global r: int = 0;\nfn k(x: int) -> int { x - 1 }\nr = k(5);",
+            );
+            assert_eq!(s.global_int("r"), Some(4));
+            assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+            assert_eq!(tiers(&s, "k"), vec![(tier, false)], "{tiering:?}");
+            assert!(s.tier.handle.is_none(), "no tier-up thread");
+        }
+        // `:opt 0` means the fast tier only.
+        let mut s = tiered_session();
+        s.set_opt(0);
+        eval_ok(&mut s, "fn k(x: int) -> int { x - 1 }");
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(tiers(&s, "k"), vec![(Tier::Fast, false)]);
+    }
 }

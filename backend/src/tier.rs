@@ -3,8 +3,9 @@
 //!
 //! One thread per session (started with its first job, at a lower scheduling priority) takes
 //! the installed fast-tier functions in the order they were defined. For each one it reads the
-//! version's kept bitcode into a fresh LLVM context, renames its symbol (`f$v3` becomes
-//! `f$v3.opt`: the fast code stays linked until it is retired), optimizes, emits and links it —
+//! version's kept bitcode into a fresh LLVM context, optimizes it, keeps its bitcode, and emits
+//! and links it under another symbol (`f$v3` becomes `f$v3.opt`: the fast code stays linked
+//! until it is retired) —
 //! holding only the JIT lock while linking, never the transaction or the registry lock across
 //! LLVM. Then, under the registry lock, [`Compiled::tier_up`] stores it into the version's slot
 //! only if the version is still live at the fast tier and the slot still holds its fast code (a
@@ -81,7 +82,7 @@ type State = Arc<(Mutex<Queue>, Condvar)>;
 pub(crate) struct TierThread {
     state: State,
     shared: Weak<Shared>,
-    handle: Option<JoinHandle<()>>,
+    pub(crate) handle: Option<JoinHandle<()>>,
 }
 
 fn lock(state: &State) -> std::sync::MutexGuard<'_, Queue> {
@@ -207,14 +208,14 @@ fn tier_up(shared: &Shared, targets: &Targets, job: &TierUp) -> Result<bool, Str
     }
     let ctx = Context::create();
     let module = objcode::parse_bitcode(&ctx, &job.bitcode, &job.symbol)?;
-    let symbol = format!("{}.opt", job.symbol);
-    module
+    let func = module
         .get_function(&job.symbol)
-        .ok_or_else(|| format!("{} missing from its bitcode", job.symbol))?
-        .as_global_value()
-        .set_name(&symbol);
+        .ok_or_else(|| format!("{} missing from its bitcode", job.symbol))?;
     targets.optimize(&module, job.level)?;
+    // Kept under the version's own symbol, which `:ir` and `:asm` show whatever the tier.
     let bitcode: Arc<[u8]> = Arc::from(objcode::bitcode(&module));
+    let symbol = format!("{}.opt", job.symbol);
+    func.as_global_value().set_name(&symbol);
     let object = targets.emit_object(&module, job.level)?;
     drop(module);
     let size = objcode::symbol_size(&object, &symbol)?;
