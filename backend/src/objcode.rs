@@ -147,9 +147,24 @@ pub fn parse_bitcode<'ctx>(
 
 /// The size in bytes of the defined function symbol `name` in an ELF object.
 pub fn symbol_size(object: &[u8], name: &str) -> Result<usize, String> {
+    Ok(symbol_sizes(object, &[name])?[0])
+}
+
+/// The sizes in bytes of the defined function symbols `names` in an ELF object, in order.
+pub fn symbol_sizes(object: &[u8], names: &[&str]) -> Result<Vec<usize>, String> {
     let file = object::File::parse(object).map_err(|e| e.to_string())?;
-    file.symbols()
-        .find(|s| s.name() == Ok(name) && s.is_definition())
-        .map(|s| s.size() as usize)
-        .ok_or_else(|| format!("symbol {name} missing from object"))
+    let sizes: std::collections::HashMap<&str, usize> = file
+        .symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| Some((s.name().ok()?, s.size() as usize)))
+        .collect();
+    names
+        .iter()
+        .map(|n| {
+            sizes
+                .get(n)
+                .copied()
+                .ok_or_else(|| format!("symbol {n} missing from object"))
+        })
+        .collect()
 }

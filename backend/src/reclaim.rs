@@ -11,7 +11,8 @@
 //! (after the commit that retired D), and each task's epoch before its published set.
 //!
 //! While a version is blocked only by frames, the reclaimer asks for a fresh scan every
-//! [`RESCAN`], so it is freed within about that long after its last frame returns.
+//! [`RESCAN`] (or ten times as long as the slowest task's last walk of its stack, if that is
+//! longer), so it is freed within about that long after its last frame returns.
 
 use crate::session::{Event, Reporter, Shared};
 use crate::tasks;
@@ -236,7 +237,16 @@ pub fn run(shared: std::sync::Weak<Shared>, report: Reporter) {
         for (name, version) in p.freed {
             report(Event::Freed { name, version });
         }
-        if p.pinned_by_frames && last_scan.elapsed() >= RESCAN {
+        // A walk of a deep stack (a million frames of recursion) can take longer than RESCAN:
+        // re-scanning that task every RESCAN would leave it no time to return from its frames.
+        // Ask at most once per ten of its walks.
+        let slowest = tasks::running()
+            .iter()
+            .map(|t| t.walk_ns.load(std::sync::atomic::Ordering::SeqCst))
+            .max()
+            .unwrap_or(0);
+        let interval = RESCAN.max(Duration::from_nanos(slowest.saturating_mul(10)));
+        if p.pinned_by_frames && last_scan.elapsed() >= interval {
             tasks::request_scan();
             last_scan = Instant::now();
         }

@@ -1486,4 +1486,31 @@ mod tests {
         assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
         assert_eq!(tiers(&s, "k"), vec![(Tier::Fast, false)]);
     }
+
+    /// The fast-tier units of one transaction are linked as one object: its memory is returned
+    /// when the last of them is freed, not before.
+    #[test]
+    fn a_transactions_fast_code_is_unlinked_with_its_last_unit() {
+        let mut s = session();
+        s.set_tiering(Tiering::Fast);
+        eval_ok(
+            &mut s,
+            "global r: int = 0;\nfn a() -> int { 1 }\nfn b() -> int { 2 }\nr = a() + b();",
+        );
+        assert_eq!(s.global_int("r"), Some(3));
+        let linked = |sym: &str| s.shared.jit.lock().unwrap().lookup(sym).is_ok();
+        assert!(linked("a$v1") && linked("b$v1"));
+        eval_ok(&mut s, "fn a() -> int { 10 }\nr = a() + b();");
+        assert_eq!(s.global_int("r"), Some(12));
+        assert!(s.drain(Duration::from_secs(10)));
+        assert_eq!(states(&s, "a"), vec![State::Freed, State::Live]);
+        let linked = |sym: &str| s.shared.jit.lock().unwrap().lookup(sym).is_ok();
+        assert!(linked("b$v1"), "b v1 is live");
+        assert!(linked("a$v1"), "a v1 shares b v1's object");
+        eval_ok(&mut s, "fn b() -> int { 20 }\nr = a() + b();");
+        assert_eq!(s.global_int("r"), Some(30));
+        assert!(s.drain(Duration::from_secs(10)));
+        let linked = |sym: &str| s.shared.jit.lock().unwrap().lookup(sym).is_ok();
+        assert!(!linked("a$v1") && !linked("b$v1"), "the object is unlinked");
+    }
 }

@@ -21,14 +21,47 @@ pub(crate) fn next_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The machine code of one compiled unit, owned in one place: its ORC tracker, its address
-/// range and (once mapped) its code-map entry. Dropping it removes the code-map entry and
-/// unmaps the memory, so it may only be dropped when no slot holds its address and no task can
-/// be in it: before its transaction commits (nothing was stored), or through
-/// [`Version::free`], whose caller checked that.
-pub(crate) struct Code {
+/// Code linked under one ORC tracker: one unit's object, or the one object of a batch of
+/// fast-tier units compiled together (`driver/compile.rs`). Unlinked (its memory unmapped)
+/// when the last [`Code`] sharing it is dropped.
+pub(crate) struct Linked {
     jit: Arc<Mutex<Jit>>,
     tracker: Option<Tracker>,
+}
+
+// SAFETY: `Linked` has no method taking `&self`: its tracker is touched only by `Drop`, which
+// has it exclusively, so sharing references between threads can never use it concurrently.
+unsafe impl Sync for Linked {}
+
+impl Linked {
+    /// Takes ownership of what `jit` linked under `tracker`.
+    pub(crate) fn new(jit: Arc<Mutex<Jit>>, tracker: Tracker) -> Arc<Linked> {
+        Arc::new(Linked {
+            jit,
+            tracker: Some(tracker),
+        })
+    }
+}
+
+impl Drop for Linked {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            let mut jit = self.jit.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: every `Code` in this object was dropped, each under its contract: nothing
+            // can run any of it any more.
+            let _ = unsafe { jit.remove(t) };
+        }
+    }
+}
+
+/// The machine code of one compiled unit, owned in one place: its share of the linked object,
+/// its address range and (once mapped) its code-map entry. Dropping it removes the code-map
+/// entry, and unmaps the memory once no other unit of the same object is left, so it may only
+/// be dropped when no slot holds its address and no task can be in it: before its transaction
+/// commits (nothing was stored), or through [`Compiled::free`] (or the freeing of an old tier),
+/// whose caller checked that.
+pub(crate) struct Code {
+    _linked: Arc<Linked>,
     /// Address of the first instruction.
     pub addr: usize,
     /// Size in bytes.
@@ -39,9 +72,13 @@ pub(crate) struct Code {
 impl Code {
     /// Takes ownership of code linked under `tracker` in `jit`.
     pub(crate) fn new(jit: Arc<Mutex<Jit>>, tracker: Tracker, addr: usize, size: usize) -> Code {
+        Code::part_of(Linked::new(jit, tracker), addr, size)
+    }
+
+    /// One unit's code in an object linked for several.
+    pub(crate) fn part_of(linked: Arc<Linked>, addr: usize, size: usize) -> Code {
         Code {
-            jit,
-            tracker: Some(tracker),
+            _linked: linked,
             addr,
             size,
             mapped: None,
@@ -57,14 +94,10 @@ impl Code {
 
 impl Drop for Code {
     fn drop(&mut self) {
-        // The code map entry goes first: after removal the addresses may be reused.
+        // The code map entry goes first: after removal the addresses may be reused. The
+        // memory goes with the last share of `Linked`, dropped after this.
         if let Some(info) = self.mapped.take() {
             unmap_code(&info);
-        }
-        if let Some(t) = self.tracker.take() {
-            let mut jit = self.jit.lock().unwrap_or_else(|e| e.into_inner());
-            // SAFETY: per the type's contract, nothing can run this code any more.
-            let _ = unsafe { jit.remove(t) };
         }
     }
 }

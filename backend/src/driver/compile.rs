@@ -11,7 +11,7 @@ use crate::codegen::{self, Resolver, Unit};
 use crate::jit::Jit;
 use crate::objcode::{self, Targets};
 use crate::tier::Tiering;
-use crate::versions::{Code, Tier};
+use crate::versions::{Code, Linked, Tier};
 use crate::{gc, slots};
 use inkwell::context::Context;
 use livejit_frontend::tast::TProgram;
@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Top-level units with more statements than this are compiled at `:opt 0` (see
-/// [`compile_unit`]).
+/// [`prepare_unit`]).
 const LONG_TOP: usize = 1_000;
 
 /// Units whose loops nest deeper than this are compiled at `:opt 0`: LLVM's loop passes are
@@ -184,39 +184,54 @@ pub(crate) fn compile(
         globals: &set.globals,
         defines: &defines,
     };
-    let mut fns = Vec::new();
+    // One LLVM context for the transaction's modules: the fast-tier ones are linked into one
+    // module and emitted as one object (see `link_units`).
+    let ctx = Context::create();
+    let mut prepared = Vec::new();
+    let mut indices = Vec::new();
     for p in &plan.fns {
         let Some(n) = p.version else { continue };
         let f = &program.fns[p.index];
-        let unit = compile_unit(opts, &format!("{}$v{n}", f.name), &Unit::Fn(f), &resolver)?;
-        fns.push((p.index, unit));
+        let symbol = format!("{}$v{n}", f.name);
+        prepared.push(prepare_unit(opts, &ctx, symbol, &Unit::Fn(f), &resolver)?);
+        indices.push(p.index);
     }
-    let top = if program.top.items.is_empty() {
-        None
-    } else {
-        let id = crate::versions::next_id();
-        let unit = compile_unit(
+    let top_id = (!program.top.items.is_empty()).then(crate::versions::next_id);
+    if let Some(id) = top_id {
+        let unit = Unit::Top(&program.top);
+        prepared.push(prepare_unit(
             opts,
-            &format!("__top${id}"),
-            &Unit::Top(&program.top),
+            &ctx,
+            format!("__top${id}"),
+            &unit,
             &resolver,
-        )?;
-        Some((id, unit))
-    };
-    set.fns = fns;
-    set.top = top;
+        )?);
+    }
+    let mut units = link_units(opts, prepared)?.into_iter();
+    set.fns = indices.into_iter().zip(units.by_ref()).collect();
+    set.top = top_id.zip(units.next());
     Ok(set)
 }
 
-/// Generates, optimizes, emits and links one unit.
-fn compile_unit(
+/// One unit generated and optimized, not yet emitted.
+struct Prepared<'ctx> {
+    symbol: String,
+    module: inkwell::module::Module<'ctx>,
+    level: u8,
+    tier_up: Option<u8>,
+    /// Keep its bitcode (functions: for `:ir`, `:asm` and the optimizing tier).
+    keep: bool,
+}
+
+/// Generates and optimizes one unit.
+fn prepare_unit<'ctx>(
     opts: &Options<'_>,
-    symbol: &str,
+    ctx: &'ctx Context,
+    symbol: String,
     unit: &Unit<'_>,
     resolver: &dyn Resolver,
-) -> Result<LinkedUnit, String> {
-    let ctx = Context::create();
-    let g = codegen::generate(&ctx, symbol, unit, resolver, opts.polls)?;
+) -> Result<Prepared<'ctx>, String> {
+    let g = codegen::generate(ctx, &symbol, unit, resolver, opts.polls)?;
     // Functions are made at the fast tier and optimized in the background (`tier.rs`), unless
     // the tiering says otherwise. Top-level code runs once, so it never tiers up: it is
     // optimized at once only if it has a loop (which may be hot). LLVM's O2 costs ~60 us per
@@ -238,23 +253,90 @@ fn compile_unit(
     }
     opts.targets.prepare(&g.module)?;
     opts.targets.optimize(&g.module, level)?;
-    let bitcode: Arc<[u8]> = if keep {
-        Arc::from(objcode::bitcode(&g.module))
-    } else {
-        Arc::from(Vec::new())
-    };
-    let object = opts.targets.emit_object(&g.module, level)?;
-    let size = objcode::symbol_size(&object, symbol)?;
-    let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
-    let (tracker, addrs) = jit.add_object(&object, symbol, &[symbol])?;
-    drop(jit);
-    Ok(LinkedUnit {
-        code: Code::new(opts.jit.clone(), tracker, addrs[0], size),
-        bitcode,
-        tier: if level == 0 { Tier::Fast } else { Tier::Opt },
+    Ok(Prepared {
+        symbol,
+        module: g.module,
         level,
         tier_up,
+        keep,
     })
+}
+
+fn keep_bitcode(p: &Prepared<'_>) -> Arc<[u8]> {
+    if p.keep {
+        Arc::from(objcode::bitcode(&p.module))
+    } else {
+        Arc::from(Vec::new())
+    }
+}
+
+/// Emits and links prepared units, in order. Units at the fast tier are linked into one module
+/// and emitted as one object under one tracker, which they share: the legacy code generation
+/// pipeline, the object writer and the JIT link cost about as much for one small function as
+/// for a hundred, so a file of many functions pays them once. (That object's memory is
+/// returned when the last of its units is freed.) Optimized units get an object each.
+fn link_units(opts: &Options<'_>, prepared: Vec<Prepared<'_>>) -> Result<Vec<LinkedUnit>, String> {
+    let fast = prepared.iter().filter(|p| p.level == 0).count();
+    let mut out: Vec<Option<LinkedUnit>> = Vec::new();
+    let mut batch: Vec<(usize, String, Arc<[u8]>, Option<u8>)> = Vec::new();
+    let mut batch_modules = Vec::new();
+    for p in prepared {
+        let bitcode = keep_bitcode(&p);
+        if p.level == 0 && fast > 1 {
+            batch.push((out.len(), p.symbol, bitcode, p.tier_up));
+            out.push(None);
+            batch_modules.push(p.module);
+            continue;
+        }
+        let object = opts.targets.emit_object(&p.module, p.level)?;
+        let size = objcode::symbol_size(&object, &p.symbol)?;
+        let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
+        let (tracker, addrs) = jit.add_object(&object, &p.symbol, &[&p.symbol])?;
+        drop(jit);
+        out.push(Some(LinkedUnit {
+            code: Code::new(opts.jit.clone(), tracker, addrs[0], size),
+            bitcode,
+            tier: if p.level == 0 { Tier::Fast } else { Tier::Opt },
+            level: p.level,
+            tier_up: p.tier_up,
+        }));
+    }
+    // Linked pairwise, level by level: linking each module into one growing module costs time
+    // in proportion to what it already holds (quadratic over a file of functions).
+    while batch_modules.len() > 1 {
+        let mut next = Vec::with_capacity(batch_modules.len().div_ceil(2));
+        let mut modules = batch_modules.into_iter();
+        while let Some(a) = modules.next() {
+            if let Some(b) = modules.next() {
+                a.link_in_module(b).map_err(|e| e.to_string())?;
+            }
+            next.push(a);
+        }
+        batch_modules = next;
+    }
+    if let Some(module) = batch_modules.pop() {
+        let object = opts.targets.emit_object(&module, 0)?;
+        drop(module);
+        let symbols: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
+        let sizes = objcode::symbol_sizes(&object, &symbols)?;
+        let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
+        let (tracker, addrs) = jit.add_object(&object, symbols[0], &symbols)?;
+        drop(jit);
+        let linked = Linked::new(opts.jit.clone(), tracker);
+        for (((i, _, bitcode, tier_up), addr), size) in batch.into_iter().zip(addrs).zip(sizes) {
+            out[i] = Some(LinkedUnit {
+                code: Code::part_of(linked.clone(), addr, size),
+                bitcode,
+                tier: Tier::Fast,
+                level: 0,
+                tier_up,
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|u| u.expect("every unit linked"))
+        .collect())
 }
 
 #[cfg(test)]
