@@ -1300,8 +1300,7 @@ mod tests {
         s
     }
 
-    /// (tier, address of the code now in the slot, address of the version's code, old tiers
-    /// waiting) of every version of `name`.
+    /// (tier, whether code of an older tier waits to be freed) of every version of `name`.
     fn tiers(s: &Session, name: &str) -> Vec<(Tier, bool)> {
         let reg = s.shared.reg.lock().unwrap();
         reg.fns[name]
