@@ -278,7 +278,9 @@ fn keep_bitcode(p: &Prepared<'_>) -> Arc<[u8]> {
 fn link_units(opts: &Options<'_>, prepared: Vec<Prepared<'_>>) -> Result<Vec<LinkedUnit>, String> {
     let fast = prepared.iter().filter(|p| p.level == 0).count();
     let mut out: Vec<Option<LinkedUnit>> = Vec::new();
-    let mut batch: Vec<(usize, String, Arc<[u8]>, Option<u8>)> = Vec::new();
+    // Per fast-tier unit: (index in `out`, symbol, bitcode, tier-up level).
+    type Batched = (usize, String, Arc<[u8]>, Option<u8>);
+    let mut batch: Vec<Batched> = Vec::new();
     let mut batch_modules = Vec::new();
     for p in prepared {
         let bitcode = keep_bitcode(&p);
