@@ -118,7 +118,13 @@ impl TierThread {
                 Err(_) => return,
             }
         }
-        lock(&self.state).jobs.extend(jobs);
+        let mut q = lock(&self.state);
+        // A function redefined before its turn: its queued version is stale (it would be
+        // skipped anyway), and its bitcode need not be kept meanwhile.
+        q.jobs
+            .retain(|old| !jobs.iter().any(|new| new.name == old.name));
+        q.jobs.extend(jobs);
+        drop(q);
         self.state.1.notify_all();
     }
 
