@@ -1512,4 +1512,34 @@ mod tests {
         let linked = |sym: &str| s.shared.jit.lock().unwrap().lookup(sym).is_ok();
         assert!(!linked("a$v1") && !linked("b$v1"), "the object is unlinked");
     }
+
+    /// The tier-up thread takes a function some task is running before those queued ahead of
+    /// it.
+    #[test]
+    fn a_running_function_tiers_up_first() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "a");
+        eval_ok(&mut s, "fn a() -> int { 1 }");
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches a");
+        // Queued behind the held job, in this order: b, c, slow.
+        eval_ok(&mut s, "fn b() -> int { 2 }\nfn c() -> int { 3 }");
+        eval_ok(&mut s, SLOW);
+        let id = spawn_slow(&mut s);
+        // Make the task publish its frames (in slow's fast code).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while s.versions("slow").unwrap()[0].frames == 0 && Instant::now() < deadline {}
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let o = order.clone();
+        // The held hook was taken out of its slot while it runs: this one follows it.
+        *s.shared.hooks.before_tier_swap.lock().unwrap() = Some(Box::new(move |f: &str| {
+            o.lock().unwrap().push(f.to_string());
+            false
+        }));
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(*order.lock().unwrap(), vec!["slow", "b", "c"]);
+        eval_ok(&mut s, "hold = false;");
+        s.wait(Some(id)).unwrap();
+    }
 }

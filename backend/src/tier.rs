@@ -2,7 +2,10 @@
 //! optimized here, in the background, at the `:opt` level.
 //!
 //! One thread per session (started with its first job, at a lower scheduling priority) takes
-//! the installed fast-tier functions in the order they were defined. For each one it reads the
+//! the installed fast-tier functions in the order they were defined, except that a function
+//! some task was running at its last stack walk goes first: the walks the retirement protocol
+//! already makes (after every install and every tier-up) sample what is hot, at no cost to the
+//! code itself. For each one it reads the
 //! version's kept bitcode into a fresh LLVM context, optimizes it, keeps its bitcode, and emits
 //! and links it under another symbol (`f$v3` becomes `f$v3.opt`: the fast code stays linked
 //! until it is retired) —
@@ -18,9 +21,10 @@
 
 use crate::objcode::{self, Targets};
 use crate::session::Shared;
+use crate::tasks;
 use crate::versions::{next_id, Code, CodeInfo};
 use inkwell::context::Context;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -176,18 +180,24 @@ fn run(state: State, shared: Weak<Shared>) {
     }
     let targets = Targets::host().ok();
     loop {
+        // Hot first: code some task was running at its last stack walk (every tier-up and
+        // every install asks running tasks for one) goes before the queue's order.
+        let hot: HashSet<u64> = tasks::running()
+            .iter()
+            .flat_map(|t| t.published_view().1)
+            .collect();
         let job = {
             let mut q = lock(&state);
-            loop {
-                if q.stop {
-                    return;
-                }
-                if let Some(job) = q.jobs.pop_front() {
-                    q.busy = true;
-                    break job;
-                }
-                q = state.1.wait(q).unwrap_or_else(|e| e.into_inner());
+            if q.stop {
+                return;
             }
+            if q.jobs.is_empty() {
+                drop(state.1.wait(q).unwrap_or_else(|e| e.into_inner()));
+                continue;
+            }
+            let pick = q.jobs.iter().position(|j| hot.contains(&j.id)).unwrap_or(0);
+            q.busy = true;
+            q.jobs.remove(pick).expect("a queued job")
         };
         if let (Some(targets), Some(shared)) = (&targets, shared.upgrade()) {
             // An error leaves the version at the fast tier: slower, still right.
