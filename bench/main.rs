@@ -94,6 +94,11 @@ fn throughput() {
         let src = root().join(format!("bench/{name}.src"));
         let mut jit = |polls: bool| {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_livejit"));
+            // The kernels are long calls: measure the optimizing tier's code (as C -O2's), not
+            // the fast tier a definition starts at.
+            if std::env::var_os("LIVEJIT_TIER").is_none() {
+                cmd.env("LIVEJIT_TIER", "opt-now");
+            }
             cmd.arg("run").arg(&src);
             if !polls {
                 cmd.env("LIVEJIT_NO_POLLS", "1");

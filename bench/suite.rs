@@ -15,6 +15,10 @@
 //! file cut before its `let t0 = time_ns();` line (startup, compilation, untimed checks), for C
 //! the whole program. CPU time barely moves when the machine's CPU share is throttled.
 //!
+//! livejit runs with `LIVEJIT_TIER=opt-now` (unless `LIVEJIT_TIER` is set): each kernel is
+//! one long call, which would otherwise start at the fast tier and stay in that frame after its
+//! optimized code is swapped in; this suite compares the optimizing tier's code with C.
+//!
 //! `cargo bench --bench suite -- NAME...` runs only the named programs; `LIVEJIT_SUITE_RUNS`
 //! sets how many runs of each (default 5); `LIVEJIT_SUITE_CFLAGS` adds flags to clang's (e.g.
 //! `-march=native -ffp-contract=off`: livejit compiles for the host CPU, clang -O2 alone for
@@ -170,6 +174,7 @@ fn measure(name: &str, label: &'static str, runs: usize, dir: &Path) -> Result<R
         c_cpu = c_cpu.min(cpu);
         let c_time = t;
         let (t, r, cpu) = run(Command::new(env!("CARGO_BIN_EXE_livejit"))
+            .env("LIVEJIT_TIER", tier())
             .arg("run")
             .arg(&src))
         .map_err(|e| format!("{name} (livejit): {e}"))?;
@@ -178,6 +183,7 @@ fn measure(name: &str, label: &'static str, runs: usize, dir: &Path) -> Result<R
         jit_cpu = jit_cpu.min(cpu);
         let (_, cpu) = run_cpu(
             Command::new(env!("CARGO_BIN_EXE_livejit"))
+                .env("LIVEJIT_TIER", tier())
                 .arg("run")
                 .arg(&head),
         )
@@ -305,4 +311,9 @@ fn main() {
         }
         std::process::exit(1);
     }
+}
+
+/// The tiering livejit runs with: `LIVEJIT_TIER` if set, else `opt-now` (see the module doc).
+fn tier() -> String {
+    std::env::var("LIVEJIT_TIER").unwrap_or_else(|_| "opt-now".into())
 }

@@ -362,3 +362,71 @@ w()
     assert!(out.stderr.contains("stopped watching ./w.src"), "{report}");
     assert_eq!(out.code(), Some(1), "{report}");
 }
+
+/// `:versions` shows each version's tier after its state: `fast` at once, `opt` once the
+/// optimizing tier has replaced its code. `LIVEJIT_TIER=fast` never tiers up, `opt-now`
+/// compiles at the optimizing tier before installing, and any other value is refused at start.
+#[test]
+fn versions_show_the_tier_and_livejit_tier_chooses_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repl");
+    let input = "fn f() -> int { 1 }\nfn f() -> int { 2 }\nf()\n:versions f\n";
+    for (tier, expected) in [("fast", "fast"), ("opt-now", "opt")] {
+        let mut cmd = common::livejit_command(&dir);
+        cmd.env("LIVEJIT_TIER", tier);
+        let out = common::run_with_timeout(cmd, Some(input.into()), Duration::from_secs(60));
+        let report = out.report();
+        assert_eq!(out.code(), Some(0), "{report}");
+        let rows: Vec<Vec<&str>> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with('v'))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows.len(), 2, "{report}");
+        for row in rows {
+            assert_eq!(row.get(2), Some(&expected), "LIVEJIT_TIER={tier}\n{report}");
+        }
+    }
+    // Tiered (the default): the live version reaches `opt` without a new version number.
+    // The test asks `:versions f` again until it does (a minute at most).
+    let mut cmd = common::livejit_command(&dir);
+    cmd.env_remove("LIVEJIT_TIER")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("livejit starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    std::io::Write::write_all(&mut stdin, b"fn f() -> int { 1 }\nf()\n").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        std::io::Write::write_all(&mut stdin, b":versions f\n").unwrap();
+        let row = lines.next().unwrap().unwrap();
+        assert!(row.starts_with("v1 "), "{row}");
+        seen.push(row.clone());
+        if row.split_whitespace().nth(2) == Some("opt") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never tiered up: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        seen[..seen.len() - 1]
+            .iter()
+            .all(|r| r.split_whitespace().nth(2) == Some("fast")),
+        "{seen:?}"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+
+    let mut cmd = common::livejit_command(&dir);
+    cmd.env("LIVEJIT_TIER", "sometimes");
+    let out = common::run_with_timeout(cmd, Some(b"1 + 1\n".to_vec()), Duration::from_secs(60));
+    assert_ne!(out.code(), Some(0), "{}", out.report());
+    assert!(out.stderr.contains("LIVEJIT_TIER"), "{}", out.report());
+}

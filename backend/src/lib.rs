@@ -24,6 +24,7 @@ mod service;
 mod session;
 mod slots;
 mod tasks;
+mod tier;
 mod values;
 mod versions;
 
@@ -37,5 +38,6 @@ pub use session::{
     Session, TaskKind, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
+pub use tier::Tiering;
 pub use values::enable_program_io;
-pub use versions::{Source, State as VersionState};
+pub use versions::{Source, State as VersionState, Tier};

@@ -11,7 +11,8 @@
 //! (after the commit that retired D), and each task's epoch before its published set.
 //!
 //! While a version is blocked only by frames, the reclaimer asks for a fresh scan every
-//! [`RESCAN`], so it is freed within about that long after its last frame returns.
+//! [`RESCAN`] (or ten times as long as the slowest task's last walk of its stack, if that is
+//! longer), so it is freed within about that long after its last frame returns.
 
 use crate::session::{Event, Reporter, Shared};
 use crate::tasks;
@@ -49,6 +50,9 @@ pub(crate) struct TestHooks {
     /// With the registry locked, after the pass has read the tasks' published state and before
     /// it decides anything.
     pub after_read: std::sync::Mutex<Option<Box<dyn FnMut(&Registry) -> bool + Send>>>,
+    /// On the tier-up thread, with a function's optimized code linked, before it takes the
+    /// registry lock to swap it in (the argument is the function's name).
+    pub before_tier_swap: std::sync::Mutex<Option<Box<dyn FnMut(&str) -> bool + Send>>>,
 }
 
 #[cfg(test)]
@@ -62,6 +66,22 @@ impl TestHooks {
         if let Some(mut f) = taken {
             if !f() {
                 *self.before_lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+            }
+        }
+    }
+
+    pub(crate) fn before_tier_swap(&self, name: &str) {
+        let taken = self
+            .before_tier_swap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut f) = taken {
+            if !f(name) {
+                *self
+                    .before_tier_swap
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(f);
             }
         }
     }
@@ -105,10 +125,40 @@ pub fn pass(shared: &Shared) -> Pass {
         .collect();
     #[cfg(test)]
     shared.hooks.after_read(&reg);
+    // Code of an earlier tier, replaced by a tier-up at `epoch`: no slot holds it any more, so
+    // conditions 1 and 2 are enough.
+    let old_tier_freeable =
+        |epoch: u64, id: u64| published_for >= epoch && !in_frames.contains(&id);
+    let mut old_tier_freed = false;
+    {
+        let reg = &mut *reg;
+        let units = reg
+            .fns
+            .values_mut()
+            .flat_map(|f| f.versions.iter_mut().map(|v| &mut v.unit))
+            .chain(reg.tops.iter_mut())
+            .filter(|u| u.has_old_tiers());
+        for u in units {
+            if u.old_tier_ids().any(|id| in_frames.contains(&id)) {
+                out.pinned_by_frames = true;
+            }
+            let before = u.old_tier_ids().count();
+            // SAFETY: `old_tier_freeable` holds only when every running task has published
+            // its frames since the swap that replaced the old code and none is in it: nothing
+            // can run it (invariant 3; no slot holds it after the swap).
+            let left = unsafe { u.free_old_tiers(old_tier_freeable) };
+            old_tier_freed |= u.old_tier_ids().count() < before;
+            out.draining |= left;
+        }
+    }
     // `slot`: the slot a function version was installed in (`None` for top-level units).
     let freeable = |v: &Compiled, slot: Option<usize>| -> Option<bool> {
         if v.state() != State::Draining {
             return None;
+        }
+        // Its older tiers go first: they call through the same slots it does.
+        if v.has_old_tiers() {
+            return Some(false);
         }
         if published_for < v.retire_epoch() {
             return Some(false);
@@ -162,7 +212,7 @@ pub fn pass(shared: &Shared) -> Pass {
             out.freed.push((n.clone(), v.info.n));
         }
     }
-    if !to_free.is_empty() {
+    if !to_free.is_empty() || old_tier_freed {
         shared
             .jit
             .lock()
@@ -187,7 +237,16 @@ pub fn run(shared: std::sync::Weak<Shared>, report: Reporter) {
         for (name, version) in p.freed {
             report(Event::Freed { name, version });
         }
-        if p.pinned_by_frames && last_scan.elapsed() >= RESCAN {
+        // A walk of a deep stack (a million frames of recursion) can take longer than RESCAN:
+        // re-scanning that task every RESCAN would leave it no time to return from its frames.
+        // Ask at most once per ten of its walks.
+        let slowest = tasks::running()
+            .iter()
+            .map(|t| t.walk_ns.load(std::sync::atomic::Ordering::SeqCst))
+            .max()
+            .unwrap_or(0);
+        let interval = RESCAN.max(Duration::from_nanos(slowest.saturating_mul(10)));
+        if p.pinned_by_frames && last_scan.elapsed() >= interval {
             tasks::request_scan();
             last_scan = Instant::now();
         }

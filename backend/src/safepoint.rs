@@ -50,6 +50,9 @@ pub struct TaskCtx {
     pub parked: AtomicBool,
     /// What the last walk found.
     pub published: Mutex<Published>,
+    /// How long the last walk took (ns): the reclaimer asks a task with a deep stack for
+    /// re-scans less often, so that walking never takes most of its time.
+    pub walk_ns: AtomicU64,
     /// The `print` line being built (only the owning thread touches it).
     pub print_buf: Mutex<Vec<u8>>,
     /// Arguments of the `print` being built so far (the separator goes before all but the
@@ -77,6 +80,7 @@ impl TaskCtx {
             seen_epoch: AtomicU64::new(EPOCH.load(SeqCst)),
             parked: AtomicBool::new(false),
             published: Mutex::new(Published::default()),
+            walk_ns: AtomicU64::new(0),
             print_buf: Mutex::new(Vec::new()),
             print_args: AtomicUsize::new(0),
             capture_tail,
@@ -124,6 +128,7 @@ impl TaskCtx {
     /// the epoch: see [`TaskCtx::published_view`]).
     fn publish(&self, frame: usize, self_fn: usize) {
         let epoch = EPOCH.load(SeqCst);
+        let started = std::time::Instant::now();
         let chain = walk(frame, self_fn);
         let mut p = Published::default();
         for info in &chain {
@@ -137,6 +142,8 @@ impl TaskCtx {
         }
         *self.published.lock().unwrap_or_else(|e| e.into_inner()) = p;
         self.seen_epoch.store(epoch, SeqCst);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.walk_ns.store(took, SeqCst);
     }
 
     /// Marks the task as blocked in a builtin after publishing its frames.

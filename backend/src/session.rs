@@ -13,7 +13,8 @@ use crate::objcode::Targets;
 use crate::runtime::{ErrorKind, RuntimeError};
 use crate::safepoint::{TaskCtx, EPOCH};
 use crate::tasks::{self, Outcome, Task};
-use crate::versions::{Registry, Source, State, Version};
+use crate::tier::{TierThread, TierUp, Tiering};
+use crate::versions::{Registry, Source, State, Tier, Version};
 use crate::{gc, reclaim};
 use inkwell::context::Context;
 use livejit_frontend::tast::TTopItem;
@@ -159,10 +160,97 @@ impl BackgroundTask {
     }
 }
 
+/// A job for the compile thread, given that thread's target machines.
+type CompileJob = Box<dyn FnOnce(&Targets) + Send>;
+
+/// The session's compile thread: one long-lived thread with a large stack, registered with the
+/// GC, that runs every transaction (starting a 256 MB-stack thread per input cost more than a
+/// small definition's code generation). It owns the target machines it compiles with.
+struct Compiler {
+    jobs: Option<std::sync::mpsc::Sender<CompileJob>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Compiler {
+    /// Code generation and LLVM recurse once per level of an expression tree, and a long
+    /// operator chain (the parser allows a thousand operators in a statement) would overflow an
+    /// ordinary thread's stack.
+    const STACK: usize = 256 << 20;
+
+    fn start(targets: Targets) -> Result<Compiler, String> {
+        let (tx, rx) = std::sync::mpsc::channel::<CompileJob>();
+        let handle = std::thread::Builder::new()
+            .name("livejit-compile".into())
+            .stack_size(Self::STACK)
+            .spawn(move || {
+                // The install allocates GC roots (global cells): only registered threads may
+                // call into the collector.
+                let _gc = gc::ThreadRegistration::register();
+                while let Ok(job) = rx.recv() {
+                    job(&targets);
+                }
+            })
+            .map_err(|e| format!("cannot start the compiler thread: {e}"))?;
+        Ok(Compiler {
+            jobs: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Runs `f` on the compile thread and waits for its result (a panic in it is resumed
+    /// here).
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Targets) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job: CompileJob = Box::new(move |targets| {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(targets)));
+            let _ = tx.send(r);
+        });
+        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        if !sent {
+            return Err("the compiler thread has ended".into());
+        }
+        match rx.recv() {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err("the compiler thread has ended".into()),
+        }
+    }
+}
+
+impl Drop for Compiler {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What one transaction needs of its session, owned (it runs on the compile thread).
+struct InstallCtx {
+    shared: Arc<Shared>,
+    opt: u8,
+    tiering: Tiering,
+    polls: bool,
+    empty_array: usize,
+    reporter: Reporter,
+}
+
+/// What an install hands back: the top-level unit to run, the time of the slot stores, and
+/// the functions to optimize in the background.
+type Installed = (Option<(usize, u64)>, i64, Vec<TierUp>);
+
 /// A livejit session: the JIT, the registry, globals and tasks.
 pub struct Session {
     shared: Arc<Shared>,
-    targets: Targets,
+    compiler: Compiler,
+    tier: TierThread,
+    tiering: Tiering,
+    /// Target machines for `:asm` (made when first asked).
+    asm_targets: std::cell::OnceCell<Targets>,
     empty_array: usize,
     opt: u8,
     polls: bool,
@@ -247,6 +335,8 @@ pub struct VersionRow {
     pub frames: u32,
     /// Code size in bytes, `None` once freed.
     pub code_size: Option<usize>,
+    /// The tier of its code now (of its last code, once freed).
+    pub tier: Tier,
     /// `<input:N>` or `file:line`.
     pub origin: String,
 }
@@ -322,8 +412,11 @@ impl Session {
         // One shared empty array: what array globals hold before their declaration runs.
         let empty_array = gc::alloc_root(8) as usize;
         Ok(Session {
+            tier: TierThread::new(Arc::downgrade(&shared)),
             shared,
-            targets: Targets::host()?,
+            compiler: Compiler::start(Targets::host()?)?,
+            tiering: Tiering::from_env()?,
+            asm_targets: std::cell::OnceCell::new(),
             empty_array,
             opt: 2,
             polls: true,
@@ -340,9 +433,21 @@ impl Session {
         Interrupter(self.foreground.clone())
     }
 
-    /// Sets the optimization level (0-3) for new definitions.
+    /// Sets the optimization level (0-3) of the optimizing tier for new definitions (0: the
+    /// fast tier only).
     pub fn set_opt(&mut self, level: u8) {
         self.opt = level.min(3);
+    }
+
+    /// Sets when new definitions get their optimizing tier (`LIVEJIT_TIER` sets it at start).
+    pub fn set_tiering(&mut self, tiering: Tiering) {
+        self.tiering = tiering;
+    }
+
+    /// Waits until every definition queued for the optimizing tier has it (or was replaced
+    /// first), or `timeout` passes; true if none is left.
+    pub fn wait_for_tier_ups(&self, timeout: Duration) -> bool {
+        self.tier.wait_idle(timeout)
     }
 
     /// Turns safepoint polls off for new definitions. Only for measuring what polls cost:
@@ -490,82 +595,32 @@ impl Session {
         })
     }
 
-    /// Runs [`Session::install`] on a thread with a large stack: code generation and LLVM
-    /// recurse once per level of an expression tree, and a long operator chain (the parser
-    /// allows a thousand operators in a statement) would overflow the REPL thread's stack.
+    /// Runs [`install`] on the compile thread, then queues its functions for the optimizing
+    /// tier.
     fn install_on_big_stack(
         &mut self,
         source: Arc<Source>,
     ) -> Result<Option<(usize, u64)>, CompileErrors> {
-        const STACK: usize = 256 << 20;
-        std::thread::scope(|scope| {
-            let job = std::thread::Builder::new()
-                .name("livejit-compile".into())
-                .stack_size(STACK)
-                .spawn_scoped(scope, || {
-                    // The install allocates GC roots (global cells): only registered threads
-                    // may call into the collector.
-                    let _gc = gc::ThreadRegistration::register();
-                    self.install(source.clone())
-                });
-            match job {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(e) => Err(CompileErrors {
-                    source: source.clone(),
-                    diagnostics: vec![Diagnostic::plain(format!(
-                        "cannot start the compiler thread: {e}"
-                    ))],
-                }),
-            }
-        })
-    }
-
-    /// The transaction, in its stages (see `driver`): snapshot, check and plan, compile and
-    /// link, commit. Returns the entry address and id of the top-level unit to run, if the
-    /// program has top-level code.
-    fn install(&mut self, source: Arc<Source>) -> Result<Option<(usize, u64)>, CompileErrors> {
-        let fail = |diagnostics: Vec<Diagnostic>| CompileErrors {
-            source: source.clone(),
-            diagnostics,
-        };
-        let tx = self.shared.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let snapshot = self.snapshot();
-        let program = compile_front(&source.text, &snapshot).map_err(fail)?;
-        let plan = plan::plan(&snapshot, &program, &source.text).map_err(fail)?;
-        let opts = compile::Options {
-            targets: &self.targets,
-            jit: &self.shared.jit,
+        let cx = InstallCtx {
+            shared: self.shared.clone(),
             opt: self.opt,
+            tiering: self.tiering,
             polls: self.polls,
             empty_array: self.empty_array,
+            reporter: self.reporter.clone(),
         };
-        let set = compile::compile(&opts, &snapshot, &program, &plan).map_err(|e| {
-            fail(vec![Diagnostic::plain(format!(
-                "internal compiler error: {e}"
-            ))])
-        })?;
-        let committed = {
-            let mut reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-            commit::commit(
-                &mut reg,
-                set,
-                &program,
-                &source,
-                &plan,
-                self.opt,
-                &self.reporter,
-            )
-        };
-        drop(tx);
-        self.last_install_ns = committed.stored_ns;
-        // A replaced version that no task can be in is freed at once, not at the reclaimer's
-        // next tick (that thread handles the versions that must wait for frames).
-        for (name, version) in reclaim::pass(&self.shared).freed {
-            (self.reporter)(Event::Freed { name, version });
-        }
-        Ok(committed.top)
+        let src = source.clone();
+        let installed = self
+            .compiler
+            .run(move |targets| install(&cx, targets, src))
+            .map_err(|e| CompileErrors {
+                source: source.clone(),
+                diagnostics: vec![Diagnostic::plain(e)],
+            })?;
+        let (top, stored_ns, tier_ups) = installed?;
+        self.last_install_ns = stored_ns;
+        self.tier.push(tier_ups);
+        Ok(top)
     }
 
     /// Waits for background task `id` (or all of them), however long that takes. The REPL
@@ -835,8 +890,13 @@ impl Session {
             .map(|v| VersionRow {
                 version: v.unit.info.n,
                 state: v.unit.state(),
-                frames: frames.get(&v.unit.info.id).copied().unwrap_or(0),
+                // Frames in its code of either tier.
+                frames: std::iter::once(v.unit.info.id)
+                    .chain(v.unit.old_tier_ids())
+                    .map(|id| frames.get(&id).copied().unwrap_or(0))
+                    .sum(),
                 code_size: (v.unit.state() != State::Freed).then_some(v.unit.info.size),
+                tier: v.unit.tier,
                 origin: v.origin.clone(),
             })
             .collect())
@@ -882,27 +942,39 @@ impl Session {
         Ok((v.unit.info.n, v.text.clone()))
     }
 
-    /// `:ir NAME`.
-    pub fn ir_of(&self, name: &str) -> Result<String, String> {
+    /// The bitcode and level of the code now in `name`'s slot.
+    /// (Its symbol names the module, as when it was compiled.)
+    fn current_code(&self, name: &str) -> Result<(Arc<[u8]>, u8, String), String> {
         let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-        let f = reg.function(name)?;
-        Ok(f.current().unit.ir.clone())
+        let unit = &reg.function(name)?.current().unit;
+        let symbol = format!("{name}$v{}", unit.info.n);
+        Ok((unit.bitcode.clone(), unit.level, symbol))
     }
 
-    /// `:asm NAME`: re-emits the current version's optimized IR as assembly.
+    /// `:ir NAME`: the IR of the code now in the slot (the optimized IR once the optimizing
+    /// tier has replaced the fast code), printed from the bitcode the version keeps.
+    pub fn ir_of(&self, name: &str) -> Result<String, String> {
+        let (bitcode, _, symbol) = self.current_code(name)?;
+        let ctx = Context::create();
+        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, &symbol)?;
+        Ok(module.print_to_string().to_string())
+    }
+
+    /// `:asm NAME`: the assembly of the code now in the slot, emitted again from the kept
+    /// bitcode at the level that code was made at.
     pub fn asm_of(&self, name: &str) -> Result<String, String> {
-        let (ir, opt) = {
-            let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-            let f = reg.function(name)?;
-            (f.current().unit.ir.clone(), f.current().unit.opt)
+        let (bitcode, level, symbol) = self.current_code(name)?;
+        let targets = match self.asm_targets.get() {
+            Some(t) => t,
+            None => {
+                let t = Targets::host()?;
+                self.asm_targets.get_or_init(|| t)
+            }
         };
         let ctx = Context::create();
-        let buf = inkwell::memory_buffer::MemoryBuffer::create_from_memory_range_copy(
-            ir.as_bytes(),
-            name,
-        );
-        let module = ctx.create_module_from_ir(buf).map_err(|e| e.to_string())?;
-        self.targets.emit_asm(&module, opt)
+        let module = crate::objcode::parse_bitcode(&ctx, &bitcode, &symbol)?;
+        targets.prepare(&module)?;
+        targets.emit_asm(&module, level)
     }
 
     /// Starts a service: checks that function `name` exists with the handler signature
@@ -938,13 +1010,16 @@ impl Session {
         crate::service::Service::start(self.shared.clone(), name, slot, threads, timeout)
     }
 
-    /// Waits until no version is draining, or `timeout` passes; true if none is left.
+    /// Waits until no version (and no old tier of a version's code) is draining, or
+    /// `timeout` passes; true if none is left.
     pub fn drain(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let draining = {
                 let reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
-                let any = reg.unfreed().any(|v| v.state() == State::Draining);
+                let any = reg
+                    .unfreed()
+                    .any(|v| v.state() == State::Draining || v.has_old_tiers());
                 any
             };
             if !draining || Instant::now() >= deadline {
@@ -966,6 +1041,8 @@ fn sig_text(v: &Version) -> String {
 impl Drop for Session {
     fn drop(&mut self) {
         self.interrupt_all();
+        // No LLVM work may outlive the session (nor run while the process exits).
+        self.tier.stop();
     }
 }
 
@@ -981,6 +1058,52 @@ fn layouts_current(reg: &Registry, name: &str, v: &Version) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// The transaction, in its stages (see `driver`): snapshot, check and plan, compile and link,
+/// commit. Runs on the compile thread.
+fn install(
+    cx: &InstallCtx,
+    targets: &Targets,
+    source: Arc<Source>,
+) -> Result<Installed, CompileErrors> {
+    let fail = |diagnostics: Vec<Diagnostic>| CompileErrors {
+        source: source.clone(),
+        diagnostics,
+    };
+    let shared = &cx.shared;
+    let tx = shared.tx.lock().unwrap_or_else(|e| e.into_inner());
+    let snapshot = shared
+        .reg
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .snapshot();
+    let program = compile_front(&source.text, &snapshot).map_err(fail)?;
+    let plan = plan::plan(&snapshot, &program, &source.text).map_err(fail)?;
+    let opts = compile::Options {
+        targets,
+        jit: &shared.jit,
+        opt: cx.opt,
+        tiering: cx.tiering,
+        polls: cx.polls,
+        empty_array: cx.empty_array,
+    };
+    let set = compile::compile(&opts, &snapshot, &program, &plan).map_err(|e| {
+        fail(vec![Diagnostic::plain(format!(
+            "internal compiler error: {e}"
+        ))])
+    })?;
+    let committed = {
+        let mut reg = shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+        commit::commit(&mut reg, set, &program, &source, &plan, &cx.reporter)
+    };
+    drop(tx);
+    // A replaced version that no task can be in is freed at once, not at the reclaimer's next
+    // tick (that thread handles the versions that must wait for frames).
+    for (name, version) in reclaim::pass(shared).freed {
+        (cx.reporter)(Event::Freed { name, version });
+    }
+    Ok((committed.top, committed.stored_ns, committed.tier_ups))
 }
 
 #[cfg(test)]
@@ -1267,5 +1390,255 @@ mod tests {
         // The session survives.
         eval_ok(&mut s, "global z: int = 0;\nz = 10 / 5;");
         assert_eq!(s.global_int("z"), Some(2));
+    }
+
+    /// A session that tiers up in the background whatever `LIVEJIT_TIER` says.
+    fn tiered_session() -> Session {
+        let mut s = session();
+        s.set_tiering(Tiering::Tiered);
+        s
+    }
+
+    /// (tier, whether code of an older tier waits to be freed) of every version of `name`.
+    fn tiers(s: &Session, name: &str) -> Vec<(Tier, bool)> {
+        let reg = s.shared.reg.lock().unwrap();
+        reg.fns[name]
+            .versions
+            .iter()
+            .map(|v| (v.unit.tier, v.unit.has_old_tiers()))
+            .collect()
+    }
+
+    /// Whether `name`'s slot holds the code of its live version.
+    fn slot_holds_current(s: &Session, name: &str) -> bool {
+        let reg = s.shared.reg.lock().unwrap();
+        let f = &reg.fns[name];
+        Some(crate::slots::load(f.slot)) == f.current().unit.addr()
+    }
+
+    /// Holds the tier-up thread of `s` just before it swaps in the optimized code of `name`:
+    /// returns a receiver told when it got there and a sender that lets it go on.
+    fn hold_tier_up(
+        s: &Session,
+        name: &'static str,
+    ) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+        let (at_tx, at_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        *s.shared.hooks.before_tier_swap.lock().unwrap() = Some(Box::new(move |f: &str| {
+            if f != name {
+                return false;
+            }
+            let _ = at_tx.send(());
+            let _ = go_rx.recv_timeout(Duration::from_secs(60));
+            true
+        }));
+        (at_rx, go_tx)
+    }
+
+    #[test]
+    fn a_function_is_callable_before_its_optimizing_tier_exists() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "f");
+        eval_ok(
+            &mut s,
+            "global r: int = 0;\nfn f(x: int) -> int { x * 2 + 1 }\nr = f(20);",
+        );
+        assert_eq!(s.global_int("r"), Some(41));
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches f");
+        // Its optimized code is linked but not swapped in: f runs at the fast tier.
+        assert_eq!(tiers(&s, "f"), vec![(Tier::Fast, false)]);
+        assert!(slot_holds_current(&s, "f"));
+        eval_ok(&mut s, "r = f(1);");
+        assert_eq!(s.global_int("r"), Some(3));
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert!(slot_holds_current(&s, "f"));
+        eval_ok(&mut s, "r = f(2);");
+        assert_eq!(s.global_int("r"), Some(5));
+        let rows = s.versions("f").unwrap();
+        assert_eq!(rows.len(), 1, "a tier-up is not a new version");
+        assert_eq!((rows[0].version, rows[0].tier), (1, Tier::Opt));
+    }
+
+    #[test]
+    fn a_tier_up_keeps_the_version_and_frees_the_fast_code() {
+        let mut s = tiered_session();
+        eval_ok(&mut s, "fn g(x: int) -> int { x + 7 }");
+        let fast = s.shared.reg.lock().unwrap().fns["g"].current().unit.addr();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        let opt = s.shared.reg.lock().unwrap().fns["g"].current().unit.addr();
+        assert_ne!(fast, opt, "the slot holds other code");
+        assert!(slot_holds_current(&s, "g"));
+        // No task of this session runs: the fast code is freed (its symbol unlinked).
+        assert!(s.drain(Duration::from_secs(10)));
+        assert_eq!(tiers(&s, "g"), vec![(Tier::Opt, false)]);
+        assert!(s.shared.jit.lock().unwrap().lookup("g$v1").is_err());
+        assert!(s.shared.jit.lock().unwrap().lookup("g$v1.opt").is_ok());
+        assert_eq!(states(&s, "g"), vec![State::Live]);
+        // `:ir` and `:asm` show the code now in the slot, under the version's symbol.
+        let ir = s.ir_of("g").unwrap();
+        assert!(ir.contains("define i64 @\"g$v1\""), "{ir}");
+        assert!(!ir.contains("alloca"), "optimized IR\n{ir}");
+        assert!(s.asm_of("g").unwrap().contains("g$v1:"));
+        // Runtime errors in optimized code name the version.
+        eval_ok(
+            &mut s,
+            "fn inner(d: int) -> int { 10 / d }\nfn outer(d: int) -> int { inner(d) + 1 }",
+        );
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(tiers(&s, "inner")[0].0, Tier::Opt);
+        let name = s.next_input_name();
+        match s.eval(&name, "outer(0);") {
+            EvalResult::RuntimeError(e) => assert!(
+                e.chain.starts_with("in inner (v1) called from outer (v1)"),
+                "{}",
+                e.chain
+            ),
+            _ => panic!("expected a runtime error"),
+        }
+    }
+
+    /// The optimizing tier of v1 is linked, then v2 is committed before v1's swap: the swap
+    /// must fail, v1's optimized code is never installed, and v2 gets its own.
+    #[test]
+    fn a_redefinition_racing_a_tier_up_wins() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "h");
+        eval_ok(&mut s, "global r: int = 0;\nfn h() -> int { 1 }\nr = h();");
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches h v1");
+        eval_ok(&mut s, "fn h() -> int { 2 }\nr = h();");
+        assert_eq!(s.global_int("r"), Some(2));
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        eval_ok(&mut s, "r = h();");
+        assert_eq!(
+            s.global_int("r"),
+            Some(2),
+            "the stale v1 code was installed"
+        );
+        assert!(slot_holds_current(&s, "h"));
+        assert!(s.drain(Duration::from_secs(10)));
+        // v1 stayed at the fast tier and was freed; v2 was optimized.
+        assert_eq!(states(&s, "h"), vec![State::Freed, State::Live]);
+        assert_eq!(
+            tiers(&s, "h"),
+            vec![(Tier::Fast, false), (Tier::Opt, false)]
+        );
+        assert!(s.shared.jit.lock().unwrap().lookup("h$v1.opt").is_err());
+    }
+
+    /// A task spinning in a version's fast code when it tiers up keeps that code: it is an
+    /// old tier of the same version (its frames count as the version's), freed once the task
+    /// has left it.
+    #[test]
+    fn fast_code_with_a_running_frame_is_kept_until_the_frame_returns() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "slow");
+        eval_ok(&mut s, SLOW);
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches slow");
+        let id = spawn_slow(&mut s);
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(tiers(&s, "slow"), vec![(Tier::Opt, true)]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut rows = s.versions("slow").unwrap();
+        while rows[0].frames == 0 && Instant::now() < deadline {
+            rows = s.versions("slow").unwrap();
+        }
+        assert_eq!((rows.len(), rows[0].frames), (1, 1));
+        // The reclaimer runs every 5 ms: give it many passes.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            tiers(&s, "slow"),
+            vec![(Tier::Opt, true)],
+            "freed under a frame"
+        );
+        eval_ok(&mut s, "hold = false;");
+        s.wait(Some(id)).unwrap();
+        assert!(s.drain(Duration::from_secs(10)));
+        assert_eq!(tiers(&s, "slow"), vec![(Tier::Opt, false)]);
+        assert_eq!(states(&s, "slow"), vec![State::Live]);
+    }
+
+    #[test]
+    fn fast_and_opt_now_tiering_never_tier_up_in_the_background() {
+        for (tiering, tier) in [(Tiering::Fast, Tier::Fast), (Tiering::OptNow, Tier::Opt)] {
+            let mut s = session();
+            s.set_tiering(tiering);
+            eval_ok(
+                &mut s,
+                "global r: int = 0;\nfn k(x: int) -> int { x - 1 }\nr = k(5);",
+            );
+            assert_eq!(s.global_int("r"), Some(4));
+            assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+            assert_eq!(tiers(&s, "k"), vec![(tier, false)], "{tiering:?}");
+            assert!(s.tier.handle.is_none(), "no tier-up thread");
+        }
+        // `:opt 0` means the fast tier only.
+        let mut s = tiered_session();
+        s.set_opt(0);
+        eval_ok(&mut s, "fn k(x: int) -> int { x - 1 }");
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(tiers(&s, "k"), vec![(Tier::Fast, false)]);
+    }
+
+    /// The fast-tier units of one transaction are linked as one object: its memory is returned
+    /// when the last of them is freed, not before.
+    #[test]
+    fn a_transactions_fast_code_is_unlinked_with_its_last_unit() {
+        let mut s = session();
+        s.set_tiering(Tiering::Fast);
+        eval_ok(
+            &mut s,
+            "global r: int = 0;\nfn a() -> int { 1 }\nfn b() -> int { 2 }\nr = a() + b();",
+        );
+        assert_eq!(s.global_int("r"), Some(3));
+        let linked = |sym: &str| s.shared.jit.lock().unwrap().lookup(sym).is_ok();
+        assert!(linked("a$v1") && linked("b$v1"));
+        eval_ok(&mut s, "fn a() -> int { 10 }\nr = a() + b();");
+        assert_eq!(s.global_int("r"), Some(12));
+        assert!(s.drain(Duration::from_secs(10)));
+        assert_eq!(states(&s, "a"), vec![State::Freed, State::Live]);
+        let linked = |sym: &str| s.shared.jit.lock().unwrap().lookup(sym).is_ok();
+        assert!(linked("b$v1"), "b v1 is live");
+        assert!(linked("a$v1"), "a v1 shares b v1's object");
+        eval_ok(&mut s, "fn b() -> int { 20 }\nr = a() + b();");
+        assert_eq!(s.global_int("r"), Some(30));
+        assert!(s.drain(Duration::from_secs(10)));
+        let linked = |sym: &str| s.shared.jit.lock().unwrap().lookup(sym).is_ok();
+        assert!(!linked("a$v1") && !linked("b$v1"), "the object is unlinked");
+    }
+
+    /// The tier-up thread takes a function some task is running before those queued ahead of
+    /// it.
+    #[test]
+    fn a_running_function_tiers_up_first() {
+        let mut s = tiered_session();
+        let (at, go) = hold_tier_up(&s, "a");
+        eval_ok(&mut s, "fn a() -> int { 1 }");
+        at.recv_timeout(Duration::from_secs(60))
+            .expect("the tier-up thread reaches a");
+        // Queued behind the held job, in this order: b, c, slow.
+        eval_ok(&mut s, "fn b() -> int { 2 }\nfn c() -> int { 3 }");
+        eval_ok(&mut s, SLOW);
+        let id = spawn_slow(&mut s);
+        // Make the task publish its frames (in slow's fast code).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while s.versions("slow").unwrap()[0].frames == 0 && Instant::now() < deadline {}
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let o = order.clone();
+        // The held hook was taken out of its slot while it runs: this one follows it.
+        *s.shared.hooks.before_tier_swap.lock().unwrap() = Some(Box::new(move |f: &str| {
+            o.lock().unwrap().push(f.to_string());
+            false
+        }));
+        go.send(()).unwrap();
+        assert!(s.wait_for_tier_ups(Duration::from_secs(60)));
+        assert_eq!(*order.lock().unwrap(), vec!["slow", "b", "c"]);
+        eval_ok(&mut s, "hold = false;");
+        s.wait(Some(id)).unwrap();
     }
 }

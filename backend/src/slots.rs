@@ -87,6 +87,17 @@ pub unsafe fn store(addr: usize, code: usize) {
     cell(addr).store(code, Ordering::SeqCst);
 }
 
+/// Installs `code` in the slot only if it still holds `expected` (a tier-up must never
+/// overwrite a newer version); true if it did.
+///
+/// # Safety
+/// As for [`store`].
+pub unsafe fn compare_and_swap(addr: usize, expected: usize, code: usize) -> bool {
+    cell(addr)
+        .compare_exchange(expected, code, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
 /// The code currently installed in the slot.
 pub fn load(addr: usize) -> usize {
     cell(addr).load(Ordering::SeqCst)

@@ -21,14 +21,47 @@ pub(crate) fn next_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The machine code of one compiled unit, owned in one place: its ORC tracker, its address
-/// range and (once mapped) its code-map entry. Dropping it removes the code-map entry and
-/// unmaps the memory, so it may only be dropped when no slot holds its address and no task can
-/// be in it: before its transaction commits (nothing was stored), or through
-/// [`Version::free`], whose caller checked that.
-pub(crate) struct Code {
+/// Code linked under one ORC tracker: one unit's object, or the one object of a batch of
+/// fast-tier units compiled together (`driver/compile.rs`). Unlinked (its memory unmapped)
+/// when the last [`Code`] sharing it is dropped.
+pub(crate) struct Linked {
     jit: Arc<Mutex<Jit>>,
     tracker: Option<Tracker>,
+}
+
+// SAFETY: `Linked` has no method taking `&self`: its tracker is touched only by `Drop`, which
+// has it exclusively, so sharing references between threads can never use it concurrently.
+unsafe impl Sync for Linked {}
+
+impl Linked {
+    /// Takes ownership of what `jit` linked under `tracker`.
+    pub(crate) fn new(jit: Arc<Mutex<Jit>>, tracker: Tracker) -> Arc<Linked> {
+        Arc::new(Linked {
+            jit,
+            tracker: Some(tracker),
+        })
+    }
+}
+
+impl Drop for Linked {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            let mut jit = self.jit.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: every `Code` in this object was dropped, each under its contract: nothing
+            // can run any of it any more.
+            let _ = unsafe { jit.remove(t) };
+        }
+    }
+}
+
+/// The machine code of one compiled unit, owned in one place: its share of the linked object,
+/// its address range and (once mapped) its code-map entry. Dropping it removes the code-map
+/// entry, and unmaps the memory once no other unit of the same object is left, so it may only
+/// be dropped when no slot holds its address and no task can be in it: before its transaction
+/// commits (nothing was stored), or through [`Compiled::free`] (or the freeing of an old tier),
+/// whose caller checked that.
+pub(crate) struct Code {
+    _linked: Arc<Linked>,
     /// Address of the first instruction.
     pub addr: usize,
     /// Size in bytes.
@@ -42,9 +75,13 @@ pub(crate) struct Code {
 impl Code {
     /// Takes ownership of code linked under `tracker` in `jit`.
     pub(crate) fn new(jit: Arc<Mutex<Jit>>, tracker: Tracker, addr: usize, size: usize) -> Code {
+        Code::part_of(Linked::new(jit, tracker), addr, size)
+    }
+
+    /// One unit's code in an object linked for several.
+    pub(crate) fn part_of(linked: Arc<Linked>, addr: usize, size: usize) -> Code {
         Code {
-            jit,
-            tracker: Some(tracker),
+            _linked: linked,
             addr,
             size,
             mapped: None,
@@ -66,14 +103,10 @@ impl Code {
 
 impl Drop for Code {
     fn drop(&mut self) {
-        // The code map entry goes first: after removal the addresses may be reused.
+        // The code map entry goes first: after removal the addresses may be reused. The
+        // memory goes with the last share of `Linked`, dropped after this.
         if let Some(info) = self.mapped.take() {
             unmap_code(&info);
-        }
-        if let Some(t) = self.tracker.take() {
-            let mut jit = self.jit.lock().unwrap_or_else(|e| e.into_inner());
-            // SAFETY: per the type's contract, nothing can run this code any more.
-            let _ = unsafe { jit.remove(t) };
         }
     }
 }
@@ -100,7 +133,8 @@ impl Source {
 /// What the code map knows about one compiled unit.
 #[derive(Debug)]
 pub struct CodeInfo {
-    /// Unique id of this version (never reused).
+    /// Unique id of this code (never reused). A version has one per tier its code was made
+    /// at; name and number are the version's.
     pub id: u64,
     /// The function's name, or the source name for top-level code.
     pub name: String,
@@ -211,10 +245,43 @@ pub struct Compiled {
     retire_epoch: u64,
     /// When its memory was returned (monotonic ns, as `time_ns()` reads it).
     freed_ns: Option<i64>,
-    /// Optimized IR text (for `:ir`).
-    pub ir: String,
-    /// Optimization level it was compiled at (for `:asm`).
-    pub opt: u8,
+    /// The module its current code was emitted from, as bitcode: what `:ir` prints and `:asm`
+    /// emits again, and what the optimizing tier starts from. Empty for top-level units.
+    pub bitcode: Arc<[u8]>,
+    /// The tier of its current code.
+    pub tier: Tier,
+    /// Optimization level its current code was compiled at (for `:asm`).
+    pub level: u8,
+    /// Code of earlier tiers replaced by a tier-up, waiting until no task can be in it.
+    old_tiers: Vec<OldTier>,
+}
+
+/// Which compiler made a unit's code. A tier change keeps the version (same number, same
+/// source); only its code is replaced, through the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Made at once, without optimization (FastISel): callable as soon as it is defined.
+    Fast,
+    /// Made by the optimizing tier (the `:opt` level), in the background or at once.
+    Opt,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::Fast => "fast",
+            Tier::Opt => "opt",
+        })
+    }
+}
+
+/// A unit's code of an earlier tier, replaced (by a tier-up) at `retire_epoch`. It has its own
+/// code-map entry (same name and version, its own id), so frames in it pin it, not the new
+/// code; it is freed like a replaced version (invariant 3), without a `freed` event.
+struct OldTier {
+    info: Arc<CodeInfo>,
+    _code: Code,
+    retire_epoch: u64,
 }
 
 /// One version of a function: its compiled unit and what only functions have.
@@ -241,8 +308,9 @@ pub(crate) struct NewUnit {
     pub calls_slots: Vec<usize>,
     pub calls: BTreeSet<String>,
     pub globals: BTreeSet<String>,
-    pub ir: String,
-    pub opt: u8,
+    pub bitcode: Arc<[u8]>,
+    pub tier: Tier,
+    pub level: u8,
 }
 
 impl Compiled {
@@ -258,9 +326,86 @@ impl Compiled {
             globals: u.globals,
             retire_epoch: 0,
             freed_ns: None,
-            ir: u.ir,
-            opt: u.opt,
+            bitcode: u.bitcode,
+            tier: u.tier,
+            level: u.level,
+            old_tiers: Vec::new(),
         }
+    }
+
+    /// The address of its current code's entry, while it has code.
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> Option<usize> {
+        self.code.as_ref().map(|c| c.addr)
+    }
+
+    /// Replaces its fast-tier code with optimized code, through `slot`: only if it is live at
+    /// the fast tier and the slot still holds its fast code (compare-and-swap), otherwise
+    /// `code` is dropped (unlinked: nothing ever reached it) and false returned. The fast code
+    /// is then kept as an old tier, retired at the epoch of the swap. Called under the registry
+    /// lock, like every other slot store.
+    pub(crate) fn tier_up(
+        &mut self,
+        slot: usize,
+        info: Arc<CodeInfo>,
+        mut code: Code,
+        bitcode: Arc<[u8]>,
+        level: u8,
+    ) -> bool {
+        let Some(fast) = self.code.as_ref().map(|c| c.addr) else {
+            return false;
+        };
+        if self.state != State::Live || self.tier != Tier::Fast {
+            return false;
+        }
+        // The optimized code was compiled from the same bitcode, so its inlined copies point at
+        // the same identities: it keeps them alive too (the fast code may be freed first).
+        if let Some(fast_code) = self.code.as_ref() {
+            code.keep_sites(fast_code.sites.clone());
+        }
+        // Mapped before the store: a frame walk must know the code as soon as a task can
+        // enter it.
+        code.map(info.clone());
+        // SAFETY: `code` was compiled from this version's own module (same signature, so the
+        // slot's ABI), and from here on it is owned by this unit, freed only by retirement.
+        if unsafe { !crate::slots::compare_and_swap(slot, fast, code.addr) } {
+            return false;
+        }
+        let epoch = crate::tasks::request_scan();
+        let old_code = self.code.replace(code).expect("checked above");
+        let old_info = std::mem::replace(&mut self.info, info);
+        self.old_tiers.push(OldTier {
+            info: old_info,
+            _code: old_code,
+            retire_epoch: epoch,
+        });
+        self.bitcode = bitcode;
+        self.tier = Tier::Opt;
+        self.level = level;
+        true
+    }
+
+    /// Ids of the code of its older tiers not yet freed (their frames count as its frames).
+    pub fn old_tier_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.old_tiers.iter().map(|t| t.info.id)
+    }
+
+    /// Frees the old tiers that `freeable(retire_epoch, id)` allows; returns whether some are
+    /// left.
+    ///
+    /// # Safety
+    /// `freeable` returns true only for code no task is in and none can enter (invariant 3):
+    /// after a tier-up no slot holds the old code, so that is every running task having
+    /// published since the swap, none with a frame in it.
+    pub(crate) unsafe fn free_old_tiers(&mut self, freeable: impl Fn(u64, u64) -> bool) -> bool {
+        self.old_tiers
+            .retain(|t| !freeable(t.retire_epoch, t.info.id));
+        !self.old_tiers.is_empty()
+    }
+
+    /// Whether code of an older tier is still waiting to be freed.
+    pub fn has_old_tiers(&self) -> bool {
+        !self.old_tiers.is_empty()
     }
 
     /// Its life cycle state.
@@ -294,10 +439,12 @@ impl Compiled {
     /// invariant 3 in ARCHITECTURE.md): no slot holds it and no published frame is in it.
     pub(crate) unsafe fn free(&mut self) {
         debug_assert_eq!(self.state, State::Draining);
+        debug_assert!(self.old_tiers.is_empty());
         self.code = None;
+        self.old_tiers = Vec::new();
         self.state = State::Freed;
         self.freed_ns = Some(crate::runtime::monotonic_ns());
-        self.ir = String::new();
+        self.bitcode = Arc::from(Vec::new());
         self.calls_slots = Vec::new();
         self.calls = Default::default();
         self.globals = Default::default();

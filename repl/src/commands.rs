@@ -99,7 +99,7 @@ pub const COMMANDS: &[CommandHelp] = &[
         "versions",
         &[],
         "NAME",
-        "every version of a function: state, active frames, code size, origin",
+        "every version of a function: state, tier (fast/opt), active frames, code size, origin",
         ":versions sort",
     ),
     cmd(
@@ -134,14 +134,14 @@ pub const COMMANDS: &[CommandHelp] = &[
         "ir",
         &[],
         "NAME",
-        "optimized LLVM IR of the current version",
+        "LLVM IR of the code now in the slot (optimized once tiered up)",
         ":ir gcd",
     ),
     cmd(
         "asm",
         &[],
         "NAME",
-        "machine code of the current version",
+        "machine code now in the slot of the current version",
         ":asm gcd",
     ),
     cmd(
@@ -171,7 +171,7 @@ pub const COMMANDS: &[CommandHelp] = &[
         "opt",
         &[],
         "[0-3]",
-        "optimization level for new definitions (default 2; alone: show it)",
+        "optimizing tier level for new definitions (default 2; 0: fast tier only; alone: show it)",
         ":opt 3",
     ),
     cmd(

@@ -121,7 +121,8 @@ pub fn listing(fns: &[FnSummary], globals: &[GlobalRow]) -> String {
     out
 }
 
-/// `:versions NAME`: one line per version, oldest first.
+/// `:versions NAME`: one line per version, oldest first: state, tier (`fast` or `opt`), frames,
+/// code size, origin.
 pub fn versions(rows: &[VersionRow]) -> String {
     let mut out = String::new();
     for v in rows {
@@ -130,9 +131,10 @@ pub fn versions(rows: &[VersionRow]) -> String {
             None => "-".to_string(),
         };
         out.push_str(&format!(
-            "v{:<3} {:<8}  frames {:<3}  code {:<8}  {}\n",
+            "v{:<3} {:<8}  {:<4}  frames {:<3}  code {:<8}  {}\n",
             v.version,
             v.state.to_string(),
+            v.tier.to_string(),
             v.frames,
             size,
             v.origin

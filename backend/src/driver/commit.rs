@@ -9,6 +9,7 @@
 use super::compile::LinkedSet;
 use super::plan::Plan;
 use crate::session::{Event, Reporter};
+use crate::tier::TierUp;
 use crate::versions::{next_id, CodeInfo, Compiled, FnEntry, NewUnit, Registry, Source, Version};
 use crate::{slots, tasks};
 use livejit_frontend::tast::TProgram;
@@ -21,6 +22,8 @@ pub(crate) struct Committed {
     pub top: Option<(usize, u64)>,
     /// Monotonic time just before the slot stores (the start of swap latency).
     pub stored_ns: i64,
+    /// The installed fast-tier functions to optimize in the background, in definition order.
+    pub tier_ups: Vec<TierUp>,
 }
 
 /// 1-based line of a byte offset.
@@ -36,14 +39,13 @@ fn origin(source: &Source, span: Span) -> String {
     }
 }
 
-/// Installs `set` (see the module doc). `opt` is the level it was compiled at.
+/// Installs `set` (see the module doc).
 pub(crate) fn commit(
     reg: &mut Registry,
     mut set: LinkedSet,
     program: &TProgram,
     source: &Arc<Source>,
     plan: &Plan,
-    opt: u8,
     report: &Reporter,
 ) -> Committed {
     set.keep_allocations();
@@ -52,6 +54,7 @@ pub(crate) fn commit(
     };
     let mut installed = Vec::new();
     let mut replaced = Vec::new();
+    let mut tier_ups = Vec::new();
     for (index, unit) in std::mem::take(&mut set.fns) {
         let f = &program.fns[index];
         let p = &plan.fns[index];
@@ -74,6 +77,15 @@ pub(crate) fn commit(
             body.site.set(info.clone());
             reg.inline.insert(f.name.clone(), body.clone());
         }
+        if let Some(level) = unit.tier_up {
+            tier_ups.push(TierUp {
+                name: f.name.clone(),
+                id: info.id,
+                symbol: format!("{}$v{n}", f.name),
+                bitcode: unit.bitcode.clone(),
+                level,
+            });
+        }
         let version = Version {
             unit: Compiled::live(
                 NewUnit {
@@ -81,8 +93,9 @@ pub(crate) fn commit(
                     calls_slots: calls_slots(&f.calls),
                     calls: f.calls.clone(),
                     globals: f.globals.clone(),
-                    ir: unit.ir,
-                    opt,
+                    bitcode: unit.bitcode,
+                    tier: unit.tier,
+                    level: unit.level,
                 },
                 unit.code,
             ),
@@ -133,8 +146,9 @@ pub(crate) fn commit(
                 calls_slots: calls_slots(&program.top.calls),
                 calls: program.top.calls.clone(),
                 globals: program.top.globals.clone(),
-                ir: unit.ir,
-                opt,
+                bitcode: unit.bitcode,
+                tier: unit.tier,
+                level: unit.level,
             },
             unit.code,
         ));
@@ -167,5 +181,9 @@ pub(crate) fn commit(
     for (name, version, _, _) in installed {
         report(Event::Defined { name, version });
     }
-    Committed { top, stored_ns }
+    Committed {
+        top,
+        stored_ns,
+        tier_ups,
+    }
 }

@@ -11,7 +11,8 @@ use crate::codegen::{self, Resolver, Unit};
 use crate::inline::{self, InlineBody};
 use crate::jit::Jit;
 use crate::objcode::{self, Targets};
-use crate::versions::Code;
+use crate::tier::Tiering;
+use crate::versions::{Code, Linked, Tier};
 use crate::{gc, slots};
 use inkwell::context::Context;
 use livejit_frontend::tast::TProgram;
@@ -20,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Top-level units with more statements than this are compiled at `:opt 0` (see
-/// [`compile_unit`]).
+/// [`prepare_unit`]).
 const LONG_TOP: usize = 1_000;
 
 /// Units whose loops nest deeper than this are compiled at `:opt 0`: LLVM's loop passes are
@@ -32,8 +33,10 @@ const DEEP_LOOPS: usize = 32;
 pub(crate) struct Options<'a> {
     pub targets: &'a Targets,
     pub jit: &'a Arc<Mutex<Jit>>,
-    /// Optimization level 0-3.
+    /// Optimization level 0-3 of the optimizing tier.
     pub opt: u8,
+    /// When the optimizing tier runs.
+    pub tiering: Tiering,
     /// Emit safepoint polls.
     pub polls: bool,
     /// What a fresh array global holds before its declaration runs.
@@ -43,8 +46,13 @@ pub(crate) struct Options<'a> {
 /// One linked unit.
 pub(crate) struct LinkedUnit {
     pub code: Code,
-    /// Optimized IR text (for `:ir`).
-    pub ir: String,
+    /// The module the code was emitted from, as bitcode (functions only).
+    pub bitcode: Arc<[u8]>,
+    /// The tier and level the code was made at.
+    pub tier: Tier,
+    pub level: u8,
+    /// The level the optimizing tier should compile it at in the background, if it should.
+    pub tier_up: Option<u8>,
 }
 
 /// Everything a transaction compiled and allocated, not yet installed.
@@ -198,27 +206,32 @@ pub(crate) fn compile(
             resolver.inline.insert(f.name.clone(), body);
         }
     }
-    let mut fns = Vec::new();
+    // One LLVM context for the transaction's modules: the fast-tier ones are linked into one
+    // module and emitted as one object (see `link_units`).
+    let ctx = Context::create();
+    let mut prepared = Vec::new();
+    let mut indices = Vec::new();
     for p in &plan.fns {
         let Some(n) = p.version else { continue };
         let f = &program.fns[p.index];
-        let unit = compile_unit(opts, &format!("{}$v{n}", f.name), &Unit::Fn(f), &resolver)?;
-        fns.push((p.index, unit));
+        let symbol = format!("{}$v{n}", f.name);
+        prepared.push(prepare_unit(opts, &ctx, symbol, &Unit::Fn(f), &resolver)?);
+        indices.push(p.index);
     }
-    let top = if program.top.items.is_empty() {
-        None
-    } else {
-        let id = crate::versions::next_id();
-        let unit = compile_unit(
+    let top_id = (!program.top.items.is_empty()).then(crate::versions::next_id);
+    if let Some(id) = top_id {
+        let unit = Unit::Top(&program.top);
+        prepared.push(prepare_unit(
             opts,
-            &format!("__top${id}"),
-            &Unit::Top(&program.top),
+            &ctx,
+            format!("__top${id}"),
+            &unit,
             &resolver,
-        )?;
-        Some((id, unit))
-    };
-    set.fns = fns;
-    set.top = top;
+        )?);
+    }
+    let mut units = link_units(opts, prepared)?.into_iter();
+    set.fns = indices.into_iter().zip(units.by_ref()).collect();
+    set.top = top_id.zip(units.next());
     set.inline = plan
         .fns
         .iter()
@@ -231,44 +244,152 @@ pub(crate) fn compile(
     Ok(set)
 }
 
-/// Generates, optimizes, emits and links one unit.
-fn compile_unit(
+/// One unit generated and optimized, not yet emitted.
+struct Prepared<'ctx> {
+    symbol: String,
+    module: inkwell::module::Module<'ctx>,
+    level: u8,
+    tier_up: Option<u8>,
+    /// Keep its bitcode (functions: for `:ir`, `:asm` and the optimizing tier).
+    keep: bool,
+    /// Identities of the versions inlined into it, which its code must keep (`inline.rs`).
+    sites: Vec<Arc<crate::inline::Site>>,
+}
+
+/// Generates and optimizes one unit.
+fn prepare_unit<'ctx>(
     opts: &Options<'_>,
-    symbol: &str,
+    ctx: &'ctx Context,
+    symbol: String,
     unit: &Unit<'_>,
     resolver: &dyn Resolver,
-) -> Result<LinkedUnit, String> {
-    let ctx = Context::create();
-    let g = codegen::generate(&ctx, symbol, unit, resolver, opts.polls)?;
-    // Top-level code runs once, and LLVM's O2 costs ~60 us per statement: a generated file of
-    // 100,000 top-level statements spent ~9 s optimizing code that runs for microseconds. Long
-    // top-level code is compiled without optimization (its loops too; functions are
-    // unaffected). Top-level IR is not kept either: only `:ir` and `:asm` of functions read it.
-    let (opt, keep_ir) = match unit {
-        Unit::Top(t) if t.items.len() > LONG_TOP => (0, false),
-        Unit::Top(_) => (opts.opt, false),
-        Unit::Fn(_) => (opts.opt, true),
+) -> Result<Prepared<'ctx>, String> {
+    let g = codegen::generate(ctx, &symbol, unit, resolver, opts.polls)?;
+    // Functions are made at the fast tier and optimized in the background (`tier.rs`), unless
+    // the tiering says otherwise. Top-level code runs once, so it never tiers up: it is
+    // optimized at once only if it has a loop (which may be hot). LLVM's O2 costs ~60 us per
+    // statement, and a generated file of 100,000 top-level statements spent ~9 s optimizing
+    // code that runs for microseconds: long top-level code is never optimized. Top-level
+    // bitcode is not kept either: only `:ir` and `:asm` of functions read it.
+    let (mut level, mut tier_up, keep) = match (unit, opts.tiering) {
+        (Unit::Top(t), _) if t.items.len() > LONG_TOP => (0, None, false),
+        (Unit::Top(_), Tiering::OptNow) => (opts.opt, None, false),
+        (Unit::Top(_), Tiering::Tiered) if g.loop_depth > 0 => (opts.opt, None, false),
+        (Unit::Top(_), _) => (0, None, false),
+        (Unit::Fn(_), Tiering::OptNow) => (opts.opt, None, true),
+        (Unit::Fn(_), Tiering::Fast) => (0, None, true),
+        (Unit::Fn(_), Tiering::Tiered) => (0, (opts.opt > 0).then_some(opts.opt), true),
     };
-    let opt = if g.loop_depth > DEEP_LOOPS { 0 } else { opt };
-    opts.targets.prepare(&g.module);
-    if opt < 2 && !g.sites.is_empty() {
-        // Levels 0 and 1 have no inliner: the guarded copies are inlined here.
+    if g.loop_depth > DEEP_LOOPS {
+        level = 0;
+        tier_up = None;
+    }
+    opts.targets.prepare(&g.module)?;
+    if level < 2 && !g.sites.is_empty() {
+        // Levels 0 and 1 have no inliner: the guarded copies are inlined here (so the kept
+        // bitcode the optimizing tier starts from has them inlined too).
         opts.targets.inline_always(&g.module)?;
     }
-    opts.targets.optimize(&g.module, opt)?;
-    let ir = if keep_ir {
-        g.module.print_to_string().to_string()
+    opts.targets.optimize(&g.module, level)?;
+    Ok(Prepared {
+        symbol,
+        module: g.module,
+        level,
+        tier_up,
+        keep,
+        sites: g.sites,
+    })
+}
+
+fn keep_bitcode(p: &Prepared<'_>) -> Arc<[u8]> {
+    if p.keep {
+        Arc::from(objcode::bitcode(&p.module))
     } else {
-        String::new()
-    };
-    let object = opts.targets.emit_object(&g.module, opt)?;
-    let size = objcode::symbol_size(&object, symbol)?;
-    let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
-    let (tracker, addrs) = jit.add_object(&object, symbol, &[symbol])?;
-    drop(jit);
-    let mut code = Code::new(opts.jit.clone(), tracker, addrs[0], size);
-    code.keep_sites(g.sites);
-    Ok(LinkedUnit { code, ir })
+        Arc::from(Vec::new())
+    }
+}
+
+/// Emits and links prepared units, in order. Units at the fast tier are linked into one module
+/// and emitted as one object under one tracker, which they share: the legacy code generation
+/// pipeline, the object writer and the JIT link cost about as much for one small function as
+/// for a hundred, so a file of many functions pays them once. (That object's memory is
+/// returned when the last of its units is freed.) Optimized units get an object each.
+fn link_units(opts: &Options<'_>, prepared: Vec<Prepared<'_>>) -> Result<Vec<LinkedUnit>, String> {
+    let fast = prepared.iter().filter(|p| p.level == 0).count();
+    let mut out: Vec<Option<LinkedUnit>> = Vec::new();
+    // Per fast-tier unit: (index in `out`, symbol, bitcode, tier-up level).
+    type Batched = (
+        usize,
+        String,
+        Arc<[u8]>,
+        Option<u8>,
+        Vec<Arc<crate::inline::Site>>,
+    );
+    let mut batch: Vec<Batched> = Vec::new();
+    let mut batch_modules = Vec::new();
+    for p in prepared {
+        let bitcode = keep_bitcode(&p);
+        if p.level == 0 && fast > 1 {
+            batch.push((out.len(), p.symbol, bitcode, p.tier_up, p.sites));
+            out.push(None);
+            batch_modules.push(p.module);
+            continue;
+        }
+        let object = opts.targets.emit_object(&p.module, p.level)?;
+        let size = objcode::symbol_size(&object, &p.symbol)?;
+        let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
+        let (tracker, addrs) = jit.add_object(&object, &p.symbol, &[&p.symbol])?;
+        drop(jit);
+        let mut code = Code::new(opts.jit.clone(), tracker, addrs[0], size);
+        code.keep_sites(p.sites);
+        out.push(Some(LinkedUnit {
+            code,
+            bitcode,
+            tier: if p.level == 0 { Tier::Fast } else { Tier::Opt },
+            level: p.level,
+            tier_up: p.tier_up,
+        }));
+    }
+    // Linked pairwise, level by level: linking each module into one growing module costs time
+    // in proportion to what it already holds (quadratic over a file of functions).
+    while batch_modules.len() > 1 {
+        let mut next = Vec::with_capacity(batch_modules.len().div_ceil(2));
+        let mut modules = batch_modules.into_iter();
+        while let Some(a) = modules.next() {
+            if let Some(b) = modules.next() {
+                a.link_in_module(b).map_err(|e| e.to_string())?;
+            }
+            next.push(a);
+        }
+        batch_modules = next;
+    }
+    if let Some(module) = batch_modules.pop() {
+        let object = opts.targets.emit_object(&module, 0)?;
+        drop(module);
+        let symbols: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
+        let sizes = objcode::symbol_sizes(&object, &symbols)?;
+        let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
+        let (tracker, addrs) = jit.add_object(&object, symbols[0], &symbols)?;
+        drop(jit);
+        let linked = Linked::new(opts.jit.clone(), tracker);
+        for (((i, _, bitcode, tier_up, sites), addr), size) in
+            batch.into_iter().zip(addrs).zip(sizes)
+        {
+            let mut code = Code::part_of(linked.clone(), addr, size);
+            code.keep_sites(sites);
+            out[i] = Some(LinkedUnit {
+                code,
+                bitcode,
+                tier: Tier::Fast,
+                level: 0,
+                tier_up,
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|u| u.expect("every unit linked"))
+        .collect())
 }
 
 #[cfg(test)]
@@ -287,6 +408,7 @@ mod tests {
             targets: &targets,
             jit: &jit,
             opt: 0,
+            tiering: Tiering::Tiered,
             polls: true,
             empty_array: empty,
         };
