@@ -223,3 +223,39 @@ fn a_unit_with_many_calls_stays_within_the_inlining_budget() {
     let slot_loads = o.stdout.matches("load atomic ptr").count();
     assert_eq!((guards, slot_loads), (1333, 1500), "{}", o.report());
 }
+
+/// After the caller has tiered up (its optimized code made from the fast code's bitcode, the
+/// fast code freed), an error inside the inlined copy still names the inlined version: the
+/// optimized code keeps the identities its inlined copies point at.
+#[test]
+fn an_error_in_inlined_code_after_the_caller_tiers_up_names_the_inlined_version() {
+    // Wait for the optimizing tier by polling `:versions` between inputs.
+    let mut cmd = livejit_command(Path::new(env!("CARGO_MANIFEST_DIR")));
+    cmd.env("LIVEJIT_INLINE", "auto");
+    let mut input = String::from(
+        "fn at(a: [int], i: int) -> int { a[i] }\n\
+         fn total(n: int) -> int { let xs = [1, 2, 3]; let s = 0; for i in 0..n { s += at(xs, i); } s }\n\
+         total(3)\n",
+    );
+    // 100 rounds of 50 ms leave the tier-up thread 5 s (many times what it needs).
+    for _ in 0..100 {
+        input.push_str(":versions total\n:sleep 50\n");
+    }
+    input.push_str("total(5)\n:versions total\n");
+    let o = run_with_timeout(cmd, Some(input.into_bytes()), Duration::from_secs(120));
+    let tiered = o
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("v1 ") && l.contains(" opt "));
+    assert!(
+        tiered,
+        "total never reached the optimizing tier\n{}",
+        o.report()
+    );
+    assert!(
+        o.stderr
+            .contains("= in at (v1) called from total (v1) called from <input:"),
+        "{}",
+        o.report()
+    );
+}
