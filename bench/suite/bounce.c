@@ -1,43 +1,50 @@
-/* Are We Fast Yet: Bounce, same algorithm and data layout as bounce.src (parallel arrays of
- * ball fields; the Random object is a one-element array holding the seed). */
+/* Are We Fast Yet: Bounce, same algorithm and data layout as bounce.src: a Random object and
+ * one heap object per ball, held in an array of pointers, all fresh in each iteration. */
 #include "common.h"
 
-static int64_t next_rand(int64_t *seed) {
-    seed[0] = ((seed[0] * 1309) + 13849) & 65535;
-    return seed[0];
+typedef struct { int64_t seed; } Random;
+typedef struct { int64_t x, y, x_vel, y_vel; } Ball;
+
+static int64_t next_rand(Random *r) {
+    r->seed = ((r->seed * 1309) + 13849) & 65535;
+    return r->seed;
 }
 
 static int64_t iabs(int64_t v) { return v < 0 ? 0 - v : v; }
 
-static bool bounce(int64_t *x, int64_t *y, int64_t *xv, int64_t *yv, int64_t b) {
+static Ball *new_ball(Random *r) {
+    Ball *b = malloc(sizeof(Ball));
+    b->x = next_rand(r) % 500;
+    b->y = next_rand(r) % 500;
+    b->x_vel = (next_rand(r) % 300) - 150;
+    b->y_vel = (next_rand(r) % 300) - 150;
+    return b;
+}
+
+static bool bounce(Ball *b) {
     int64_t x_limit = 500, y_limit = 500;
     bool bounced = false;
-    x[b] += xv[b];
-    y[b] += yv[b];
-    if (x[b] > x_limit) { x[b] = x_limit; xv[b] = 0 - iabs(xv[b]); bounced = true; }
-    if (x[b] < 0) { x[b] = 0; xv[b] = iabs(xv[b]); bounced = true; }
-    if (y[b] > y_limit) { y[b] = y_limit; yv[b] = 0 - iabs(yv[b]); bounced = true; }
-    if (y[b] < 0) { y[b] = 0; yv[b] = iabs(yv[b]); bounced = true; }
+    b->x += b->x_vel;
+    b->y += b->y_vel;
+    if (b->x > x_limit) { b->x = x_limit; b->x_vel = 0 - iabs(b->x_vel); bounced = true; }
+    if (b->x < 0) { b->x = 0; b->x_vel = iabs(b->x_vel); bounced = true; }
+    if (b->y > y_limit) { b->y = y_limit; b->y_vel = 0 - iabs(b->y_vel); bounced = true; }
+    if (b->y < 0) { b->y = 0; b->y_vel = iabs(b->y_vel); bounced = true; }
     return bounced;
 }
 
 static int64_t benchmark(void) {
-    int64_t seed[1] = {74755};
+    Random *random = malloc(sizeof(Random));
+    random->seed = 74755;
     int64_t ball_count = 100, bounces = 0;
-    int64_t *x = calloc(ball_count, sizeof(int64_t));
-    int64_t *y = calloc(ball_count, sizeof(int64_t));
-    int64_t *xv = calloc(ball_count, sizeof(int64_t));
-    int64_t *yv = calloc(ball_count, sizeof(int64_t));
-    for (int64_t b = 0; b < ball_count; b++) {
-        x[b] = next_rand(seed) % 500;
-        y[b] = next_rand(seed) % 500;
-        xv[b] = (next_rand(seed) % 300) - 150;
-        yv[b] = (next_rand(seed) % 300) - 150;
-    }
+    Ball **balls = malloc(ball_count * sizeof(Ball *));
+    for (int64_t b = 0; b < ball_count; b++) balls[b] = new_ball(random);
     for (int64_t i = 1; i < 51; i++)
         for (int64_t b = 0; b < ball_count; b++)
-            if (bounce(x, y, xv, yv, b)) bounces++;
-    free(x); free(y); free(xv); free(yv);
+            if (bounce(balls[b])) bounces++;
+    for (int64_t b = 0; b < ball_count; b++) free(balls[b]);
+    free(balls);
+    free(random);
     return bounces;
 }
 

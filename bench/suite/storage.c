@@ -1,7 +1,7 @@
-/* Are We Fast Yet: Storage, same algorithm as storage.src: a tree of depth 7 of heap arrays
- * (inner nodes: 4 slots, leaves: 1 to 10 slots), every node a fresh allocation. Unlike the
- * livejit version (no arrays of arrays yet) the tree is linked, as in the original, and freed
- * when the iteration ends (the original leaves that to its GC). */
+/* Are We Fast Yet: Storage, same algorithm as storage.src: a linked tree of depth 7 (inner
+ * nodes: 4 children, leaves: 1 to 10 int slots), every node a fresh allocation, freed when the
+ * iteration ends (the original leaves that to its GC). storage.src makes a node a struct plus
+ * its children or leaf array (two allocations); this C keeps the original's one allocation. */
 #include "common.h"
 
 static int64_t next_rand(int64_t *seed) {
