@@ -30,7 +30,7 @@ pub use completion::{Callable, CompletionData, StructInfo, Typed};
 pub use driver::commit::line_of;
 pub use runtime::{route_program_output, RuntimeError};
 pub use session::{
-    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, Preview, Reporter,
+    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, OutputSink, Preview, Reporter,
     Session, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;

@@ -17,7 +17,7 @@ use crate::versions::{Registry, Source, State, Version};
 use crate::{gc, reclaim};
 use inkwell::context::Context;
 use livejit_frontend::tast::TTopItem;
-use livejit_frontend::{compile_front, Diagnostic, Type};
+use livejit_frontend::{compile_front, Diagnostic, Span, Type};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
@@ -32,13 +32,19 @@ pub(crate) struct Shared {
     /// Held by a transaction from its registry snapshot to its commit (not while its top-level
     /// code runs), so two inputs never commit against stale state.
     tx: Mutex<()>,
+    /// The next task id.
+    next_task: std::sync::atomic::AtomicU64,
+    /// Inputs named so far (`<input:N>`), counted across every handle of the session.
+    inputs: std::sync::atomic::AtomicUsize,
+    /// `:spawn`ed tasks, running or ended, of every handle of the session.
+    background: Mutex<BTreeMap<u64, BackgroundTask>>,
     /// Interleaving hooks for the retirement tests.
     #[cfg(test)]
     pub(crate) hooks: reclaim::TestHooks,
 }
 
 /// Something the session reports as it happens, from any thread (rendered by the REPL).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// A function version was installed (`version` 1: a new function).
     Defined {
@@ -86,12 +92,44 @@ pub enum Event {
 pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// Errors of one input, with the source they point into.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct CompileErrors {
     /// The source.
     pub source: Arc<Source>,
     /// Every error found.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CompileErrors {
+    /// The errors split by file, for a transaction of several files ([`Source::joined`]):
+    /// each group with its own file's text, spans within it, in file order. Any other
+    /// source: itself.
+    pub fn by_file(self) -> Vec<CompileErrors> {
+        if self.source.parts.is_empty() {
+            return vec![self];
+        }
+        let mut groups: BTreeMap<usize, Vec<Diagnostic>> = BTreeMap::new();
+        for mut d in self.diagnostics {
+            let at = d.primary_span().unwrap_or_default();
+            let part = self.source.part_index(at.start);
+            d.labels
+                .retain(|l| self.source.part_index(l.span.start) == part);
+            for l in &mut d.labels {
+                l.span = self.source.locate(l.span).1;
+            }
+            groups.entry(part).or_default().push(d);
+        }
+        groups
+            .into_iter()
+            .map(|(part, diagnostics)| {
+                let start = self.source.parts[part].1;
+                CompileErrors {
+                    source: self.source.locate(Span::new(start, start)).0,
+                    diagnostics,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The result of evaluating an input or a file in the foreground.
@@ -139,13 +177,17 @@ pub struct Session {
     opt: u8,
     polls: bool,
     last_install_ns: i64,
-    inputs: usize,
-    next_task: u64,
-    background: BTreeMap<u64, BackgroundTask>,
     reporter: Reporter,
     /// The foreground task's context while one runs (Ctrl-C interrupts it).
     foreground: Arc<Mutex<Option<Arc<TaskCtx>>>>,
+    /// Where program output of this handle's tasks goes (`None`: the process-wide route).
+    output: Option<OutputSink>,
+    /// Made by [`Session::new`] (not [`Session::handle`]): its drop ends the session's tasks.
+    primary: bool,
 }
+
+/// Receives each line of a task's program output (without its newline), from its thread.
+pub type OutputSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Interrupts the foreground evaluation of a session from any thread (a signal handler's).
 #[derive(Clone)]
@@ -171,7 +213,7 @@ impl Interrupter {
 }
 
 /// One function for `:list`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FnSummary {
     /// Its name.
     pub name: String,
@@ -210,7 +252,7 @@ impl Preview {
 }
 
 /// One version for `:versions`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VersionRow {
     /// `vN`'s N.
     pub version: u32,
@@ -225,7 +267,7 @@ pub struct VersionRow {
 }
 
 /// Where a background task is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TaskState {
     /// Still running.
     Running,
@@ -240,7 +282,7 @@ pub enum TaskState {
 }
 
 /// One background task for `:tasks`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRow {
     /// Its id.
     pub id: u64,
@@ -269,6 +311,9 @@ impl Session {
             jit: Arc::new(Mutex::new(jit)),
             reg: Mutex::new(Registry::default()),
             tx: Mutex::new(()),
+            next_task: std::sync::atomic::AtomicU64::new(1),
+            inputs: std::sync::atomic::AtomicUsize::new(0),
+            background: Mutex::new(BTreeMap::new()),
             #[cfg(test)]
             hooks: reclaim::TestHooks::default(),
         });
@@ -287,12 +332,44 @@ impl Session {
             opt: 2,
             polls: true,
             last_install_ns: 0,
-            inputs: 0,
-            next_task: 1,
-            background: BTreeMap::new(),
             reporter,
             foreground: Arc::new(Mutex::new(None)),
+            output: None,
+            primary: true,
         })
+    }
+
+    /// Another handle on the same session (same registry, JIT, globals, task table and
+    /// transaction lock) with its own foreground evaluation, its own reporter and output sink,
+    /// and the optimization level this one has now. Evaluations of different handles run
+    /// concurrently; their transactions are serialized. Dropping a handle does not end the
+    /// session's tasks (dropping the session made by [`Session::new`] does).
+    pub fn handle(&self, reporter: Reporter) -> Result<Session, String> {
+        Ok(Session {
+            shared: self.shared.clone(),
+            targets: Targets::host()?,
+            empty_array: self.empty_array,
+            opt: self.opt,
+            polls: self.polls,
+            last_install_ns: 0,
+            reporter,
+            foreground: Arc::new(Mutex::new(None)),
+            output: None,
+            primary: false,
+        })
+    }
+
+    /// Sends the program output of tasks started from now on by this handle (foreground
+    /// evaluations and `:spawn`) to `sink`; `None`: the process-wide route.
+    pub fn set_output(&mut self, sink: Option<OutputSink>) {
+        self.output = sink;
+    }
+
+    fn background(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, BackgroundTask>> {
+        self.shared
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// A handle that interrupts this session's foreground evaluation (for Ctrl-C).
@@ -319,8 +396,8 @@ impl Session {
 
     /// A name for the next REPL input (`<input:N>`).
     pub fn next_input_name(&mut self) -> String {
-        self.inputs += 1;
-        format!("<input:{}>", self.inputs)
+        let n = self.shared.inputs.fetch_add(1, SeqCst) + 1;
+        format!("<input:{n}>")
     }
 
     fn snapshot(&self) -> plan::Snapshot {
@@ -353,7 +430,17 @@ impl Session {
     /// Compiles and installs `text` as one transaction, then runs its top-level code in the
     /// foreground and waits for it.
     pub fn eval(&mut self, name: &str, text: &str) -> EvalResult {
-        let source = Source::new(name, text);
+        self.eval_source(Source::new(name, text))
+    }
+
+    /// Installs several files as one transaction (all or nothing), then runs their top-level
+    /// code, in order, in the foreground (`livejit push`). Diagnostics and runtime errors
+    /// point into the file they concern ([`CompileErrors::by_file`], [`Source::locate`]).
+    pub fn eval_files(&mut self, files: &[(String, String)]) -> EvalResult {
+        self.eval_source(Source::joined(files))
+    }
+
+    fn eval_source(&mut self, source: Arc<Source>) -> EvalResult {
         let entry = match self.install_on_big_stack(source) {
             Ok(e) => e,
             Err(errors) => return EvalResult::Rejected(errors),
@@ -363,7 +450,7 @@ impl Session {
         };
         // SAFETY: `entry` is the top-level unit the install just committed, a `void (ptr)`
         // function; it is retired only by the `on_end` callback, so it stays mapped meanwhile.
-        let task = match unsafe { tasks::spawn(entry, false, self.retire_top_on_end(top_id)) } {
+        let task = match unsafe { tasks::spawn(entry, false, self.output.clone(), self.retire_top_on_end(top_id)) } {
             Ok(t) => t,
             Err(e) => return EvalResult::Crashed(e),
         };
@@ -385,8 +472,7 @@ impl Session {
         let Some((entry, top_id)) = self.install_on_big_stack(source.clone())? else {
             return Ok(None);
         };
-        let id = self.next_task;
-        self.next_task += 1;
+        let id = self.shared.next_task.fetch_add(1, SeqCst);
         // Reported before the thread starts, so that it always comes before the task's end
         // (which the task thread reports).
         (self.reporter)(Event::TaskStarted { id });
@@ -410,7 +496,7 @@ impl Session {
             }
         });
         // SAFETY: as in `eval`: a committed top-level unit, retired only by `on_end`.
-        let task = match unsafe { tasks::spawn(entry, true, on_end) } {
+        let task = match unsafe { tasks::spawn(entry, true, self.output.clone(), on_end) } {
             Ok(t) => t,
             Err(e) => {
                 (self.reporter)(Event::TaskCrashed {
@@ -424,7 +510,7 @@ impl Session {
             }
         };
         let Task { ctx, handle } = task;
-        self.background.insert(
+        self.background().insert(
             id,
             BackgroundTask {
                 ctx,
@@ -533,9 +619,9 @@ impl Session {
     /// polls [`Session::task_outcome`] instead, so that Ctrl-C can stop the wait.
     pub fn wait(&mut self, id: Option<u64>) -> Result<(), String> {
         let ids: Vec<u64> = match id {
-            Some(id) if self.background.contains_key(&id) => vec![id],
+            Some(id) if self.background().contains_key(&id) => vec![id],
             Some(id) => return Err(format!("no task {id}")),
-            None => self.background.keys().copied().collect(),
+            None => self.background().keys().copied().collect(),
         };
         for id in ids {
             while self.task_outcome(id)?.is_none() {
@@ -547,8 +633,8 @@ impl Session {
 
     /// How background task `id` ended, or `None` while it runs. Ended tasks are kept.
     pub fn task_outcome(&mut self, id: u64) -> Result<Option<Outcome>, String> {
-        let t = self
-            .background
+        let mut background = self.background();
+        let t = background
             .get_mut(&id)
             .ok_or_else(|| format!("no task {id}"))?;
         t.reap();
@@ -557,14 +643,14 @@ impl Session {
 
     /// Ids of every background task, running or ended, in spawn order.
     pub fn task_ids(&self) -> Vec<u64> {
-        self.background.keys().copied().collect()
+        self.background().keys().copied().collect()
     }
 
     /// Interrupts background task `id`.
     pub fn kill(&mut self, id: u64) -> Result<(), String> {
         match self.task_outcome(id)? {
             None => {
-                if let Some(t) = self.background.get(&id) {
+                if let Some(t) = self.background().get(&id) {
                     t.ctx.interrupt();
                 }
                 Ok(())
@@ -575,7 +661,7 @@ impl Session {
 
     /// `:tasks`: every background task, running or ended, in spawn order.
     pub fn tasks(&mut self) -> Vec<TaskRow> {
-        self.background
+        self.background()
             .iter_mut()
             .map(|(id, t)| {
                 t.reap();
@@ -600,7 +686,7 @@ impl Session {
 
     /// Number of background tasks still running.
     pub fn running_tasks(&mut self) -> usize {
-        self.background
+        self.background()
             .values_mut()
             .map(|t| {
                 t.reap();
@@ -614,6 +700,7 @@ impl Session {
     /// Only this session's tasks: the running-task set is process-wide (scans must see every
     /// JIT frame), but another session's tasks are none of this one's business — several
     /// sessions live in one test process, and dropping one must not interrupt the others.
+    /// A [`Session::handle`] interrupts only its own foreground evaluation.
     pub fn interrupt_all(&mut self) {
         if let Some(fg) = self
             .foreground
@@ -623,12 +710,15 @@ impl Session {
         {
             fg.interrupt();
         }
-        for t in self.background.values() {
+        if !self.primary {
+            return;
+        }
+        for t in self.background().values() {
             t.ctx.interrupt();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self
-            .background
+            .background()
             .values()
             .any(|t| t.handle.as_ref().is_some_and(|h| !h.is_finished()))
             && Instant::now() < deadline
@@ -1017,7 +1107,7 @@ mod tests {
         let mut s = session();
         eval_ok(&mut s, SLOW);
         let id = spawn_slow(&mut s);
-        let ctx = s.background[&id].ctx.clone();
+        let ctx = s.background()[&id].ctx.clone();
         let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let f = fired.clone();
         *s.shared.hooks.after_read.lock().unwrap() = Some(Box::new(move |reg: &Registry| {
