@@ -30,8 +30,8 @@ pub use completion::{Callable, CompletionData, StructInfo, Typed};
 pub use driver::commit::line_of;
 pub use runtime::{route_program_output, RuntimeError};
 pub use session::{
-    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, OutputSink, Preview, Reporter,
-    Session, TaskRow, TaskState, VersionRow,
+    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, OutputSink, Preview,
+    Reporter, Session, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
 pub use values::enable_program_io;

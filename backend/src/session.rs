@@ -44,7 +44,7 @@ pub(crate) struct Shared {
 }
 
 /// Something the session reports as it happens, from any thread (rendered by the REPL).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// A function version was installed (`version` 1: a new function).
     Defined {
@@ -450,7 +450,14 @@ impl Session {
         };
         // SAFETY: `entry` is the top-level unit the install just committed, a `void (ptr)`
         // function; it is retired only by the `on_end` callback, so it stays mapped meanwhile.
-        let task = match unsafe { tasks::spawn(entry, false, self.output.clone(), self.retire_top_on_end(top_id)) } {
+        let task = match unsafe {
+            tasks::spawn(
+                entry,
+                false,
+                self.output.clone(),
+                self.retire_top_on_end(top_id),
+            )
+        } {
             Ok(t) => t,
             Err(e) => return EvalResult::Crashed(e),
         };

@@ -632,7 +632,9 @@ impl Repl {
                     .ok_or_else(|| format!("cannot read `{path}`: not sent by the client"))?;
                 let limit = crate::source::max_input();
                 if bytes.len() as u64 > limit {
-                    return Err(format!("`{path}` is larger than the input size limit ({limit} bytes)"));
+                    return Err(format!(
+                        "`{path}` is larger than the input size limit ({limit} bytes)"
+                    ));
                 }
                 Ok(bytes.clone())
             }
@@ -698,7 +700,9 @@ impl Repl {
                     true
                 }
                 None => {
-                    say!(self.sink, Err, 
+                    say!(
+                        self.sink,
+                        Err,
                         "error: no command `:{}` (try :help)",
                         arg.trim_start_matches(':')
                     );
@@ -760,12 +764,20 @@ impl Repl {
                     [fname, n] => match n.trim_start_matches('v').parse::<u32>() {
                         Ok(n) => (fname, Some(n)),
                         Err(_) => {
-                            say!(self.sink, Err, "error: `:source NAME [N]` takes a version number");
+                            say!(
+                                self.sink,
+                                Err,
+                                "error: `:source NAME [N]` takes a version number"
+                            );
                             return false;
                         }
                     },
                     _ => {
-                        say!(self.sink, Err, "error: `:source NAME [N]` takes a name and at most one version");
+                        say!(
+                            self.sink,
+                            Err,
+                            "error: `:source NAME [N]` takes a name and at most one version"
+                        );
                         return false;
                     }
                 };
@@ -814,7 +826,12 @@ impl Repl {
                 let start = Instant::now();
                 let ok = self.eval(&input, arg);
                 if ok {
-                    say!(self.sink, Out, "time: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+                    say!(
+                        self.sink,
+                        Out,
+                        "time: {:.3} ms",
+                        start.elapsed().as_secs_f64() * 1e3
+                    );
                 }
                 ok
             }
@@ -875,7 +892,11 @@ impl Repl {
                     true
                 }
                 Err(_) => {
-                    say!(self.sink, Err, "error: `:sleep MS` takes a number of milliseconds");
+                    say!(
+                        self.sink,
+                        Err,
+                        "error: `:sleep MS` takes a number of milliseconds"
+                    );
                     false
                 }
             },
@@ -894,7 +915,11 @@ impl Repl {
                 }
             },
             _ => {
-                say!(self.sink, Err, "error: unknown command `:{name}` (try :help)");
+                say!(
+                    self.sink,
+                    Err,
+                    "error: unknown command `:{name}` (try :help)"
+                );
                 false
             }
         }

@@ -1,6 +1,8 @@
 //! Every user-facing line the back end's data turns into: diagnostics (with
 //! codespan-reporting), status events, and the answers of `:list`, `:versions` and `:tasks`.
 
+use crate::commands::{Listing, Reply};
+use crate::out::Stream;
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::termcolor::ColorChoice;
@@ -8,8 +10,6 @@ use codespan_reporting::term::{self, Config};
 use livejit_backend::{
     CompileErrors, ErrorKind, Event, RuntimeError, Source, TaskRow, TaskState, VersionRow,
 };
-use crate::commands::{Listing, Reply};
-use crate::out::Stream;
 use livejit_frontend::{Diagnostic, Span};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
