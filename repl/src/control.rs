@@ -284,13 +284,6 @@ impl Conn {
         true
     }
 
-    /// Disconnects the client: its reader sees the end, its writer stops.
-    fn close(&self) {
-        self.lock().closed = true;
-        self.changed.notify_all();
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
-
     /// No more replies will come: the writer sends what is queued, then closes.
     fn finish(&self) {
         self.lock().finishing = true;
@@ -303,22 +296,52 @@ impl Conn {
             while q.lines.is_empty() && !q.closed && !q.finishing {
                 q = self.changed.wait(q).unwrap_or_else(|e| e.into_inner());
             }
-            if q.closed || (q.lines.is_empty() && q.finishing) {
-                break;
-            }
             let batch: Vec<String> = q.lines.drain(..).collect();
             q.bytes = 0;
+            if q.closed {
+                drop(q);
+                undelivered(&batch);
+                break;
+            }
+            if batch.is_empty() {
+                break; // finishing, and everything was sent
+            }
             drop(q);
             self.changed.notify_all();
-            let mut text = String::new();
-            for l in batch {
-                text.push_str(&l);
-            }
-            if w.write_all(text.as_bytes()).is_err() {
+            if w.write_all(batch.concat().as_bytes()).is_err() {
+                undelivered(&batch);
                 break;
             }
         }
         self.close();
+    }
+
+    /// The client has gone: nothing more is queued; what is still queued goes to the
+    /// service's own output (the writer takes it).
+    fn close(&self) {
+        let rest: Vec<String> = {
+            let mut q = self.lock();
+            q.closed = true;
+            q.bytes = 0;
+            q.lines.drain(..).collect()
+        };
+        self.changed.notify_all();
+        undelivered(&rest);
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Lines a client did not get: its requests' replies and output go to the service's own
+/// stdout and stderr (status lines were written there already; protocol answers are
+/// dropped).
+fn undelivered(lines: &[String]) {
+    for l in lines {
+        if let Ok(protocol::Incoming::Reply(t)) = protocol::parse_incoming(l.trim_end().as_bytes())
+        {
+            if t.id.is_some() {
+                local(&t.reply);
+            }
+        }
     }
 }
 
@@ -456,6 +479,7 @@ fn serve_client(
     let max_input = crate::source::max_input();
     let mut reader = BufReader::new(stream);
     let mut greeted = false;
+    let mut refused = false;
     loop {
         let line = match protocol::read_line(&mut reader, limit) {
             Ok(Line::Line(l)) => l,
@@ -502,6 +526,7 @@ fn serve_client(
                         protocol::VERSION
                     ),
                 );
+                refused = true;
                 break;
             }
             _ if !greeted => error(id, "the first message must be `hello`".into()),
@@ -551,7 +576,13 @@ fn serve_client(
             }
         }
     }
-    // Inputs received whole are processed to their end even though the client has gone.
+    // The client has gone (or closed its side): what its inputs still answer goes to the
+    // service's own output. Inputs received whole are processed to their end.
+    if refused {
+        conn.finish();
+    } else {
+        conn.close();
+    }
     drop(jobs);
     let _ = worker_thread.join();
     conn.finish();
