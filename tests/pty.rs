@@ -5,6 +5,8 @@
 //! see what the user sees. Waits are for markers in the output, never fixed sleeps; every wait
 //! has a generous deadline that only catches hangs.
 
+mod common;
+
 use rexpect::session::{spawn_command, PtySession};
 use std::num::NonZeroU16;
 use std::path::PathBuf;
@@ -39,14 +41,25 @@ impl Term {
     /// Starts `livejit` with `NO_COLOR` unset when `colour` (the prompt is then styled: wait
     /// for `livejit>`), else set.
     fn spawn(history: &std::path::Path, cwd: &std::path::Path, colour: bool) -> Term {
+        Term::spawn_with(history, cwd, colour, &[])
+    }
+
+    /// [`Term::spawn`] of `livejit ARGS...`.
+    fn spawn_with(
+        history: &std::path::Path,
+        cwd: &std::path::Path,
+        colour: bool,
+        args: &[&str],
+    ) -> Term {
         let mut cmd = Command::new("sh");
         cmd.current_dir(cwd);
         // rexpect turns the pty's echo off; a user's terminal has it on.
         cmd.args([
             "-c",
-            "stty echo icanon && exec \"$0\"",
+            "stty echo icanon && exec \"$0\" \"$@\"",
             env!("CARGO_BIN_EXE_livejit"),
         ])
+        .args(args)
         .env("TERM", "xterm")
         .env("RUST_BACKTRACE", "0")
         .env("LIVEJIT_HISTORY", history);
@@ -586,4 +599,44 @@ fn a_watch_reload_prints_above_the_line_being_typed() {
         t.screen_text()
     );
     t.quit();
+}
+
+/// `livejit attach` on a terminal: the service's names complete and hint, Ctrl-C interrupts
+/// the attached client's evaluation, Ctrl-D detaches and the service keeps running.
+#[test]
+fn attach_completes_from_the_service_and_detaches() {
+    use common::service::{test_dir, Service};
+    let dir = test_dir("pty_attach");
+    let svc = Service::start(
+        &dir,
+        "fn gcd(a: int, b: int) -> int { if b == 0 { a } else { gcd(b, a % b) } }\n",
+        &[],
+    );
+    let history = history_file("attach");
+    let mut t = Term::spawn_with(&history, &dir, false, &["attach", "s.sock"]);
+    t.expect("attached to s.sock");
+    t.expect("livejit> ");
+    t.send("global counter: int = 41;\r");
+    t.expect("livejit> ");
+    t.send("gc\t");
+    t.expect_line("with the completed call and its signature hint", |l| {
+        l == "livejit> gcd(a: int, b: int) -> int"
+    });
+    t.send("12, 18)\r");
+    t.expect("\n6");
+    t.expect("livejit> ");
+    t.send("coun\t + 1\r");
+    t.expect("42");
+    t.expect("livejit> ");
+    t.send("while true { counter += 1; }\r");
+    // Ctrl-C until the evaluation has started and is interrupted.
+    t.expect_with("interrupted", |p| {
+        let _ = p.send_control('c');
+    });
+    t.expect("livejit> ");
+    t.quit();
+    // Detached: the service still has the session.
+    let mut c = svc.client();
+    let msgs = c.input(1, "print(counter > 41);");
+    assert_eq!(common::service::text_of(&msgs, "out"), "true\n");
 }
