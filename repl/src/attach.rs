@@ -122,8 +122,7 @@ impl Remote {
         let _ = std::thread::Builder::new()
             .name("livejit-attach-in".into())
             .spawn(move || {
-                let mut conn = ReaderOnly(&mut reader);
-                while let Some(msg) = conn.next() {
+                while let Some(msg) = crate::protocol::next_incoming(&mut reader) {
                     match msg {
                         Incoming::Reply(t) => {
                             let (stream, text) = crate::render::reply(&t.reply);
@@ -336,14 +335,5 @@ impl Runner for Remote {
 
     fn interrupt(&self) {
         self.shared.send(&ClientMsg::Interrupt);
-    }
-}
-
-/// [`Connection::next`] for the reading half alone.
-struct ReaderOnly<'a>(&'a mut std::io::BufReader<UnixStream>);
-
-impl ReaderOnly<'_> {
-    fn next(&mut self) -> Option<Incoming> {
-        crate::protocol::next_incoming(self.0)
     }
 }

@@ -341,11 +341,14 @@ pub fn local_sink() -> Sink {
 
 /// Where status lines also go (besides the local stderr), if set: the control socket's
 /// clients.
-static STATUS: OnceLock<Box<dyn Fn(&Event) + Send + Sync>> = OnceLock::new();
+static STATUS: OnceLock<StatusRoute> = OnceLock::new();
+
+/// Receives every status line (see [`route_status`]).
+pub type StatusRoute = Box<dyn Fn(&Event) + Send + Sync>;
 
 /// Sends every status line (`defined`, `redefined`, `freed`) to `f` as well, from now on.
 /// Only the first call has an effect.
-pub fn route_status(f: Box<dyn Fn(&Event) + Send + Sync>) {
+pub fn route_status(f: StatusRoute) {
     let _ = STATUS.set(f);
 }
 

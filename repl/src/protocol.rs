@@ -250,7 +250,7 @@ impl Connection {
         };
         c.send(&ClientMsg::Hello { version: VERSION })
             .map_err(|e| format!("no service at {shown}: {e}"))?;
-        match c.next() {
+        match c.receive() {
             Some(Incoming::Server(ServerMsg::Hello { .. })) => Ok(c),
             Some(Incoming::Server(ServerMsg::Error { message, .. })) => {
                 Err(format!("the service at {shown} refused: {message}"))
@@ -266,12 +266,12 @@ impl Connection {
 
     /// The next message from the server; `None` once it has closed the connection. Lines it
     /// cannot parse are skipped.
-    pub fn next(&mut self) -> Option<Incoming> {
+    pub fn receive(&mut self) -> Option<Incoming> {
         next_incoming(&mut self.reader)
     }
 }
 
-/// The next message the server sends on `reader` (see [`Connection::next`]).
+/// The next message the server sends on `reader` (see [`Connection::receive`]).
 pub fn next_incoming<R: BufRead>(reader: &mut R) -> Option<Incoming> {
     loop {
         match read_line(reader, usize::MAX / 2) {

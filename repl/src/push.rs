@@ -41,7 +41,7 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("error: the service at {path} closed the connection: {e}");
         return 2;
     }
-    while let Some(msg) = conn.next() {
+    while let Some(msg) = conn.receive() {
         match msg {
             Incoming::Reply(t) => {
                 let (stream, text) = crate::render::reply(&t.reply);
