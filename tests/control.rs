@@ -18,6 +18,14 @@ fn eval_print(svc: &Service, expr: &str) -> String {
     text_of(&msgs, "out")
 }
 
+/// Waits until `print(EXPR)` prints `want` (`what`: the failure message at the deadline).
+fn await_print(svc: &Service, expr: &str, want: &str, what: &str) {
+    let start = Instant::now();
+    while eval_print(svc, expr) != want {
+        assert!(start.elapsed() < DEADLINE, "{what}");
+    }
+}
+
 #[test]
 fn push_installs_rejects_with_diagnostics_and_needs_a_service() {
     let dir = test_dir("push");
@@ -82,10 +90,7 @@ fn two_clients_at_once_with_their_own_output() {
         &json!({"type": "input", "id": 1, "text": "while go { spins += 1; }\nprint(\"a done\");"}),
     );
     // Wait until A's loop really runs.
-    let start = Instant::now();
-    while eval_print(&svc, "spins > 0") != "true\n" {
-        assert!(start.elapsed() < DEADLINE, "A's loop never ran");
-    }
+    await_print(&svc, "spins > 0", "true\n", "A's loop never ran");
     let defs = b.input(1, "fn g() -> int { 5 }");
     assert!(ok_of(&defs), "{defs:?}");
     let out = b.input(2, "print(g());");
@@ -116,10 +121,7 @@ fn interrupt_stops_only_that_clients_evaluation() {
     let svc = Service::start(&dir, APP, &[]);
     let mut a = svc.client();
     a.send(&json!({"type": "input", "id": 1, "text": "while true { hits += 1; }"}));
-    let start = Instant::now();
-    while eval_print(&svc, "hits > 0") != "true\n" {
-        assert!(start.elapsed() < DEADLINE, "the loop never ran");
-    }
+    await_print(&svc, "hits > 0", "true\n", "the loop never ran");
     a.send(&json!({"type": "interrupt"}));
     let msgs = a.until_result(1);
     assert!(!ok_of(&msgs));
@@ -186,13 +188,7 @@ fn a_client_leaving_mid_line_or_mid_input_leaves_the_session_consistent() {
     }
     // The whole input ran to its end though its client had gone; its output went to the
     // service's stdout.
-    let start = Instant::now();
-    while eval_print(&svc, "hits") != "99\n" {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the orphaned input never finished"
-        );
-    }
+    await_print(&svc, "hits", "99\n", "the orphaned input never finished");
     let start = Instant::now();
     while !svc.stdout().contains("orphan output") {
         assert!(start.elapsed() < DEADLINE, "stdout: {}", svc.stdout());

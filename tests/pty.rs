@@ -128,6 +128,25 @@ impl Term {
         self.p.flush().expect("flush the pty");
     }
 
+    /// Defines `counter` (41), then types `gc` Tab: `gcd` (defined before) completes and its
+    /// signature shows after the cursor.
+    fn define_counter_and_complete_gcd(&mut self) {
+        self.send("global counter: int = 41;\r");
+        self.expect("livejit> ");
+        self.send("gc\t");
+        self.expect_line("with the completed call and its signature hint", |l| {
+            l == "livejit> gcd(a: int, b: int) -> int"
+        });
+    }
+
+    /// Presses Ctrl-C every 300 ms until `needle` appears (a Ctrl-C that arrives before
+    /// what it should interrupt has started is lost).
+    fn ctrl_c_until(&mut self, needle: &str) {
+        self.expect_with(needle, |p| {
+            let _ = p.send_control('c');
+        });
+    }
+
     fn send_ctrl_c(&mut self) {
         self.p.send_control('c').expect("write to the pty");
     }
@@ -261,14 +280,10 @@ fn ctrl_c_stops_wait_and_sleep() {
     t.expect("task 1 started");
     t.send(":wait 1\r");
     // Repeated until it lands: a Ctrl-C that arrives before `:wait` starts waiting is lost.
-    t.expect_with("interrupted in `:wait`", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in `:wait`");
     t.expect("livejit> ");
     t.send(":sleep 600000\r");
-    t.expect_with("interrupted in `:sleep`", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in `:sleep`");
     t.expect("livejit> ");
     t.send("print(\"still\", 40 + 2)\r");
     t.expect("still 42");
@@ -285,9 +300,7 @@ fn ctrl_c_interrupts_an_evaluation_with_one_line() {
     t.expect("livejit> ");
     t.send("print(\"spinning\"); spin()\r");
     t.expect("spinning");
-    t.expect_with("interrupted in spin (v1) at <input:1>:1", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in spin (v1) at <input:1>:1");
     t.expect("livejit> ");
     t.send("1 + 1\r");
     t.expect("2");
@@ -333,9 +346,7 @@ fn a_looping_watch_reload_can_be_interrupted() {
     .unwrap();
     t.expect("w.src changed, reloading");
     t.send("print(\"after\", k > 0)\r");
-    t.expect_with("interrupted in spin (v1) at w.src:2", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in spin (v1) at w.src:2");
     t.expect("after true");
     t.expect("livejit> ");
     t.quit();
@@ -370,12 +381,7 @@ fn tab_completes_names_and_hints_show_signatures() {
     t.send("fn gcd(a: int, b: int) -> int { if b == 0 { a } else { gcd(b, a % b) } }\r");
     t.expect("defined gcd");
     t.expect("livejit> ");
-    t.send("global counter: int = 41;\r");
-    t.expect("livejit> ");
-    t.send("gc\t");
-    t.expect_line("with the completed call and its signature hint", |l| {
-        l == "livejit> gcd(a: int, b: int) -> int"
-    });
+    t.define_counter_and_complete_gcd();
     t.send("12, ");
     t.expect_line("with the rest of the signature", |l| {
         l == "livejit> gcd(12, b: int) -> int"
@@ -616,12 +622,7 @@ fn attach_completes_from_the_service_and_detaches() {
     let mut t = Term::spawn_with(&history, &dir, false, &["attach", "s.sock"]);
     t.expect("attached to s.sock");
     t.expect("livejit> ");
-    t.send("global counter: int = 41;\r");
-    t.expect("livejit> ");
-    t.send("gc\t");
-    t.expect_line("with the completed call and its signature hint", |l| {
-        l == "livejit> gcd(a: int, b: int) -> int"
-    });
+    t.define_counter_and_complete_gcd();
     t.send("12, 18)\r");
     t.expect("\n6");
     t.expect("livejit> ");
@@ -630,9 +631,7 @@ fn attach_completes_from_the_service_and_detaches() {
     t.expect("livejit> ");
     t.send("while true { counter += 1; }\r");
     // Ctrl-C until the evaluation has started and is interrupted.
-    t.expect_with("interrupted", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted");
     t.expect("livejit> ");
     t.quit();
     // Detached: the service still has the session.

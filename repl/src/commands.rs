@@ -451,16 +451,7 @@ impl Repl {
         if std::env::var_os("LIVEJIT_NO_POLLS").is_some() {
             session.set_polls(false);
         }
-        Ok(Repl {
-            session,
-            loaded: Vec::new(),
-            watched: Vec::new(),
-            last_watch: Instant::now(),
-            quit: false,
-            sink: local_sink(),
-            presses: Arc::new(AtomicU64::new(0)),
-            sent: None,
-        })
+        Ok(Repl::with_session(session))
     }
 
     /// A REPL on another handle of the same session (see [`Session::handle`]), for a control
@@ -472,9 +463,11 @@ impl Repl {
             Event::Defined { .. } | Event::Freed { .. } => report(e),
             other => tasks(other),
         });
-        let mut session = self.session.handle(reporter)?;
-        session.set_opt(self.session.opt());
-        Ok(Repl {
+        Ok(Repl::with_session(self.session.handle(reporter)?))
+    }
+
+    fn with_session(session: Session) -> Repl {
+        Repl {
             session,
             loaded: Vec::new(),
             watched: Vec::new(),
@@ -483,7 +476,7 @@ impl Repl {
             sink: local_sink(),
             presses: Arc::new(AtomicU64::new(0)),
             sent: None,
-        })
+        }
     }
 
     /// Processes one input of a remote client: answers go to `sink`, program output of the
