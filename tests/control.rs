@@ -275,3 +275,38 @@ print(\"not reached\");
     let none = svc.run(&["attach", "no.sock"], Some("1\n"));
     assert_eq!(none.code(), Some(2), "{}", none.report());
 }
+
+/// `:watch` through attach: the client watches its file and sends it again when it changes.
+#[test]
+fn attach_watches_its_own_files() {
+    let dir = test_dir("attach_watch");
+    let svc = Service::start(&dir, APP, &[]);
+    std::fs::write(dir.join("w.src"), "fn w() -> int { 1 }\n").unwrap();
+    let rewrite = {
+        let (dir, sock) = (dir.clone(), svc.sock.clone());
+        std::thread::spawn(move || {
+            // Once the watch has loaded the file, change it (the script sleeps meanwhile).
+            let start = Instant::now();
+            loop {
+                let mut c = Client::connect(&sock);
+                if text_of(&c.input(1, "print(w());"), "out") == "1\n" {
+                    break;
+                }
+                assert!(start.elapsed() < DEADLINE, "the watch never loaded w.src");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::fs::write(dir.join("w.src"), "fn w() -> int { 2 }\n").unwrap();
+        })
+    };
+    let script = ":watch w.src\n:sleep 4000\nprint(w());\n:watch\n:unwatch w.src\n:watch\n";
+    let out = svc.run(&["attach", "s.sock"], Some(script));
+    rewrite.join().unwrap();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    assert!(
+        out.stderr.contains("w.src changed, reloading"),
+        "{}",
+        out.report()
+    );
+    common::find_lines_in_order("2\nw.src\nno watched files\n", &out.stdout)
+        .unwrap_or_else(|l| panic!("missing {l:?}\n{}", out.report()));
+}

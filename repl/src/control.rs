@@ -24,6 +24,10 @@ use std::time::Duration;
 /// Clients connected at once, at most.
 pub const MAX_CLIENTS: usize = 64;
 
+/// Inputs of one client received and waiting for the one running; beyond them its socket is
+/// not read until one finishes.
+const QUEUED_INPUTS: usize = 16;
+
 /// Program output queued for a client above which the printing task waits.
 const QUEUE_SOFT: usize = 1 << 20;
 
@@ -436,7 +440,8 @@ fn serve_client(
     queries: &Repl,
 ) {
     let foreground = worker.foreground();
-    let (jobs, rx) = mpsc::channel::<Job>();
+    // Bounded: a client that sends inputs faster than they run is read no further meanwhile.
+    let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUED_INPUTS);
     let w_conn = conn.clone();
     let w_routes = routes;
     let worker_thread = std::thread::Builder::new()
