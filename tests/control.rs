@@ -35,6 +35,9 @@ fn push_installs_rejects_with_diagnostics_and_needs_a_service() {
     assert_eq!(ok.code(), Some(0), "{}", ok.report());
     assert!(ok.stderr.contains("redefined f (v2)"), "{}", ok.report());
     assert_eq!(eval_print(&svc, "f(1)"), "11\n");
+    let versions = svc.client().input(1, ":versions f");
+    let rows = &versions.iter().find(|m| m["type"] == "versions").unwrap()["rows"];
+    assert_eq!(rows[1]["origin"], "fix.src:1", "{versions:?}");
 
     // Two files, one transaction: the second's type error rejects both.
     std::fs::write(dir.join("a.src"), "fn fresh() -> int { 1 }\n").unwrap();
