@@ -174,6 +174,18 @@ fn malformed_and_oversized_messages_get_error_replies() {
     assert_eq!(text_of(&msgs, "out"), "42\n");
     let msgs = other.input(1, "print(hits);");
     assert_eq!(text_of(&msgs, "out"), "0\n");
+    // A version this service does not speak: an error, then the end of the connection.
+    let mut future = Client::raw(&svc.sock);
+    future.send(&json!({"type": "hello", "version": 99}));
+    let m = future.next();
+    assert!(
+        m["type"] == "error" && m["message"].as_str().unwrap().contains("version 99"),
+        "{m}"
+    );
+    let mut rest = String::new();
+    use std::io::Read;
+    let n = future.stream.read_to_string(&mut rest).unwrap();
+    assert_eq!(n, 0, "the connection ends: {rest:?}");
 }
 
 #[test]
