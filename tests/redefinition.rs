@@ -23,24 +23,55 @@ fn expect(list: &[(u32, &str)]) -> Vec<(u32, String)> {
 /// never see the value go down. Afterwards every version but the last is freed.
 #[test]
 fn stress_300_redefinitions_under_two_calling_tasks() {
+    stress_300_redefinitions(None);
+}
+
+/// The same with every call to `f` inlined behind its guard (`LIVEJIT_INLINE=always`): the
+/// first task's loop inlines `f` v1, the second's (compiled halfway) `f` v150. Each must switch
+/// to the slot at the next call after the install that replaces its inlined version, and no
+/// value may ever go down or come from a version that was not installed.
+#[test]
+fn stress_300_redefinitions_with_inlining_forced() {
+    let o = stress_300_redefinitions(Some("always"));
+    assert!(o.stdout.contains("f.is.v1 = icmp eq"), "{}", o.report());
+    assert!(o.stdout.contains("f.is.v150 = icmp eq"), "{}", o.report());
+}
+
+fn stress_300_redefinitions(inline: Option<&str>) -> Outcome {
     const N: i64 = 300;
     let mut s = String::new();
     s.push_str(":opt 1\n");
     s.push_str("global running: bool = true;\nglobal bad: int = 0;\nglobal calls: int = 0;\n");
     s.push_str("fn f() -> int { 1 }\n");
-    let _ = writeln!(
-        s,
-        "fn hammer() -> int {{ let last = 0; let n = 0; while running {{ let v = f(); \
-         if v < last || v < 1 || v > {N} {{ bad += 1; }} last = v; n += 1; }} n }}"
-    );
-    s.push_str(":spawn hammer()\n:spawn hammer()\n");
+    let hammer = |name: &str| {
+        format!(
+            "fn {name}() -> int {{ let last = 0; let n = 0; while running {{ let v = f(); \
+             if v < last || v < 1 || v > {N} {{ bad += 1; }} last = v; n += 1; }} n }}\n"
+        )
+    };
+    s.push_str(&hammer("hammer"));
+    s.push_str(":spawn hammer()\n");
+    if inline.is_none() {
+        s.push_str(":spawn hammer()\n");
+    }
     for k in 2..=N {
         let _ = writeln!(s, "fn f() -> int {{ {k} }}");
+        if k == 150 && inline.is_some() {
+            s.push_str(&hammer("hammer2"));
+            s.push_str(":spawn hammer2()\n");
+        }
     }
     s.push_str(
         ":sleep 100\nrunning = false;\n:wait\n:sleep 300\nprint(\"bad\", bad);\n:versions f\n",
     );
-    let o = run_here(&s, Duration::from_secs(300));
+    if inline.is_some() {
+        s.push_str(":ir hammer\n:ir hammer2\n");
+    }
+    let mut cmd = common::livejit_command(Path::new(env!("CARGO_MANIFEST_DIR")));
+    if let Some(mode) = inline {
+        cmd.env("LIVEJIT_INLINE", mode);
+    }
+    let o = common::run_with_timeout(cmd, Some(s.into_bytes()), Duration::from_secs(300));
     assert_eq!(o.code(), Some(0), "{}", o.report());
     assert!(
         o.stdout.contains("bad 0"),
@@ -55,6 +86,7 @@ fn stress_300_redefinitions_under_two_calling_tasks() {
         let want = if *v == N as u32 { "live" } else { "freed" };
         assert_eq!(state, want, "v{v}\n{}", o.report());
     }
+    o
 }
 
 /// `:kill` stops a `while true` loop, a (practically) endless `for` loop and a call-only

@@ -16,6 +16,7 @@
 //!   `[len][elements]`, 8-byte fields).
 
 use crate::abi::{lowering, pack_span, Calling, ErrorKind, Lowering, RtFn};
+use crate::inline::{InlineBody, Site};
 use crate::values;
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
@@ -33,6 +34,8 @@ use livejit_frontend::tast::{
     Builtin, LocalInfo, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
 };
 use livejit_frontend::{FnSig, Span, Type};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a compilation unit needs to know about the session: where slots and global cells are.
 pub trait Resolver {
@@ -43,6 +46,11 @@ pub trait Resolver {
     /// Whether a `global` declaration of `name` in this unit defines it (and so runs its
     /// initializer). Top-level `let` always assigns.
     fn global_decl_defines(&self, name: &str) -> bool;
+    /// The live version of `name`, if calls to it may be inlined behind a guard
+    /// (`inline.rs`). None by default: an inlined copy inlines nothing itself.
+    fn inline(&self, _name: &str) -> Option<Arc<InlineBody>> {
+        None
+    }
 }
 
 /// What to compile.
@@ -60,6 +68,9 @@ pub struct Generated<'ctx> {
     /// The deepest loop nesting in the unit (the driver compiles very deep nests without
     /// optimization: LLVM's loop passes are superlinear in nesting depth).
     pub loop_depth: usize,
+    /// The identities of the versions inlined into it (its `Code` keeps them: inlined code
+    /// names them in runtime errors, see `inline.rs`).
+    pub sites: Vec<Arc<Site>>,
 }
 
 /// Builds the module for one unit. `symbol` is the versioned symbol name (e.g. `sort$v3`).
@@ -71,12 +82,44 @@ pub fn generate<'ctx>(
     polls: bool,
 ) -> Result<Generated<'ctx>, String> {
     let module = ctx.create_module(symbol);
-    let (params, ret, locals): (Vec<Type>, Type, &[LocalInfo]) = match unit {
-        Unit::Fn(f) => (f.sig.params.clone(), f.sig.ret, &f.locals),
-        Unit::Top(t) => (Vec::new(), Type::Unit, &t.locals),
+    let (params, ret) = match unit {
+        Unit::Fn(f) => (f.sig.params.clone(), f.sig.ret),
+        Unit::Top(_) => (Vec::new(), Type::Unit),
     };
-    let fn_type = fn_llvm_type(ctx, &params, ret);
-    let func = module.add_function(symbol, fn_type, Some(Linkage::External));
+    let func = declare_fn(ctx, &module, symbol, &params, ret, Linkage::External);
+    let mut inl = Inlining::default();
+    let loop_depth = define(
+        ctx,
+        &module,
+        func,
+        unit,
+        resolver,
+        polls,
+        None,
+        Some(&mut inl),
+    )?;
+    module
+        .verify()
+        .map_err(|e| format!("invalid IR for {symbol}: {e}"))?;
+    Ok(Generated {
+        module,
+        loop_depth,
+        sites: inl.sites,
+    })
+}
+
+/// Adds a user-function-shaped function (`(ptr ctx, params...) -> ret`) with the attributes
+/// every JIT function has (see the module doc).
+fn declare_fn<'ctx>(
+    ctx: &'ctx Context,
+    module: &Module<'ctx>,
+    symbol: &str,
+    params: &[Type],
+    ret: Type,
+    linkage: Linkage,
+) -> FunctionValue<'ctx> {
+    let fn_type = fn_llvm_type(ctx, params, ret);
+    let func = module.add_function(symbol, fn_type, Some(linkage));
     func.add_attribute(
         AttributeLoc::Function,
         ctx.create_string_attribute("frame-pointer", "all"),
@@ -93,6 +136,51 @@ pub fn generate<'ctx>(
         AttributeLoc::Function,
         ctx.create_enum_attribute(uwtable, 2),
     );
+    // No user value ever points into the task context: telling LLVM lets array data stay in
+    // registers across polls and runtime calls that take `ctx`.
+    func.add_attribute(
+        AttributeLoc::Param(0),
+        ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("noalias"), 0),
+    );
+    for (i, ty) in params.iter().enumerate() {
+        if ty.is_pointer() {
+            // Arrays and strs are never null and always start with their 8-byte length
+            // (a struct with its first 8-byte field), so LLVM
+            // may load the (invariant) length speculatively, e.g. hoist it out of a loop.
+            let loc = AttributeLoc::Param(i as u32 + 1);
+            let attr = |name: &str, v: u64| {
+                ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), v)
+            };
+            func.add_attribute(loc, attr("nonnull", 0));
+            func.add_attribute(loc, attr("dereferenceable", 8));
+            func.add_attribute(loc, attr("align", 8));
+        }
+    }
+    func
+}
+
+/// Generates the body of `func` for `unit`. `self_value` is what the code passes as its own
+/// identity (`self_fn`) instead of its address (an inlined copy's descriptor); `inl` is `None`
+/// for code that must not inline (an inlined copy). Returns the deepest loop nesting.
+#[allow(clippy::too_many_arguments)]
+fn define<'ctx>(
+    ctx: &'ctx Context,
+    module: &Module<'ctx>,
+    func: FunctionValue<'ctx>,
+    unit: &Unit<'_>,
+    resolver: &dyn Resolver,
+    polls: bool,
+    self_value: Option<PointerValue<'ctx>>,
+    inl: Option<&mut Inlining<'ctx>>,
+) -> Result<usize, String> {
+    let locals: &[LocalInfo] = match unit {
+        Unit::Fn(f) => &f.locals,
+        Unit::Top(t) => &t.locals,
+    };
+    let ret = match unit {
+        Unit::Fn(f) => f.sig.ret,
+        Unit::Top(_) => Type::Unit,
+    };
     let builder = ctx.create_builder();
     let entry = ctx.append_basic_block(func, "entry");
     builder.position_at_end(entry);
@@ -101,15 +189,9 @@ pub fn generate<'ctx>(
         .ok_or("missing ctx parameter")?
         .into_pointer_value();
     task.set_name("ctx");
-    // No user value ever points into the task context: telling LLVM lets array data stay in
-    // registers across polls and runtime calls that take `ctx`.
-    func.add_attribute(
-        AttributeLoc::Param(0),
-        ctx.create_enum_attribute(Attribute::get_named_enum_kind_id("noalias"), 0),
-    );
     let mut g = Gen {
         ctx,
-        module: &module,
+        module,
         b: builder,
         func,
         task,
@@ -121,6 +203,8 @@ pub fn generate<'ctx>(
         ret,
         polls,
         pending_poll: true,
+        self_value,
+        inl,
     };
     // Allocas for all locals up front, in the entry block, so mem2reg promotes them.
     for info in locals {
@@ -131,19 +215,7 @@ pub fn generate<'ctx>(
         g.locals.push(slot);
     }
     if let Unit::Fn(f) = unit {
-        for (i, ty) in f.sig.params.iter().enumerate() {
-            if ty.is_pointer() {
-                // Arrays and strs are never null and always start with their 8-byte length
-                // (a struct with its first 8-byte field), so LLVM
-                // may load the (invariant) length speculatively, e.g. hoist it out of a loop.
-                let loc = AttributeLoc::Param(i as u32 + 1);
-                let attr = |name: &str, v: u64| {
-                    ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), v)
-                };
-                func.add_attribute(loc, attr("nonnull", 0));
-                func.add_attribute(loc, attr("dereferenceable", 8));
-                func.add_attribute(loc, attr("align", 8));
-            }
+        for i in 0..f.sig.params.len() {
             let value = func
                 .get_nth_param(i as u32 + 1)
                 .ok_or("missing parameter")?;
@@ -171,12 +243,19 @@ pub fn generate<'ctx>(
             }
         }
     }
-    let loop_depth = g.loop_depth;
-    drop(g);
-    module
-        .verify()
-        .map_err(|e| format!("invalid IR for {symbol}: {e}"))?;
-    Ok(Generated { module, loop_depth })
+    Ok(g.loop_depth)
+}
+
+/// The guarded inlining state of one unit (`inline.rs`): the copies made so far and the
+/// identities the unit's code refers to.
+#[derive(Default)]
+struct Inlining<'ctx> {
+    /// Per callee name: the copy and the inlined version (`None`: not inlined here).
+    copies: HashMap<String, Option<(FunctionValue<'ctx>, Arc<InlineBody>)>>,
+    /// Identities of the inlined versions.
+    sites: Vec<Arc<Site>>,
+    /// Nodes inlined so far, counted per call site (bounded by `inline::UNIT_BUDGET`).
+    nodes: usize,
 }
 
 /// Top-level statements per basic block at most (see `Gen::top`).
@@ -257,6 +336,10 @@ struct Gen<'a, 'ctx> {
     ret: Type,
     /// Emit safepoint polls (always, except in the benchmark that measures their cost).
     polls: bool,
+    /// Passed as `self_fn` instead of the function's address (an inlined copy's descriptor).
+    self_value: Option<PointerValue<'ctx>>,
+    /// Guarded inlining state; `None` in an inlined copy (one level only).
+    inl: Option<&'a mut Inlining<'ctx>>,
 }
 
 type Value<'ctx> = Option<BasicValueEnum<'ctx>>;
@@ -310,7 +393,192 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn self_ptr(&self) -> PointerValue<'ctx> {
-        self.func.as_global_value().as_pointer_value()
+        self.self_value
+            .unwrap_or_else(|| self.func.as_global_value().as_pointer_value())
+    }
+
+    /// `load atomic slot; call through it`.
+    fn slot_call(
+        &self,
+        slot: usize,
+        sig: &FnSig,
+        vals: &[BasicMetadataValueEnum<'ctx>],
+    ) -> Res<Value<'ctx>> {
+        let slot_ptr = self.ptr_const(slot)?;
+        let p = self.ctx.ptr_type(Default::default());
+        let target = self.b.build_load(p, slot_ptr, "callee").map_err(err)?;
+        let inst = target
+            .as_instruction_value()
+            .ok_or("load is no instruction")?;
+        inst.set_atomic_ordering(AtomicOrdering::Monotonic)
+            .map_err(err)?;
+        inst.set_alignment(8).map_err(err)?;
+        let fty = fn_llvm_type(self.ctx, &sig.params, sig.ret);
+        Ok(self
+            .b
+            .build_indirect_call(fty, target.into_pointer_value(), vals, "call")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic())
+    }
+
+    /// `if load(version cell) == N { copy(args) (inlined) } else { call through slot }`.
+    fn guarded_call(
+        &self,
+        name: &str,
+        slot: usize,
+        sig: &FnSig,
+        vals: &[BasicMetadataValueEnum<'ctx>],
+        copy: FunctionValue<'ctx>,
+        body: &InlineBody,
+    ) -> Res<Value<'ctx>> {
+        debug_assert_eq!(slot, body.slot, "an inlined body is of the slot called");
+        let i64t = self.ctx.i64_type();
+        let cell = self.ptr_const(crate::slots::version_cell(slot))?;
+        let version = self
+            .b
+            .build_load(i64t, cell, &format!("{name}.version"))
+            .map_err(err)?;
+        let inst = version
+            .as_instruction_value()
+            .ok_or("load is no instruction")?;
+        inst.set_atomic_ordering(AtomicOrdering::Monotonic)
+            .map_err(err)?;
+        inst.set_alignment(8).map_err(err)?;
+        let same = self
+            .b
+            .build_int_compare(
+                IntPredicate::EQ,
+                version.into_int_value(),
+                i64t.const_int(u64::from(body.n), false),
+                &format!("{name}.is.v{}", body.n),
+            )
+            .map_err(err)?;
+        let inlined = self
+            .ctx
+            .append_basic_block(self.func, &format!("{name}.v{}.inlined", body.n));
+        let other = self
+            .ctx
+            .append_basic_block(self.func, &format!("{name}.slot"));
+        let merge = self
+            .ctx
+            .append_basic_block(self.func, &format!("{name}.done"));
+        // The guard almost always holds: keep the slot call out of the hot layout.
+        let bool_t = self.ctx.bool_type();
+        let expect = Intrinsic::find("llvm.expect")
+            .and_then(|i| i.get_declaration(self.module, &[bool_t.into()]))
+            .ok_or("llvm.expect is missing")?;
+        let likely = self
+            .b
+            .build_call(expect, &[same.into(), bool_t.const_all_ones().into()], "")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic()
+            .ok_or("expect returned void")?
+            .into_int_value();
+        self.b
+            .build_conditional_branch(likely, inlined, other)
+            .map_err(err)?;
+        self.b.position_at_end(inlined);
+        let a = self
+            .b
+            .build_direct_call(copy, vals, "inl")
+            .map_err(err)?
+            .try_as_basic_value()
+            .basic();
+        let a_bb = self.current()?;
+        self.b.build_unconditional_branch(merge).map_err(err)?;
+        self.b.position_at_end(other);
+        let b = self.slot_call(slot, sig, vals)?;
+        let b_bb = self.current()?;
+        self.b.build_unconditional_branch(merge).map_err(err)?;
+        self.b.position_at_end(merge);
+        match (a, b, llvm_type(self.ctx, sig.ret)) {
+            (Some(a), Some(b), Some(t)) => {
+                let phi = self.b.build_phi(t, "r").map_err(err)?;
+                phi.add_incoming(&[(&a, a_bb), (&b, b_bb)]);
+                Ok(Some(phi.as_basic_value()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The inlinable copy of `name`'s live version in this module, made on first use; `None`
+    /// if the call is not inlined (no eligible version, an inlined copy, or the unit's budget
+    /// spent).
+    fn inline_copy(&mut self, name: &str) -> Res<Option<(FunctionValue<'ctx>, Arc<InlineBody>)>> {
+        let Some(inl) = self.inl.as_deref_mut() else {
+            return Ok(None);
+        };
+        // Every inlined call site costs its body's size: a unit's growth is bounded however
+        // many calls it makes.
+        if let Some(known) = inl.copies.get(name) {
+            return Ok(match known {
+                Some((_, body)) if inl.nodes + body.nodes <= crate::inline::UNIT_BUDGET => {
+                    inl.nodes += body.nodes;
+                    known.clone()
+                }
+                _ => None,
+            });
+        }
+        let body = match self.resolver.inline(name) {
+            Some(b) if inl.nodes + b.nodes <= crate::inline::UNIT_BUDGET => b,
+            _ => {
+                inl.copies.insert(name.to_string(), None);
+                return Ok(None);
+            }
+        };
+        inl.nodes += body.nodes;
+        inl.sites.push(body.site.clone());
+        let f = &body.f;
+        let copy = declare_fn(
+            self.ctx,
+            self.module,
+            &format!("{}$v{}.inline", f.name, body.n),
+            &f.sig.params,
+            f.sig.ret,
+            Linkage::Internal,
+        );
+        copy.add_attribute(
+            AttributeLoc::Function,
+            self.ctx
+                .create_enum_attribute(Attribute::get_named_enum_kind_id("alwaysinline"), 0),
+        );
+        // The copy's identity: `{ MAGIC, this unit's entry, &Site }` (see `inline::resolve`).
+        let i64t = self.ctx.i64_type();
+        let ptr_t = self.ctx.ptr_type(Default::default());
+        let desc_t = self
+            .ctx
+            .struct_type(&[i64t.into(), ptr_t.into(), ptr_t.into()], false);
+        let desc =
+            self.module
+                .add_global(desc_t, None, &format!("{}$v{}.identity", f.name, body.n));
+        let site_addr = i64t
+            .const_int(Arc::as_ptr(&body.site) as u64, false)
+            .const_to_pointer(ptr_t);
+        desc.set_initializer(&desc_t.const_named_struct(&[
+            i64t.const_int(crate::inline::MAGIC, false).into(),
+            self.func.as_global_value().as_pointer_value().into(),
+            site_addr.into(),
+        ]));
+        desc.set_constant(true);
+        desc.set_linkage(Linkage::Private);
+        desc.set_alignment(8);
+        define(
+            self.ctx,
+            self.module,
+            copy,
+            &Unit::Fn(f),
+            &*body,
+            self.polls,
+            Some(desc.as_pointer_value()),
+            None,
+        )?;
+        let entry = Some((copy, body));
+        if let Some(inl) = self.inl.as_deref_mut() {
+            inl.copies.insert(name.to_string(), entry.clone());
+        }
+        Ok(entry)
     }
 
     /// Whether the current block still needs a terminator.
@@ -883,21 +1151,12 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 // The poll comes before the slot load: a poll that publishes for a new epoch
                 // guarantees that the load sees the slots stored before that epoch.
                 self.call_poll()?;
-                let slot_ptr = self.ptr_const(slot)?;
-                let p = self.ctx.ptr_type(Default::default());
-                let target = self.b.build_load(p, slot_ptr, "callee").map_err(err)?;
-                let inst = target
-                    .as_instruction_value()
-                    .ok_or("load is no instruction")?;
-                inst.set_atomic_ordering(AtomicOrdering::Monotonic)
-                    .map_err(err)?;
-                inst.set_alignment(8).map_err(err)?;
-                let fty = fn_llvm_type(self.ctx, &sig.params, sig.ret);
-                self.b
-                    .build_indirect_call(fty, target.into_pointer_value(), &vals, "call")
-                    .map_err(err)?
-                    .try_as_basic_value()
-                    .basic()
+                match self.inline_copy(name)? {
+                    Some((copy, body)) => {
+                        self.guarded_call(name, slot, &sig, &vals, copy, &body)?
+                    }
+                    None => self.slot_call(slot, &sig, &vals)?,
+                }
             }
             TExprKind::Print(args) => {
                 // Every argument is evaluated before anything is printed: an argument may call a

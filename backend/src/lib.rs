@@ -14,11 +14,13 @@ mod codegen;
 mod completion;
 mod driver;
 mod gc;
+mod inline;
 mod jit;
 mod objcode;
 mod reclaim;
 mod runtime;
 mod safepoint;
+mod service;
 mod session;
 mod slots;
 mod tasks;
@@ -29,9 +31,10 @@ pub use abi::ErrorKind;
 pub use completion::{Callable, CompletionData, StructInfo, Typed};
 pub use driver::commit::line_of;
 pub use runtime::{route_program_output, RuntimeError};
+pub use service::{Refused, Reply, Request, Service};
 pub use session::{
     CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, OutputSink, Preview,
-    Reporter, Session, TaskRow, TaskState, VersionRow,
+    Reporter, Session, TaskKind, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
 pub use values::enable_program_io;

@@ -89,6 +89,18 @@ impl Targets {
             .map_err(|e| e.to_string())
     }
 
+    /// Inlines the `alwaysinline` functions of a module that is compiled below level 2 (whose
+    /// pipeline has no inliner): the guarded inlined copies (`inline.rs`).
+    pub fn inline_always(&self, module: &Module) -> Result<(), String> {
+        module
+            .run_passes(
+                "always-inline",
+                self.machine(0),
+                PassBuilderOptions::create(),
+            )
+            .map_err(|e| e.to_string())
+    }
+
     /// Emits an ELF object file.
     pub fn emit_object(&self, module: &Module, level: u8) -> Result<Vec<u8>, String> {
         let buf = self

@@ -66,7 +66,12 @@ pub struct TaskCtx {
 impl TaskCtx {
     /// A context for the calling thread, whose stack spans `[low, high)`.
     pub fn for_current_thread(capture_tail: bool) -> TaskCtx {
-        let stack_limit = current_stack_low() + STACK_MARGIN;
+        TaskCtx::with_stack_limit(current_stack_low() + STACK_MARGIN, capture_tail)
+    }
+
+    /// A context for a thread whose stack limit is already known (the request threads of a
+    /// service make one per request, see `service.rs`).
+    pub fn with_stack_limit(stack_limit: usize, capture_tail: bool) -> TaskCtx {
         TaskCtx {
             limit: AtomicUsize::new(stack_limit),
             stack_limit,
@@ -174,11 +179,15 @@ fn current_stack_low() -> usize {
 /// above a Rust frame on the same task except at the bottom (the task entry), and the walk
 /// stops at the first return address that is not JIT code.
 pub fn walk(frame: usize, self_fn: usize) -> Vec<Arc<CodeInfo>> {
-    let mut chain = Vec::new();
-    let Some(first) = code_at(self_fn) else {
-        return chain;
+    // `self_fn` is a function's entry, or an inlined copy's descriptor naming the inlined
+    // version and the caller whose frame it runs in (`inline.rs`).
+    let mut chain = match code_at(self_fn) {
+        Some(first) => vec![first],
+        None => crate::inline::resolve(self_fn),
     };
-    chain.push(first);
+    if chain.is_empty() {
+        return chain;
+    }
     let mut fp = frame;
     let mut last: Option<(usize, Arc<CodeInfo>)> = None;
     while fp != 0 && fp.is_multiple_of(8) {

@@ -32,8 +32,11 @@ pub(crate) struct Shared {
     /// Held by a transaction from its registry snapshot to its commit (not while its top-level
     /// code runs), so two inputs never commit against stale state.
     tx: Mutex<()>,
-    /// The next task id.
+    /// The next task id, shared by `:spawn`ed tasks and service requests (`:kill ID` takes
+    /// either).
     next_task: std::sync::atomic::AtomicU64,
+    /// Service requests being handled now, by task id (`service.rs`).
+    requests: Mutex<BTreeMap<u64, crate::service::InFlight>>,
     /// Inputs named so far (`<input:N>`), counted across every handle of the session.
     inputs: std::sync::atomic::AtomicUsize,
     /// `:spawn`ed tasks, running or ended, of every handle of the session.
@@ -41,6 +44,29 @@ pub(crate) struct Shared {
     /// Interleaving hooks for the retirement tests.
     #[cfg(test)]
     pub(crate) hooks: reclaim::TestHooks,
+}
+
+impl Shared {
+    /// A fresh task id.
+    pub(crate) fn next_task_id(&self) -> u64 {
+        self.next_task.fetch_add(1, SeqCst)
+    }
+
+    /// The service requests being handled now.
+    pub(crate) fn requests(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<u64, crate::service::InFlight>> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops one pin of function `name`'s signature (see [`Session::serve`]).
+    pub(crate) fn unpin(&self, name: &str) {
+        let _tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reg = self.reg.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = reg.pinned.iter().position(|(n, _)| n == name) {
+            reg.pinned.remove(i);
+        }
+    }
 }
 
 /// Something the session reports as it happens, from any thread (rendered by the REPL).
@@ -281,11 +307,23 @@ pub enum TaskState {
     Crashed,
 }
 
-/// One background task for `:tasks`.
+/// What a task row is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TaskKind {
+    /// A `:spawn`ed task (its label is the expression).
+    Spawned,
+    /// A service request being handled (its label is `METHOD PATH`); only running requests
+    /// are listed.
+    Request,
+}
+
+/// One task for `:tasks`: a background task, or a service request in flight.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRow {
     /// Its id.
     pub id: u64,
+    /// A spawned task or a request.
+    pub kind: TaskKind,
     /// Running or how it ended.
     pub state: TaskState,
     /// How long it has run, or ran.
@@ -314,6 +352,7 @@ impl Session {
             next_task: std::sync::atomic::AtomicU64::new(1),
             inputs: std::sync::atomic::AtomicUsize::new(0),
             background: Mutex::new(BTreeMap::new()),
+            requests: Mutex::new(BTreeMap::new()),
             #[cfg(test)]
             hooks: reclaim::TestHooks::default(),
         });
@@ -479,7 +518,7 @@ impl Session {
         let Some((entry, top_id)) = self.install_on_big_stack(source.clone())? else {
             return Ok(None);
         };
-        let id = self.shared.next_task.fetch_add(1, SeqCst);
+        let id = self.shared.next_task_id();
         // Reported before the thread starts, so that it always comes before the task's end
         // (which the task thread reports).
         (self.reporter)(Event::TaskStarted { id });
@@ -653,8 +692,17 @@ impl Session {
         self.background().keys().copied().collect()
     }
 
-    /// Interrupts background task `id`.
+    /// Interrupts background task `id`, or service request `id`.
     pub fn kill(&mut self, id: u64) -> Result<(), String> {
+        if !self.background().contains_key(&id) {
+            return match self.shared.requests().get(&id) {
+                Some(r) => {
+                    r.ctx.interrupt();
+                    Ok(())
+                }
+                None => Err(format!("no task {id}")),
+            };
+        }
         match self.task_outcome(id)? {
             None => {
                 if let Some(t) = self.background().get(&id) {
@@ -666,8 +714,22 @@ impl Session {
         }
     }
 
-    /// `:tasks`: every background task, running or ended, in spawn order.
+    /// `:tasks`: every background task, running or ended, and every service request in
+    /// flight, in id order.
     pub fn tasks(&mut self) -> Vec<TaskRow> {
+        let mut rows = self.background_tasks();
+        rows.extend(self.shared.requests().iter().map(|(id, r)| TaskRow {
+            id: *id,
+            kind: TaskKind::Request,
+            state: TaskState::Running,
+            elapsed: r.started.elapsed(),
+            label: r.label.clone(),
+        }));
+        rows.sort_by_key(|r| r.id);
+        rows
+    }
+
+    fn background_tasks(&mut self) -> Vec<TaskRow> {
         self.background()
             .iter_mut()
             .map(|(id, t)| {
@@ -683,6 +745,7 @@ impl Session {
                 };
                 TaskRow {
                     id: *id,
+                    kind: TaskKind::Spawned,
                     state,
                     elapsed,
                     label: t.label.clone(),
@@ -722,6 +785,9 @@ impl Session {
         }
         for t in self.background().values() {
             t.ctx.interrupt();
+        }
+        for r in self.shared.requests().values() {
+            r.ctx.interrupt();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self
@@ -934,6 +1000,39 @@ impl Session {
         );
         let module = ctx.create_module_from_ir(buf).map_err(|e| e.to_string())?;
         self.targets.emit_asm(&module, opt)
+    }
+
+    /// Starts a service: checks that function `name` exists with the handler signature
+    /// `(method: str, path: str, body: str) -> str`, pins that signature (from now on, until
+    /// the service is shut down, a transaction that changes it is rejected) and starts
+    /// `threads` request threads that call it through its slot, interrupting a request that
+    /// runs longer than `timeout` (see `service.rs`).
+    pub fn serve(
+        &mut self,
+        name: &str,
+        threads: usize,
+        timeout: Duration,
+    ) -> Result<crate::Service, String> {
+        let want = crate::service::handler_sig();
+        let slot = {
+            // The transaction lock: no transaction plans between this check and the pin.
+            let _tx = self.shared.tx.lock().unwrap_or_else(|e| e.into_inner());
+            let mut reg = self.shared.reg.lock().unwrap_or_else(|e| e.into_inner());
+            let usage =
+                format!("a service needs `fn {name}(method: str, path: str, body: str) -> str`");
+            let Some(f) = reg.fns.get(name) else {
+                return Err(format!("no function `{name}`: {usage}"));
+            };
+            let sig = &f.current().sig;
+            if *sig != want {
+                return Err(format!("`{name}` has the signature `{sig}`: {usage}"));
+            }
+            let slot = f.slot;
+            reg.pinned.push((name.to_string(), want));
+            slot
+        };
+        // On an error the half-started service has shut down, dropping the pin.
+        crate::service::Service::start(self.shared.clone(), name, slot, threads, timeout)
     }
 
     /// Waits until no version is draining, or `timeout` passes; true if none is left.

@@ -7,13 +7,17 @@
 //! it can never call a body with a different ABI (see `reclaim.rs` for how that pins the old
 //! body until no such code remains).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Maximum number of slots in a session.
 pub const CAPACITY: usize = 1 << 16;
 
 static SLOTS: [AtomicUsize; CAPACITY] = [const { AtomicUsize::new(0) }; CAPACITY];
+/// The version number of the code in each slot, next to it (same index): what inlined call
+/// sites guard on (`inline.rs`). Stored after the code pointer by the commit; a change of tier
+/// (same version, other code) changes only the code pointer, so the guard still holds.
+static VERSIONS: [AtomicU64; CAPACITY] = [const { AtomicU64::new(0) }; CAPACITY];
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// Slots given back by transactions that were rolled back before any store.
 static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
@@ -30,13 +34,36 @@ pub fn alloc() -> Result<usize, String> {
     Ok(&SLOTS[i] as *const AtomicUsize as usize)
 }
 
-fn cell(addr: usize) -> &'static AtomicUsize {
+fn index(addr: usize) -> usize {
     let base = SLOTS.as_ptr() as usize;
     assert!(
         addr >= base && addr < base + CAPACITY * 8 && (addr - base).is_multiple_of(8),
         "not a slot address"
     );
-    &SLOTS[(addr - base) / 8]
+    (addr - base) / 8
+}
+
+fn cell(addr: usize) -> &'static AtomicUsize {
+    &SLOTS[index(addr)]
+}
+
+/// The address of the version-number cell of the slot at `addr` (an 8-byte word JIT code
+/// loads with a monotonic atomic load to guard an inlined body).
+pub fn version_cell(addr: usize) -> usize {
+    &VERSIONS[index(addr)] as *const AtomicU64 as usize
+}
+
+/// Records that the slot now holds version `n` of its function. Called by the commit after
+/// [`store`] of that version's code and before the commit returns (and the epoch that tells
+/// tasks to re-read slots is bumped).
+pub fn store_version(addr: usize, n: u64) {
+    VERSIONS[index(addr)].store(n, Ordering::SeqCst);
+}
+
+/// The version number last recorded for the slot (0: none yet).
+#[cfg(test)]
+pub fn load_version(addr: usize) -> u64 {
+    VERSIONS[index(addr)].load(Ordering::SeqCst)
 }
 
 /// Gives back a slot for reuse.
@@ -67,6 +94,8 @@ pub fn load(addr: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     #[test]
     fn slots_are_distinct_and_hold_what_was_stored() {
         let a = super::alloc().unwrap();
@@ -79,6 +108,12 @@ mod tests {
         }
         assert_eq!(super::load(a), 0x1234);
         assert_eq!(super::load(b), 0x5678);
+        super::store_version(a, 7);
+        assert_eq!(super::load_version(a), 7);
+        assert_eq!(super::load_version(b), 0);
+        // SAFETY: reading the cell through the address JIT code would use.
+        let n = unsafe { (*(super::version_cell(a) as *const AtomicU64)).load(Ordering::SeqCst) };
+        assert_eq!(n, 7);
     }
 
     #[test]

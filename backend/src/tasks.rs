@@ -46,6 +46,37 @@ pub fn request_scan() -> u64 {
     epoch
 }
 
+/// Adds a task to the running set. Registering under the lock that [`request_scan`] holds
+/// means the task either is poked by a scan or starts after it, seeing every slot stored
+/// before it: slots must therefore be loaded only after this call.
+pub fn enter(ctx: &Arc<TaskCtx>) {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    ctx.seen_epoch.store(EPOCH.load(SeqCst), SeqCst);
+    running.push(ctx.clone());
+}
+
+/// Removes a task from the running set (its published frames go with it).
+pub fn leave(ctx: &Arc<TaskCtx>) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|t| !Arc::ptr_eq(t, ctx));
+}
+
+/// How a task whose JIT code panicked ended: a runtime error, or a crash of the runtime.
+pub fn failure(payload: Box<dyn std::any::Any + Send>) -> Outcome {
+    match payload.downcast::<RuntimeError>() {
+        Ok(err) => Outcome::Failed(*err),
+        Err(other) => Outcome::Crashed(
+            other
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| other.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into()),
+        ),
+    }
+}
+
 /// A running task.
 pub struct Task {
     /// Its context (for `:kill`, Ctrl-C and `:versions` frame counts).
@@ -77,35 +108,17 @@ pub unsafe fn spawn(
             let mut ctx = TaskCtx::for_current_thread(capture_tail);
             ctx.output = output;
             let ctx = Arc::new(ctx);
-            {
-                // Registering under the lock that `request_scan` holds means this task either
-                // is poked by a scan or starts after it, seeing every slot stored before it.
-                let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-                ctx.seen_epoch.store(EPOCH.load(SeqCst), SeqCst);
-                running.push(ctx.clone());
-            }
+            enter(&ctx);
             let _ = tx.send(ctx.clone());
             // SAFETY: per `spawn`'s contract, `entry` is a linked JIT function of type
             // `void (ptr)` whose code stays mapped until this task has ended; the context
             // outlives the call.
             let f: extern "C-unwind" fn(*const TaskCtx) = unsafe { std::mem::transmute(entry) };
             let result = catch_unwind(AssertUnwindSafe(|| f(Arc::as_ptr(&ctx))));
-            RUNNING
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|t| !Arc::ptr_eq(t, &ctx));
+            leave(&ctx);
             let outcome = match result {
                 Ok(()) => Outcome::Done(ctx.tail.lock().unwrap_or_else(|e| e.into_inner()).take()),
-                Err(payload) => match payload.downcast::<RuntimeError>() {
-                    Ok(err) => Outcome::Failed(*err),
-                    Err(other) => Outcome::Crashed(
-                        other
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| other.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_else(|| "unknown panic".into()),
-                    ),
-                },
+                Err(payload) => failure(payload),
             };
             on_end(&outcome);
             outcome

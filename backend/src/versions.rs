@@ -34,6 +34,9 @@ pub(crate) struct Code {
     /// Size in bytes.
     pub size: usize,
     mapped: Option<Arc<CodeInfo>>,
+    /// Identities of the versions inlined into this code: its inlined copies point at them
+    /// (`inline.rs`), so they live exactly as long as the code.
+    sites: Vec<Arc<crate::inline::Site>>,
 }
 
 impl Code {
@@ -45,7 +48,13 @@ impl Code {
             addr,
             size,
             mapped: None,
+            sites: Vec::new(),
         }
+    }
+
+    /// Keeps the identities the code's inlined copies point at (see `inline.rs`).
+    pub(crate) fn keep_sites(&mut self, sites: Vec<Arc<crate::inline::Site>>) {
+        self.sites = sites;
     }
 
     /// Adds the code-map entry for this code (before any slot can reach it).
@@ -365,6 +374,12 @@ pub struct Registry {
     pub(crate) globals: BTreeMap<String, Global>,
     /// The current definition of each struct by name.
     pub structs: BTreeMap<String, livejit_frontend::types::StructId>,
+    /// Functions whose signature a running service relies on (one entry per pin): a
+    /// transaction may not change it (`driver/plan.rs`).
+    pub(crate) pinned: Vec<(String, FnSig)>,
+    /// The live version of each function whose calls may be inlined (`inline.rs`); replaced
+    /// or removed whenever the function gets a new version.
+    pub(crate) inline: BTreeMap<String, Arc<crate::inline::InlineBody>>,
 }
 
 /// One function: its current slot and every version.
@@ -407,6 +422,8 @@ impl Registry {
                 .collect(),
             globals: self.globals.clone(),
             structs: self.structs.clone(),
+            pinned: self.pinned.clone(),
+            inline: self.inline.clone(),
         }
     }
 

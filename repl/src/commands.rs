@@ -570,6 +570,17 @@ impl Repl {
         });
     }
 
+    /// Starts the session's request pool for `livejit serve --http` (see
+    /// [`Session::serve`]): `handle` must exist with the handler signature, which stays
+    /// pinned while the service runs.
+    pub fn serve(
+        &mut self,
+        threads: usize,
+        timeout: Duration,
+    ) -> Result<livejit_backend::Service, String> {
+        self.session.serve("handle", threads, timeout)
+    }
+
     /// Interrupts background tasks before exit.
     pub fn shutdown(&mut self) {
         self.session.interrupt_all();

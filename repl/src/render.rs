@@ -8,7 +8,7 @@ use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::termcolor::ColorChoice;
 use codespan_reporting::term::{self, Config};
 use livejit_backend::{
-    CompileErrors, ErrorKind, Event, RuntimeError, Source, TaskRow, TaskState, VersionRow,
+    CompileErrors, ErrorKind, Event, RuntimeError, Source, TaskKind, TaskRow, TaskState, VersionRow,
 };
 use livejit_frontend::{Diagnostic, Span};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -165,7 +165,8 @@ pub fn versions(rows: &[VersionRow]) -> String {
 }
 
 /// `:tasks`: one line per background task, running or ended: id, state (`running`, `ended`,
-/// `failed`, `killed`, `crashed`), run time, expression.
+/// `failed`, `killed`, `crashed`), run time, expression; and one per service request in
+/// flight: id, `running`, run time, `request METHOD PATH`.
 pub fn tasks(rows: &[TaskRow]) -> String {
     if rows.is_empty() {
         return "no tasks\n".to_string();
@@ -179,8 +180,12 @@ pub fn tasks(rows: &[TaskRow]) -> String {
                 TaskState::Killed => "killed",
                 TaskState::Crashed => "crashed",
             };
+            let what = match t.kind {
+                TaskKind::Spawned => "",
+                TaskKind::Request => "request ",
+            };
             format!(
-                "{}  {state}  {:.1}s  {}\n",
+                "{}  {state}  {:.1}s  {what}{}\n",
                 t.id,
                 t.elapsed.as_secs_f64(),
                 t.label

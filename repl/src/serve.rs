@@ -100,6 +100,15 @@ pub fn main(args: &[String]) -> i32 {
         repl.shutdown();
         return 1;
     }
+    // Before listening: a SIGTERM that arrives once a client can see the service drains it.
+    let signals = match termination_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            repl.shutdown();
+            return 1;
+        }
+    };
     let http = match &args.http {
         Some(addr) => match crate::http::start(&mut repl, addr, args.threads, args.request_timeout)
         {
@@ -112,17 +121,13 @@ pub fn main(args: &[String]) -> i32 {
         },
         None => None,
     };
-    let signals = match termination_signals() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
     let control = match crate::control::start(repl, &args.control) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(h) = http {
+                h.shutdown(Duration::ZERO);
+            }
             return 1;
         }
     };

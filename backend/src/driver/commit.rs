@@ -68,6 +68,13 @@ pub(crate) fn commit(
             size: unit.code.size,
             span: f.span,
         });
+        // Calls may inline this version: its inlined copies name it by this identity. Set
+        // before any slot store, so before any code inlining it can run.
+        reg.inline.remove(&f.name);
+        if let Some(body) = set.inline.get(&f.name) {
+            body.site.set(info.clone());
+            reg.inline.insert(f.name.clone(), body.clone());
+        }
         let version = Version {
             unit: Compiled::live(
                 NewUnit {
@@ -141,11 +148,14 @@ pub(crate) fn commit(
         reg.structs.insert(s.name.clone(), s.id);
     }
     let stored_ns = crate::runtime::monotonic_ns();
-    for (_, _, slot, addr) in &installed {
+    for (_, n, slot, addr) in &installed {
         // SAFETY: `addr` is the entry of a version compiled for this slot's signature (the plan
         // gives a new signature a new slot); its `Code` now lives in the registry, freed only
         // by the retirement protocol.
         unsafe { slots::store(*slot, *addr) };
+        // The code first, its version number second (what inlined call sites guard on), both
+        // before the epoch below: a task that publishes for that epoch sees both.
+        slots::store_version(*slot, u64::from(*n));
     }
     let epoch = tasks::request_scan();
     for name in &replaced {

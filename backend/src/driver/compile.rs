@@ -8,6 +8,7 @@
 
 use super::plan::{Global, Plan, SlotPlan, Snapshot};
 use crate::codegen::{self, Resolver, Unit};
+use crate::inline::{self, InlineBody};
 use crate::jit::Jit;
 use crate::objcode::{self, Targets};
 use crate::versions::Code;
@@ -15,7 +16,7 @@ use crate::{gc, slots};
 use inkwell::context::Context;
 use livejit_frontend::tast::TProgram;
 use livejit_frontend::{FnSig, Type};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Top-level units with more statements than this are compiled at `:opt 0` (see
@@ -58,6 +59,8 @@ pub(crate) struct LinkedSet {
     pub globals: HashMap<String, Global>,
     /// Slot addresses per function name, as the code was compiled against them.
     pub slot_map: HashMap<String, usize>,
+    /// The new versions that calls may inline (their identities are set at commit).
+    pub inline: HashMap<String, Arc<InlineBody>>,
     fresh_slots: Vec<usize>,
     fresh_cells: Vec<usize>,
 }
@@ -94,6 +97,9 @@ struct TxResolver<'a> {
     slots: HashMap<String, (usize, FnSig)>,
     globals: &'a HashMap<String, Global>,
     defines: &'a BTreeSet<String>,
+    /// What calls may inline: the snapshot's live versions, with the transaction's new
+    /// versions in place of the ones they replace.
+    inline: BTreeMap<String, Arc<InlineBody>>,
 }
 
 impl Resolver for TxResolver<'_> {
@@ -113,6 +119,9 @@ impl Resolver for TxResolver<'_> {
     fn global_decl_defines(&self, name: &str) -> bool {
         self.defines.contains(name)
     }
+    fn inline(&self, name: &str) -> Option<Arc<InlineBody>> {
+        self.inline.get(name).cloned()
+    }
 }
 
 /// Allocates the plan's slots and cells and compiles and links every unit that has a new
@@ -129,6 +138,7 @@ pub(crate) fn compile(
         slots: Vec::new(),
         globals: snap.globals.iter().map(|(n, g)| (n.clone(), *g)).collect(),
         slot_map: HashMap::new(),
+        inline: HashMap::new(),
         fresh_slots: Vec::new(),
         fresh_cells: Vec::new(),
     };
@@ -171,11 +181,23 @@ pub(crate) fn compile(
         .iter()
         .map(|(n, (s, _))| (n.clone(), *s))
         .collect();
-    let resolver = TxResolver {
+    let mut resolver = TxResolver {
         slots: slot_sigs,
         globals: &set.globals,
         defines: &defines,
+        inline: snap.inline.clone(),
     };
+    // The transaction's new versions replace the snapshot's for inlining (a function whose
+    // new version is not eligible is not inlined at all: its old body would never match).
+    for (p, slot) in plan.fns.iter().zip(&set.slots) {
+        let Some(n) = p.version else { continue };
+        let f = &program.fns[p.index];
+        resolver.inline.remove(&f.name);
+        if inline::eligible(f) {
+            let body = Arc::new(InlineBody::new(f, n, *slot, &resolver));
+            resolver.inline.insert(f.name.clone(), body);
+        }
+    }
     let mut fns = Vec::new();
     for p in &plan.fns {
         let Some(n) = p.version else { continue };
@@ -197,6 +219,15 @@ pub(crate) fn compile(
     };
     set.fns = fns;
     set.top = top;
+    set.inline = plan
+        .fns
+        .iter()
+        .filter(|p| p.version.is_some())
+        .filter_map(|p| {
+            let name = &program.fns[p.index].name;
+            Some((name.clone(), resolver.inline.get(name)?.clone()))
+        })
+        .collect();
     Ok(set)
 }
 
@@ -220,6 +251,10 @@ fn compile_unit(
     };
     let opt = if g.loop_depth > DEEP_LOOPS { 0 } else { opt };
     opts.targets.prepare(&g.module);
+    if opt < 2 && !g.sites.is_empty() {
+        // Levels 0 and 1 have no inliner: the guarded copies are inlined here.
+        opts.targets.inline_always(&g.module)?;
+    }
     opts.targets.optimize(&g.module, opt)?;
     let ir = if keep_ir {
         g.module.print_to_string().to_string()
@@ -231,10 +266,9 @@ fn compile_unit(
     let mut jit = opts.jit.lock().unwrap_or_else(|e| e.into_inner());
     let (tracker, addrs) = jit.add_object(&object, symbol, &[symbol])?;
     drop(jit);
-    Ok(LinkedUnit {
-        code: Code::new(opts.jit.clone(), tracker, addrs[0], size),
-        ir,
-    })
+    let mut code = Code::new(opts.jit.clone(), tracker, addrs[0], size);
+    code.keep_sites(g.sites);
+    Ok(LinkedUnit { code, ir })
 }
 
 #[cfg(test)]

@@ -49,6 +49,11 @@ pub(crate) struct Snapshot {
     pub globals: BTreeMap<String, Global>,
     /// Current struct definitions by name.
     pub structs: BTreeMap<String, StructId>,
+    /// Functions whose signature a running service relies on (it calls them through their
+    /// slot with that ABI).
+    pub pinned: Vec<(String, FnSig)>,
+    /// Live versions that calls may inline, by function name (`inline.rs`).
+    pub inline: BTreeMap<String, std::sync::Arc<crate::inline::InlineBody>>,
 }
 
 impl Env for Snapshot {
@@ -125,6 +130,28 @@ pub(crate) fn plan(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let in_tx: BTreeSet<&str> = program.fns.iter().map(|f| f.name.as_str()).collect();
     let mut errors = Vec::new();
+    // A running service calls a pinned function with the pinned signature: it may not change.
+    for f in &program.fns {
+        let Some((_, pinned)) = snap.pinned.iter().find(|(n, _)| *n == f.name) else {
+            continue;
+        };
+        if *pinned != f.sig {
+            errors.push(
+                Diagnostic::error(
+                    format!(
+                        "cannot change the signature of `{}` from `{pinned}` to `{}` while the service calls it",
+                        f.name, f.sig
+                    ),
+                    f.name_span,
+                    "signature changed here",
+                )
+                .with_note(format!(
+                    "`livejit serve` calls `{}` for every request; keep its signature `{pinned}`",
+                    f.name
+                )),
+            );
+        }
+    }
     // Signature changes: every caller must be in this transaction.
     let mut sig_changed: BTreeSet<&str> = BTreeSet::new();
     for f in &program.fns {
@@ -387,5 +414,21 @@ mod tests {
         let snap = snapshot("", &[("n", Type::Int)]);
         let p = plan_of(&snap, "global n: float = 5.0;").unwrap();
         assert_eq!(p.new_globals, vec![("n".to_string(), Type::Float)]);
+    }
+
+    #[test]
+    fn a_pinned_signature_cannot_change_but_its_body_can() {
+        let mut snap = snapshot("fn handle(m: str, p: str, b: str) -> str { p }", &[]);
+        let sig = snap.fns["handle"].sig.clone();
+        snap.pinned.push(("handle".into(), sig));
+        let e = plan_of(&snap, "fn handle(p: str) -> str { p }").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains("cannot change the signature of `handle` from `fn(str, str, str) -> str` to `fn(str) -> str` while the service calls it"),
+            "{e:?}"
+        );
+        let p = plan_of(&snap, "fn handle(m: str, p: str, b: str) -> str { m }").unwrap();
+        assert_eq!(p.fns[0].slot, SlotPlan::Existing(100));
+        assert_eq!(p.fns[0].version, Some(2));
     }
 }
