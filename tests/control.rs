@@ -325,3 +325,56 @@ fn attach_watches_its_own_files() {
     common::find_lines_in_order("2\nw.src\nno watched files\n", &out.stdout)
         .unwrap_or_else(|l| panic!("missing {l:?}\n{}", out.report()));
 }
+
+/// With `--http`: an attached client redefines `handle` and the next request gets the new
+/// answer; a request's `print` goes to the service's stdout, not to the attached client.
+#[test]
+fn attach_redefines_the_handler_of_an_http_service() {
+    let dir = test_dir("attach_http");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let svc = Service::start(
+        &dir,
+        "fn handle(method: str, path: str, body: str) -> str { print(\"request\", path); \"old\" }\n",
+        &["--http", &addr],
+    );
+    let get = |path: &str| -> String {
+        ureq::get(&format!("http://{addr}{path}"))
+            .call()
+            .expect("a 200")
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
+    let mut watcher = svc.client();
+    assert_eq!(get("/a"), "old");
+    let fix = "fn handle(method: str, path: str, body: str) -> str { \"new \" + path }\n";
+    let out = svc.run(&["attach", "s.sock"], Some(fix));
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    assert!(
+        out.stderr.contains("redefined handle (v2)"),
+        "{}",
+        out.report()
+    );
+    assert_eq!(get("/b"), "new /b");
+    let start = Instant::now();
+    while !svc.stdout().contains("request /a") {
+        assert!(start.elapsed() < DEADLINE, "stdout: {}", svc.stdout());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let msgs = watcher.input(1, "print(1);");
+    assert_eq!(
+        text_of(&msgs, "out"),
+        "1\n",
+        "no request output here: {msgs:?}"
+    );
+    assert!(
+        watcher.backlog.iter().all(|m| m["type"] != "output"),
+        "{:?}",
+        watcher.backlog
+    );
+}
