@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::service::{ok_of, test_dir, text_of, Client, Service, DEADLINE};
+use common::service::{free_loopback_addr, ok_of, test_dir, text_of, Client, Service, DEADLINE};
 use serde_json::json;
 use std::time::Instant;
 
@@ -331,12 +331,7 @@ fn attach_watches_its_own_files() {
 #[test]
 fn attach_redefines_the_handler_of_an_http_service() {
     let dir = test_dir("attach_http");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_loopback_addr();
     let svc = Service::start(
         &dir,
         "fn handle(method: str, path: str, body: str) -> str { print(\"request\", path); \"old\" }\n",

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::service::{test_dir, Service, DEADLINE};
+use common::service::{free_loopback_addr, test_dir, Service, DEADLINE};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -43,12 +43,7 @@ struct Seen {
 #[test]
 fn two_hundred_redefinitions_under_load_drop_nothing() {
     let dir = test_dir("serve_load");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_loopback_addr();
     let mut svc = Service::start(&dir, &handler(0), &["--http", &addr]);
     let stop = Arc::new(AtomicBool::new(false));
     let load: Vec<_> = (0..CONNECTIONS)

@@ -23,6 +23,16 @@ pub fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// `127.0.0.1:PORT` with a port free a moment ago, for `serve --http`.
+pub fn free_loopback_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
 /// A running `livejit serve`, stopped (SIGTERM) when dropped.
 pub struct Service {
     /// The child.
