@@ -5,6 +5,8 @@
 //! see what the user sees. Waits are for markers in the output, never fixed sleeps; every wait
 //! has a generous deadline that only catches hangs.
 
+mod common;
+
 use rexpect::session::{spawn_command, PtySession};
 use std::num::NonZeroU16;
 use std::path::PathBuf;
@@ -39,14 +41,25 @@ impl Term {
     /// Starts `livejit` with `NO_COLOR` unset when `colour` (the prompt is then styled: wait
     /// for `livejit>`), else set.
     fn spawn(history: &std::path::Path, cwd: &std::path::Path, colour: bool) -> Term {
+        Term::spawn_with(history, cwd, colour, &[])
+    }
+
+    /// [`Term::spawn`] of `livejit ARGS...`.
+    fn spawn_with(
+        history: &std::path::Path,
+        cwd: &std::path::Path,
+        colour: bool,
+        args: &[&str],
+    ) -> Term {
         let mut cmd = Command::new("sh");
         cmd.current_dir(cwd);
         // rexpect turns the pty's echo off; a user's terminal has it on.
         cmd.args([
             "-c",
-            "stty echo icanon && exec \"$0\"",
+            "stty echo icanon && exec \"$0\" \"$@\"",
             env!("CARGO_BIN_EXE_livejit"),
         ])
+        .args(args)
         .env("TERM", "xterm")
         .env("RUST_BACKTRACE", "0")
         .env("LIVEJIT_HISTORY", history);
@@ -113,6 +126,25 @@ impl Term {
     fn send(&mut self, text: &str) {
         self.p.send(text).expect("write to the pty");
         self.p.flush().expect("flush the pty");
+    }
+
+    /// Defines `counter` (41), then types `gc` Tab: `gcd` (defined before) completes and its
+    /// signature shows after the cursor.
+    fn define_counter_and_complete_gcd(&mut self) {
+        self.send("global counter: int = 41;\r");
+        self.expect("livejit> ");
+        self.send("gc\t");
+        self.expect_line("with the completed call and its signature hint", |l| {
+            l == "livejit> gcd(a: int, b: int) -> int"
+        });
+    }
+
+    /// Presses Ctrl-C every 300 ms until `needle` appears (a Ctrl-C that arrives before
+    /// what it should interrupt has started is lost).
+    fn ctrl_c_until(&mut self, needle: &str) {
+        self.expect_with(needle, |p| {
+            let _ = p.send_control('c');
+        });
     }
 
     fn send_ctrl_c(&mut self) {
@@ -248,14 +280,10 @@ fn ctrl_c_stops_wait_and_sleep() {
     t.expect("task 1 started");
     t.send(":wait 1\r");
     // Repeated until it lands: a Ctrl-C that arrives before `:wait` starts waiting is lost.
-    t.expect_with("interrupted in `:wait`", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in `:wait`");
     t.expect("livejit> ");
     t.send(":sleep 600000\r");
-    t.expect_with("interrupted in `:sleep`", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in `:sleep`");
     t.expect("livejit> ");
     t.send("print(\"still\", 40 + 2)\r");
     t.expect("still 42");
@@ -272,9 +300,7 @@ fn ctrl_c_interrupts_an_evaluation_with_one_line() {
     t.expect("livejit> ");
     t.send("print(\"spinning\"); spin()\r");
     t.expect("spinning");
-    t.expect_with("interrupted in spin (v1) at <input:1>:1", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in spin (v1) at <input:1>:1");
     t.expect("livejit> ");
     t.send("1 + 1\r");
     t.expect("2");
@@ -320,9 +346,7 @@ fn a_looping_watch_reload_can_be_interrupted() {
     .unwrap();
     t.expect("w.src changed, reloading");
     t.send("print(\"after\", k > 0)\r");
-    t.expect_with("interrupted in spin (v1) at w.src:2", |p| {
-        let _ = p.send_control('c');
-    });
+    t.ctrl_c_until("interrupted in spin (v1) at w.src:2");
     t.expect("after true");
     t.expect("livejit> ");
     t.quit();
@@ -357,12 +381,7 @@ fn tab_completes_names_and_hints_show_signatures() {
     t.send("fn gcd(a: int, b: int) -> int { if b == 0 { a } else { gcd(b, a % b) } }\r");
     t.expect("defined gcd");
     t.expect("livejit> ");
-    t.send("global counter: int = 41;\r");
-    t.expect("livejit> ");
-    t.send("gc\t");
-    t.expect_line("with the completed call and its signature hint", |l| {
-        l == "livejit> gcd(a: int, b: int) -> int"
-    });
+    t.define_counter_and_complete_gcd();
     t.send("12, ");
     t.expect_line("with the rest of the signature", |l| {
         l == "livejit> gcd(12, b: int) -> int"
@@ -586,4 +605,37 @@ fn a_watch_reload_prints_above_the_line_being_typed() {
         t.screen_text()
     );
     t.quit();
+}
+
+/// `livejit attach` on a terminal: the service's names complete and hint, Ctrl-C interrupts
+/// the attached client's evaluation, Ctrl-D detaches and the service keeps running.
+#[test]
+fn attach_completes_from_the_service_and_detaches() {
+    use common::service::{test_dir, Service};
+    let dir = test_dir("pty_attach");
+    let svc = Service::start(
+        &dir,
+        "fn gcd(a: int, b: int) -> int { if b == 0 { a } else { gcd(b, a % b) } }\n",
+        &[],
+    );
+    let history = history_file("attach");
+    let mut t = Term::spawn_with(&history, &dir, false, &["attach", "s.sock"]);
+    t.expect("attached to s.sock");
+    t.expect("livejit> ");
+    t.define_counter_and_complete_gcd();
+    t.send("12, 18)\r");
+    t.expect("\n6");
+    t.expect("livejit> ");
+    t.send("coun\t + 1\r");
+    t.expect("42");
+    t.expect("livejit> ");
+    t.send("while true { counter += 1; }\r");
+    // Ctrl-C until the evaluation has started and is interrupted.
+    t.ctrl_c_until("interrupted");
+    t.expect("livejit> ");
+    t.quit();
+    // Detached: the service still has the session.
+    let mut c = svc.client();
+    let msgs = c.input(1, "print(counter > 41);");
+    assert_eq!(common::service::text_of(&msgs, "out"), "true\n");
 }

@@ -315,7 +315,7 @@ pub(crate) fn lowering(b: Builtin) -> Lowering {
 }
 
 /// The runtime errors (`lj_error`'s `kind` argument).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(u32)]
 pub enum ErrorKind {
     /// `index I out of range for length N` (a = index, b = length)

@@ -9,7 +9,7 @@ use livejit_frontend::tast::Builtin;
 use livejit_frontend::Type;
 
 /// A function or builtin as an editor shows it: `name(params) -> ret`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Callable {
     /// Its name.
     pub name: String,
@@ -33,7 +33,7 @@ impl Callable {
 }
 
 /// A named, typed thing: a global, or a field of a struct.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Typed {
     /// Its name.
     pub name: String,
@@ -42,7 +42,7 @@ pub struct Typed {
 }
 
 /// A struct type and its fields, in declaration order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StructInfo {
     /// The struct's name.
     pub name: String,
@@ -51,7 +51,7 @@ pub struct StructInfo {
 }
 
 /// Every name an input can use right now, with its signature or type.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompletionData {
     /// User functions (live versions), by name.
     pub functions: Vec<Callable>,

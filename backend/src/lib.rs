@@ -34,8 +34,8 @@ pub use driver::commit::line_of;
 pub use runtime::{route_program_output, RuntimeError};
 pub use service::{Refused, Reply, Request, Service};
 pub use session::{
-    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, Preview, Reporter,
-    Session, TaskKind, TaskRow, TaskState, VersionRow,
+    CompileErrors, EvalResult, Event, FnSummary, GlobalRow, Interrupter, OutputSink, Preview,
+    Reporter, Session, TaskKind, TaskRow, TaskState, VersionRow,
 };
 pub use tasks::Outcome;
 pub use tier::Tiering;

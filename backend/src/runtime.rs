@@ -32,7 +32,7 @@ impl ErrorKind {
 }
 
 /// A runtime error travelling from JIT code to the task boundary as a panic payload.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeError {
     /// Which error.
     pub kind: ErrorKind,
@@ -153,7 +153,7 @@ fn raise_error(
     let chain = walk(frame, self_fn);
     let at = chain
         .first()
-        .map(|info| (info.source.clone(), span.unwrap_or(info.span)));
+        .map(|info| info.source.locate(span.unwrap_or(info.span)));
     let err = RuntimeError {
         kind,
         message,
@@ -285,7 +285,13 @@ pub fn route_program_output(hook: OutputHook) {
     let _ = OUTPUT_HOOK.set(hook);
 }
 
-fn write_stdout(line: &[u8]) {
+/// Writes one line of `ctx`'s program output: to the task's own sink if it has one, else to the
+/// process-wide route, else to stdout.
+fn write_line(ctx: *const TaskCtx, line: &[u8]) {
+    if let Some(sink) = &task(ctx).output {
+        sink(&String::from_utf8_lossy(line));
+        return;
+    }
     if let Some(hook) = OUTPUT_HOOK.get() {
         hook(&String::from_utf8_lossy(line));
         return;
@@ -299,7 +305,7 @@ fn write_stdout(line: &[u8]) {
 
 pub(crate) extern "C-unwind" fn lj_print_end(ctx: *const TaskCtx) {
     with_line(ctx, |b| {
-        write_stdout(b);
+        write_line(ctx, b);
         b.clear();
     });
 }
@@ -313,7 +319,7 @@ pub(crate) extern "C-unwind" fn lj_tail_end(ctx: *const TaskCtx) {
         *t.tail.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(String::from_utf8_lossy(&line).into_owned());
     } else {
-        write_stdout(&line);
+        write_line(ctx, &line);
     }
 }
 

@@ -62,6 +62,8 @@ pub struct TaskCtx {
     pub capture_tail: bool,
     /// The captured final value.
     pub tail: Mutex<Option<String>>,
+    /// Where this task's program output goes (`None`: the process-wide route).
+    pub output: Option<crate::session::OutputSink>,
 }
 
 impl TaskCtx {
@@ -85,6 +87,7 @@ impl TaskCtx {
             print_args: AtomicUsize::new(0),
             capture_tail,
             tail: Mutex::new(None),
+            output: None,
         }
     }
 

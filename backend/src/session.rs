@@ -18,7 +18,7 @@ use crate::versions::{Registry, Source, State, Tier, Version};
 use crate::{gc, reclaim};
 use inkwell::context::Context;
 use livejit_frontend::tast::TTopItem;
-use livejit_frontend::{compile_front, Diagnostic, Type};
+use livejit_frontend::{compile_front, Diagnostic, Span, Type};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,10 @@ pub(crate) struct Shared {
     next_task: std::sync::atomic::AtomicU64,
     /// Service requests being handled now, by task id (`service.rs`).
     requests: Mutex<BTreeMap<u64, crate::service::InFlight>>,
+    /// Inputs named so far (`<input:N>`), counted across every handle of the session.
+    inputs: std::sync::atomic::AtomicUsize,
+    /// `:spawn`ed tasks, running or ended, of every handle of the session.
+    background: Mutex<BTreeMap<u64, BackgroundTask>>,
     /// Interleaving hooks for the retirement tests.
     #[cfg(test)]
     pub(crate) hooks: reclaim::TestHooks,
@@ -67,7 +71,7 @@ impl Shared {
 }
 
 /// Something the session reports as it happens, from any thread (rendered by the REPL).
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// A function version was installed (`version` 1: a new function).
     Defined {
@@ -115,12 +119,44 @@ pub enum Event {
 pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// Errors of one input, with the source they point into.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct CompileErrors {
     /// The source.
     pub source: Arc<Source>,
     /// Every error found.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CompileErrors {
+    /// The errors split by file, for a transaction of several files ([`Source::joined`]):
+    /// each group with its own file's text, spans within it, in file order. Any other
+    /// source: itself.
+    pub fn by_file(self) -> Vec<CompileErrors> {
+        if self.source.parts.is_empty() {
+            return vec![self];
+        }
+        let mut groups: BTreeMap<usize, Vec<Diagnostic>> = BTreeMap::new();
+        for mut d in self.diagnostics {
+            let at = d.primary_span().unwrap_or_default();
+            let part = self.source.part_index(at.start);
+            d.labels
+                .retain(|l| self.source.part_index(l.span.start) == part);
+            for l in &mut d.labels {
+                l.span = self.source.locate(l.span).1;
+            }
+            groups.entry(part).or_default().push(d);
+        }
+        groups
+            .into_iter()
+            .map(|(part, diagnostics)| {
+                let start = self.source.parts[part].1;
+                CompileErrors {
+                    source: self.source.locate(Span::new(start, start)).0,
+                    diagnostics,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The result of evaluating an input or a file in the foreground.
@@ -255,12 +291,17 @@ pub struct Session {
     opt: u8,
     polls: bool,
     last_install_ns: i64,
-    inputs: usize,
-    background: BTreeMap<u64, BackgroundTask>,
     reporter: Reporter,
     /// The foreground task's context while one runs (Ctrl-C interrupts it).
     foreground: Arc<Mutex<Option<Arc<TaskCtx>>>>,
+    /// Where program output of this handle's tasks goes (`None`: the process-wide route).
+    output: Option<OutputSink>,
+    /// Made by [`Session::new`] (not [`Session::handle`]): its drop ends the session's tasks.
+    primary: bool,
 }
+
+/// Receives each line of a task's program output (without its newline), from its thread.
+pub type OutputSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Interrupts the foreground evaluation of a session from any thread (a signal handler's).
 #[derive(Clone)]
@@ -286,7 +327,7 @@ impl Interrupter {
 }
 
 /// One function for `:list`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FnSummary {
     /// Its name.
     pub name: String,
@@ -325,7 +366,7 @@ impl Preview {
 }
 
 /// One version for `:versions`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VersionRow {
     /// `vN`'s N.
     pub version: u32,
@@ -342,7 +383,7 @@ pub struct VersionRow {
 }
 
 /// Where a background task is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TaskState {
     /// Still running.
     Running,
@@ -357,7 +398,7 @@ pub enum TaskState {
 }
 
 /// What a task row is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TaskKind {
     /// A `:spawn`ed task (its label is the expression).
     Spawned,
@@ -367,7 +408,7 @@ pub enum TaskKind {
 }
 
 /// One task for `:tasks`: a background task, or a service request in flight.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRow {
     /// Its id.
     pub id: u64,
@@ -399,6 +440,8 @@ impl Session {
             reg: Mutex::new(Registry::default()),
             tx: Mutex::new(()),
             next_task: std::sync::atomic::AtomicU64::new(1),
+            inputs: std::sync::atomic::AtomicUsize::new(0),
+            background: Mutex::new(BTreeMap::new()),
             requests: Mutex::new(BTreeMap::new()),
             #[cfg(test)]
             hooks: reclaim::TestHooks::default(),
@@ -421,11 +464,49 @@ impl Session {
             opt: 2,
             polls: true,
             last_install_ns: 0,
-            inputs: 0,
-            background: BTreeMap::new(),
             reporter,
             foreground: Arc::new(Mutex::new(None)),
+            output: None,
+            primary: true,
         })
+    }
+
+    /// Another handle on the same session (same registry, JIT, globals, task table and
+    /// transaction lock) with its own foreground evaluation, its own reporter and output sink,
+    /// and the optimization level this one has now. Evaluations of different handles run
+    /// concurrently; their transactions are serialized. Dropping a handle does not end the
+    /// session's tasks (dropping the session made by [`Session::new`] does).
+    pub fn handle(&self, reporter: Reporter) -> Result<Session, String> {
+        Ok(Session {
+            // Its own compile thread and tier-up thread: a handle's transactions are
+            // serialized with the others' by the transaction lock, not by sharing a thread.
+            tier: TierThread::new(Arc::downgrade(&self.shared)),
+            shared: self.shared.clone(),
+            compiler: Compiler::start(Targets::host()?)?,
+            tiering: self.tiering,
+            asm_targets: std::cell::OnceCell::new(),
+            empty_array: self.empty_array,
+            opt: self.opt,
+            polls: self.polls,
+            last_install_ns: 0,
+            reporter,
+            foreground: Arc::new(Mutex::new(None)),
+            output: None,
+            primary: false,
+        })
+    }
+
+    /// Sends the program output of tasks started from now on by this handle (foreground
+    /// evaluations and `:spawn`) to `sink`; `None`: the process-wide route.
+    pub fn set_output(&mut self, sink: Option<OutputSink>) {
+        self.output = sink;
+    }
+
+    fn background(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, BackgroundTask>> {
+        self.shared
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// A handle that interrupts this session's foreground evaluation (for Ctrl-C).
@@ -464,8 +545,8 @@ impl Session {
 
     /// A name for the next REPL input (`<input:N>`).
     pub fn next_input_name(&mut self) -> String {
-        self.inputs += 1;
-        format!("<input:{}>", self.inputs)
+        let n = self.shared.inputs.fetch_add(1, SeqCst) + 1;
+        format!("<input:{n}>")
     }
 
     fn snapshot(&self) -> plan::Snapshot {
@@ -498,7 +579,17 @@ impl Session {
     /// Compiles and installs `text` as one transaction, then runs its top-level code in the
     /// foreground and waits for it.
     pub fn eval(&mut self, name: &str, text: &str) -> EvalResult {
-        let source = Source::new(name, text);
+        self.eval_source(Source::new(name, text))
+    }
+
+    /// Installs several files as one transaction (all or nothing), then runs their top-level
+    /// code, in order, in the foreground (`livejit push`). Diagnostics and runtime errors
+    /// point into the file they concern ([`CompileErrors::by_file`], [`Source::locate`]).
+    pub fn eval_files(&mut self, files: &[(String, String)]) -> EvalResult {
+        self.eval_source(Source::joined(files))
+    }
+
+    fn eval_source(&mut self, source: Arc<Source>) -> EvalResult {
         let entry = match self.install_on_big_stack(source) {
             Ok(e) => e,
             Err(errors) => return EvalResult::Rejected(errors),
@@ -508,7 +599,14 @@ impl Session {
         };
         // SAFETY: `entry` is the top-level unit the install just committed, a `void (ptr)`
         // function; it is retired only by the `on_end` callback, so it stays mapped meanwhile.
-        let task = match unsafe { tasks::spawn(entry, false, self.retire_top_on_end(top_id)) } {
+        let task = match unsafe {
+            tasks::spawn(
+                entry,
+                false,
+                self.output.clone(),
+                self.retire_top_on_end(top_id),
+            )
+        } {
             Ok(t) => t,
             Err(e) => return EvalResult::Crashed(e),
         };
@@ -554,7 +652,7 @@ impl Session {
             }
         });
         // SAFETY: as in `eval`: a committed top-level unit, retired only by `on_end`.
-        let task = match unsafe { tasks::spawn(entry, true, on_end) } {
+        let task = match unsafe { tasks::spawn(entry, true, self.output.clone(), on_end) } {
             Ok(t) => t,
             Err(e) => {
                 (self.reporter)(Event::TaskCrashed {
@@ -568,7 +666,7 @@ impl Session {
             }
         };
         let Task { ctx, handle } = task;
-        self.background.insert(
+        self.background().insert(
             id,
             BackgroundTask {
                 ctx,
@@ -627,9 +725,9 @@ impl Session {
     /// polls [`Session::task_outcome`] instead, so that Ctrl-C can stop the wait.
     pub fn wait(&mut self, id: Option<u64>) -> Result<(), String> {
         let ids: Vec<u64> = match id {
-            Some(id) if self.background.contains_key(&id) => vec![id],
+            Some(id) if self.background().contains_key(&id) => vec![id],
             Some(id) => return Err(format!("no task {id}")),
-            None => self.background.keys().copied().collect(),
+            None => self.background().keys().copied().collect(),
         };
         for id in ids {
             while self.task_outcome(id)?.is_none() {
@@ -641,8 +739,8 @@ impl Session {
 
     /// How background task `id` ended, or `None` while it runs. Ended tasks are kept.
     pub fn task_outcome(&mut self, id: u64) -> Result<Option<Outcome>, String> {
-        let t = self
-            .background
+        let mut background = self.background();
+        let t = background
             .get_mut(&id)
             .ok_or_else(|| format!("no task {id}"))?;
         t.reap();
@@ -651,12 +749,12 @@ impl Session {
 
     /// Ids of every background task, running or ended, in spawn order.
     pub fn task_ids(&self) -> Vec<u64> {
-        self.background.keys().copied().collect()
+        self.background().keys().copied().collect()
     }
 
     /// Interrupts background task `id`, or service request `id`.
     pub fn kill(&mut self, id: u64) -> Result<(), String> {
-        if !self.background.contains_key(&id) {
+        if !self.background().contains_key(&id) {
             return match self.shared.requests().get(&id) {
                 Some(r) => {
                     r.ctx.interrupt();
@@ -667,7 +765,7 @@ impl Session {
         }
         match self.task_outcome(id)? {
             None => {
-                if let Some(t) = self.background.get(&id) {
+                if let Some(t) = self.background().get(&id) {
                     t.ctx.interrupt();
                 }
                 Ok(())
@@ -692,7 +790,7 @@ impl Session {
     }
 
     fn background_tasks(&mut self) -> Vec<TaskRow> {
-        self.background
+        self.background()
             .iter_mut()
             .map(|(id, t)| {
                 t.reap();
@@ -718,7 +816,7 @@ impl Session {
 
     /// Number of background tasks still running.
     pub fn running_tasks(&mut self) -> usize {
-        self.background
+        self.background()
             .values_mut()
             .map(|t| {
                 t.reap();
@@ -732,6 +830,7 @@ impl Session {
     /// Only this session's tasks: the running-task set is process-wide (scans must see every
     /// JIT frame), but another session's tasks are none of this one's business — several
     /// sessions live in one test process, and dropping one must not interrupt the others.
+    /// A [`Session::handle`] interrupts only its own foreground evaluation.
     pub fn interrupt_all(&mut self) {
         if let Some(fg) = self
             .foreground
@@ -741,7 +840,10 @@ impl Session {
         {
             fg.interrupt();
         }
-        for t in self.background.values() {
+        if !self.primary {
+            return;
+        }
+        for t in self.background().values() {
             t.ctx.interrupt();
         }
         for r in self.shared.requests().values() {
@@ -749,7 +851,7 @@ impl Session {
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self
-            .background
+            .background()
             .values()
             .any(|t| t.handle.as_ref().is_some_and(|h| !h.is_finished()))
             && Instant::now() < deadline
@@ -1239,7 +1341,7 @@ mod tests {
         let mut s = session();
         eval_ok(&mut s, SLOW);
         let id = spawn_slow(&mut s);
-        let ctx = s.background[&id].ctx.clone();
+        let ctx = s.background()[&id].ctx.clone();
         let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let f = fired.clone();
         *s.shared.hooks.after_read.lock().unwrap() = Some(Box::new(move |reg: &Registry| {

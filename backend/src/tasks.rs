@@ -85,7 +85,8 @@ pub struct Task {
     pub handle: JoinHandle<Outcome>,
 }
 
-/// Runs the JIT function `entry` (`void (ptr ctx)`) on a new task thread. `on_end` runs on the
+/// Runs the JIT function `entry` (`void (ptr ctx)`) on a new task thread, its program output
+/// going to `output` if given. `on_end` runs on the
 /// task thread after the task has left the running set, before the outcome is returned.
 ///
 /// # Safety
@@ -95,6 +96,7 @@ pub struct Task {
 pub unsafe fn spawn(
     entry: usize,
     capture_tail: bool,
+    output: Option<crate::session::OutputSink>,
     on_end: Box<dyn FnOnce(&Outcome) + Send>,
 ) -> Result<Task, String> {
     let (tx, rx) = mpsc::channel();
@@ -103,7 +105,9 @@ pub unsafe fn spawn(
         .stack_size(STACK_SIZE)
         .spawn(move || {
             let _gc = ThreadRegistration::register();
-            let ctx = Arc::new(TaskCtx::for_current_thread(capture_tail));
+            let mut ctx = TaskCtx::for_current_thread(capture_tail);
+            ctx.output = output;
+            let ctx = Arc::new(ctx);
             enter(&ctx);
             let _ = tx.send(ctx.clone());
             // SAFETY: per `spawn`'s contract, `entry` is a linked JIT function of type

@@ -111,13 +111,18 @@ impl Drop for Code {
     }
 }
 
-/// A source text that code was compiled from (a file or one REPL input).
-#[derive(Debug)]
+/// A source text that code was compiled from (a file, one REPL input, or several files
+/// installed as one transaction).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Source {
     /// Display name: a file path or `<input:N>`.
     pub name: String,
     /// The whole text (spans index into it).
     pub text: String,
+    /// For several files joined into one transaction ([`Source::joined`]): each file's name
+    /// and the offset of its first byte in `text`, in order. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<(String, usize)>,
 }
 
 impl Source {
@@ -126,7 +131,60 @@ impl Source {
         Arc::new(Source {
             name: name.to_string(),
             text: text.to_string(),
+            parts: Vec::new(),
         })
+    }
+
+    /// Several files as one source, in order, each ending with a newline (so that a file's
+    /// last line comment cannot reach into the next). Named `a.src + b.src`.
+    pub fn joined(files: &[(String, String)]) -> Arc<Source> {
+        let mut text = String::new();
+        let mut parts = Vec::new();
+        for (name, t) in files {
+            parts.push((name.clone(), text.len()));
+            text.push_str(t);
+            if !t.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        Arc::new(Source {
+            name: names.join(" + "),
+            text,
+            parts,
+        })
+    }
+
+    /// The file of a joined source that `offset` falls in: its index, name, start and end.
+    fn part_at(&self, offset: usize) -> Option<(usize, &str, usize, usize)> {
+        let i = self
+            .parts
+            .iter()
+            .rposition(|(_, start)| *start <= offset)
+            .unwrap_or(0);
+        let (name, start) = self.parts.get(i)?;
+        let end = self.parts.get(i + 1).map_or(self.text.len(), |p| p.1);
+        Some((i, name, *start, end))
+    }
+
+    /// `span` as a place in one file: for a joined source, that file alone (as its own
+    /// `Source`) and the span within it; otherwise this source and `span` unchanged.
+    pub fn locate(self: &Arc<Self>, span: Span) -> (Arc<Source>, Span) {
+        match self.part_at(span.start) {
+            None => (self.clone(), span),
+            Some((_, name, start, end)) => {
+                let local = |o: usize| o.clamp(start, end) - start;
+                (
+                    Source::new(name, &self.text[start..end]),
+                    Span::new(local(span.start), local(span.end)),
+                )
+            }
+        }
+    }
+
+    /// Which file of a joined source `offset` falls in (0 for any other source).
+    pub fn part_index(&self, offset: usize) -> usize {
+        self.part_at(offset).map_or(0, |p| p.0)
     }
 }
 
@@ -205,7 +263,7 @@ fn unmap_code(info: &CodeInfo) {
 }
 
 /// Life cycle of a version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum State {
     /// Installed in its slot.
     Live,
@@ -258,7 +316,7 @@ pub struct Compiled {
 
 /// Which compiler made a unit's code. A tier change keeps the version (same number, same
 /// source); only its code is replaced, through the same slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Tier {
     /// Made at once, without optimization (FastISel): callable as soon as it is defined.
     Fast,

@@ -3,7 +3,7 @@
 use crate::Span;
 
 /// A labelled span inside a diagnostic.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Label {
     /// Where.
     pub span: Span,
@@ -14,7 +14,7 @@ pub struct Label {
 }
 
 /// One error: a message, labelled spans and free-form notes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     /// The headline, without the `error:` prefix.
     pub message: String,

@@ -16,7 +16,9 @@ pub use diag::{Diagnostic, Label};
 pub use types::{Elem, FnSig, Type};
 
 /// A byte range in one source text (a file or a REPL input).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Span {
     /// Offset of the first byte.
     pub start: usize,

@@ -2,14 +2,15 @@
 
 use crate::out::{self, Stream};
 use crate::render;
-use crate::{errln, outln};
 use livejit_backend::{
-    CompileErrors, ErrorKind, EvalResult, Event, Interrupter, Outcome, Preview, RuntimeError,
-    Session, Source,
+    CompileErrors, ErrorKind, EvalResult, Event, FnSummary, Interrupter, Outcome, Preview,
+    Reporter, RuntimeError, Session, Source, TaskRow, VersionRow,
 };
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One REPL command, for `:help`, `:help CMD` and completion.
@@ -242,18 +243,123 @@ fn command_word_note(text: &str) -> Option<String> {
     }
 }
 
-/// Ctrl-C presses (SIGINT, or the key at the prompt) so far: `:wait` and `:sleep` stop when
-/// it changes.
-static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// What Ctrl-C reaches in one REPL (see [`Repl::foreground`]): its foreground evaluation,
+/// and its `:wait` or `:sleep`, which stop when the count of presses changes.
+#[derive(Clone)]
+pub struct Foreground {
+    interrupter: Interrupter,
+    presses: Arc<AtomicU64>,
+}
 
-/// Interrupts a session's foreground evaluation (see [`Repl::foreground`]).
-pub type Foreground = Interrupter;
+impl Foreground {
+    /// Whether a foreground evaluation is running.
+    pub fn running(&self) -> bool {
+        self.interrupter.foreground_running()
+    }
+}
 
 /// What Ctrl-C does: interrupts the foreground evaluation if one runs, and stops a `:wait` or
 /// `:sleep` in progress. With nothing running it has no effect.
 pub fn interrupt_now(foreground: &Foreground) {
-    INTERRUPTS.fetch_add(1, SeqCst);
-    foreground.interrupt_foreground();
+    foreground.presses.fetch_add(1, SeqCst);
+    foreground.interrupter.interrupt_foreground();
+}
+
+/// What `:list` shows, as data.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Listing {
+    /// Struct definitions as written (`struct P { x: float, y: float }`).
+    pub structs: Vec<String>,
+    /// Functions with signature and live version.
+    pub functions: Vec<FnSummary>,
+    /// Globals with type and value (long values cut, see [`LIST_PREVIEW`]).
+    pub globals: Vec<GlobalLine>,
+}
+
+/// One global for `:list`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GlobalLine {
+    /// Its name.
+    pub name: String,
+    /// Its type as the language writes it.
+    pub ty: String,
+    /// Its value, as `:list` previews it.
+    pub value: String,
+}
+
+/// Everything an input answers, as data: made by [`Repl`], rendered at the edge (the local
+/// REPL renders it at once, the control socket sends it and its client renders it).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    /// Text: program output, or a command's plain answer or short error.
+    Output {
+        /// stdout or stderr.
+        stream: Stream,
+        /// The text, newline included.
+        text: String,
+    },
+    /// The input was rejected: nothing was installed.
+    Diagnostics {
+        /// Its errors, with the source they point into.
+        errors: CompileErrors,
+    },
+    /// The input's code stopped with a runtime error (or was interrupted).
+    RuntimeError {
+        /// The error.
+        error: RuntimeError,
+    },
+    /// `:list`.
+    Listing(Listing),
+    /// `:versions NAME`.
+    Versions {
+        /// One row per version, oldest first.
+        rows: Vec<VersionRow>,
+    },
+    /// `:tasks`.
+    Tasks {
+        /// One row per task.
+        rows: Vec<TaskRow>,
+    },
+    /// Something that happened (a status line, a task's start or end).
+    Event {
+        /// What happened.
+        event: Event,
+    },
+}
+
+/// Where a [`Repl`]'s answers go.
+pub type Sink = Arc<dyn Fn(Reply) + Send + Sync>;
+
+/// The local sink: renders each reply and writes it ([`out::emit`]).
+pub fn local_sink() -> Sink {
+    Arc::new(|reply: Reply| {
+        let (stream, text) = render::reply(&reply);
+        out::emit(stream, text);
+    })
+}
+
+/// Where status lines also go (besides the local stderr), if set: the control socket's
+/// clients.
+static STATUS: OnceLock<StatusRoute> = OnceLock::new();
+
+/// Receives every status line (see [`route_status`]).
+pub type StatusRoute = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// Sends every status line (`defined`, `redefined`, `freed`) to `f` as well, from now on.
+/// Only the first call has an effect.
+pub fn route_status(f: StatusRoute) {
+    let _ = STATUS.set(f);
+}
+
+/// Writes `text` (a line, newline added) to `sink` as `stream` output.
+macro_rules! say {
+    ($sink:expr, $stream:ident, $($arg:tt)*) => {
+        ($sink)(Reply::Output {
+            stream: Stream::$stream,
+            text: format!("{}\n", format_args!($($arg)*)),
+        })
+    };
 }
 
 /// How much of a long value `:list` shows (`print` and final values are always whole).
@@ -317,11 +423,25 @@ pub struct Repl {
     last_watch: Instant,
     /// Set by `:quit`.
     pub quit: bool,
+    /// Where answers go.
+    sink: Sink,
+    /// Ctrl-C presses so far (see [`Foreground`]).
+    presses: Arc<AtomicU64>,
+    /// The files a remote client sent with the input being processed (`None`: a local REPL,
+    /// which reads its own file system).
+    sent: Option<HashMap<String, Vec<u8>>>,
 }
 
+/// The local reporter: status lines to stderr and to [`route_status`]'s receiver.
 fn report(event: Event) {
+    if let Some(f) = STATUS.get() {
+        f(&event);
+    }
     out::emit(Stream::Err, render::event(&event));
 }
+
+/// The files of one input, by path (`None` for a local REPL's).
+pub type SentFiles = Option<HashMap<String, Vec<u8>>>;
 
 impl Repl {
     /// Starts a session.
@@ -331,18 +451,107 @@ impl Repl {
         if std::env::var_os("LIVEJIT_NO_POLLS").is_some() {
             session.set_polls(false);
         }
-        Ok(Repl {
+        Ok(Repl::with_session(session))
+    }
+
+    /// A REPL on another handle of the same session (see [`Session::handle`]), for a control
+    /// client: its task events (start, end) go to `tasks` with the sink of the input that
+    /// spawned them; status lines go to everyone as for the session itself. Its answers go to
+    /// the sink of each input ([`Repl::process_remote`]).
+    pub fn attach(&self, tasks: Reporter) -> Result<Repl, String> {
+        let reporter: Reporter = Arc::new(move |e: Event| match e {
+            Event::Defined { .. } | Event::Freed { .. } => report(e),
+            other => tasks(other),
+        });
+        Ok(Repl::with_session(self.session.handle(reporter)?))
+    }
+
+    fn with_session(session: Session) -> Repl {
+        Repl {
             session,
             loaded: Vec::new(),
             watched: Vec::new(),
             last_watch: Instant::now(),
             quit: false,
-        })
+            sink: local_sink(),
+            presses: Arc::new(AtomicU64::new(0)),
+            sent: None,
+        }
     }
 
-    /// The foreground task slot, for Ctrl-C ([`interrupt_now`]).
+    /// Processes one input of a remote client: answers go to `sink`, program output of the
+    /// input and of the tasks it spawns to `output`, and file arguments come from `files`.
+    pub fn process_remote(
+        &mut self,
+        text: &[u8],
+        files: HashMap<String, Vec<u8>>,
+        sink: Sink,
+        output: livejit_backend::OutputSink,
+    ) -> bool {
+        self.sink = sink;
+        self.sent = Some(files);
+        self.session.set_output(Some(output));
+        let ok = self.process_bytes(text);
+        self.quit = false;
+        self.sent = None;
+        self.session.set_output(None);
+        self.sink = local_sink();
+        ok
+    }
+
+    /// Installs files as one transaction, then runs their top-level code (`livejit push`):
+    /// answers go to `sink`, program output to `output`. Returns (installed, succeeded).
+    pub fn push(
+        &mut self,
+        files: &[(String, Vec<u8>)],
+        sink: Sink,
+        output: livejit_backend::OutputSink,
+    ) -> (bool, bool) {
+        self.sink = sink;
+        self.session.set_output(Some(output));
+        let r = self.push_files(files);
+        self.session.set_output(None);
+        self.sink = local_sink();
+        r
+    }
+
+    fn push_files(&mut self, files: &[(String, Vec<u8>)]) -> (bool, bool) {
+        let mut texts = Vec::new();
+        for (path, bytes) in files {
+            if bytes.len() as u64 > crate::source::max_input() {
+                say!(
+                    self.sink,
+                    Err,
+                    "error: `{path}` is larger than the input size limit"
+                );
+                return (false, false);
+            }
+            match livejit_frontend::source_text(bytes) {
+                Ok(text) => texts.push((path.clone(), text.to_string())),
+                Err(d) => return (false, self.invalid_utf8(path, bytes, d)),
+            }
+        }
+        if texts.is_empty() {
+            say!(self.sink, Err, "error: nothing to push");
+            return (false, false);
+        }
+        match self.session.eval_files(&texts) {
+            EvalResult::Rejected(errors) => {
+                for errors in errors.by_file() {
+                    (self.sink)(Reply::Diagnostics { errors });
+                }
+                (false, false)
+            }
+            other => (true, self.ran(other, "")),
+        }
+    }
+
+    /// The foreground task slot and Ctrl-C count, for Ctrl-C ([`interrupt_now`]).
     pub fn foreground(&self) -> Foreground {
-        self.session.interrupter()
+        Foreground {
+            interrupter: self.session.interrupter(),
+            presses: self.presses.clone(),
+        }
     }
 
     /// Makes SIGINT act as Ctrl-C ([`interrupt_now`]): it interrupts the foreground
@@ -353,7 +562,7 @@ impl Repl {
     pub fn install_interrupt_handler(&self, exit_when_idle: bool) {
         let foreground = self.foreground();
         let _ = ctrlc::set_handler(move || {
-            let running = foreground.foreground_running();
+            let running = foreground.running();
             if exit_when_idle && !running {
                 std::process::exit(130);
             }
@@ -391,7 +600,13 @@ impl Repl {
     }
 
     fn eval(&mut self, name: &str, text: &str) -> bool {
-        match self.session.eval(name, text) {
+        let result = self.session.eval(name, text);
+        self.ran(result, text)
+    }
+
+    /// Reports how an evaluation of `text` went; true if it succeeded.
+    fn ran(&self, result: EvalResult, text: &str) -> bool {
+        match result {
             EvalResult::Ok => true,
             EvalResult::Rejected(mut errors) => {
                 if let (Some(note), Some(d)) =
@@ -399,20 +614,36 @@ impl Repl {
                 {
                     d.notes.push(note);
                 }
-                out::emit(Stream::Err, render::compile_errors(&errors));
+                (self.sink)(Reply::Diagnostics { errors });
                 false
             }
-            EvalResult::RuntimeError(e) if e.kind == ErrorKind::Interrupted => {
-                errln!("interrupted {}", render::interrupted_at(&e));
-                false
-            }
-            EvalResult::RuntimeError(e) => {
-                out::emit(Stream::Err, render::runtime_error(&e));
+            EvalResult::RuntimeError(error) => {
+                (self.sink)(Reply::RuntimeError { error });
                 false
             }
             EvalResult::Crashed(m) => {
-                errln!("error: internal error in the runtime: {m}");
+                say!(self.sink, Err, "error: internal error in the runtime: {m}");
                 false
+            }
+        }
+    }
+
+    /// A source file's bytes: from the client that sent the input, or (local REPL) from
+    /// the file system.
+    fn read_source(&self, path: &str) -> Result<Vec<u8>, String> {
+        match &self.sent {
+            None => crate::source::read_file(path),
+            Some(files) => {
+                let bytes = files
+                    .get(path)
+                    .ok_or_else(|| format!("cannot read `{path}`: not sent by the client"))?;
+                let limit = crate::source::max_input();
+                if bytes.len() as u64 > limit {
+                    return Err(format!(
+                        "`{path}` is larger than the input size limit ({limit} bytes)"
+                    ));
+                }
+                Ok(bytes.clone())
             }
         }
     }
@@ -424,17 +655,17 @@ impl Repl {
             Ok(text) => self.process(text),
             Err(d) => {
                 let name = self.session.next_input_name();
-                invalid_utf8(&name, bytes, d)
+                self.invalid_utf8(&name, bytes, d)
             }
         }
     }
 
     /// Loads (or reloads) a file: one transaction, then its top-level code.
     pub fn load(&mut self, path: &str) -> bool {
-        let bytes = match crate::source::read_file(path) {
+        let bytes = match self.read_source(path) {
             Ok(b) => b,
             Err(e) => {
-                errln!("error: {e}");
+                say!(self.sink, Err, "error: {e}");
                 return false;
             }
         };
@@ -444,7 +675,7 @@ impl Repl {
         }
         match livejit_frontend::source_text(&bytes) {
             Ok(text) => self.eval(path, text),
-            Err(d) => invalid_utf8(path, &bytes, d),
+            Err(d) => self.invalid_utf8(path, &bytes, d),
         }
     }
 
@@ -453,9 +684,10 @@ impl Repl {
             Some(i) => (&cmd[..i], cmd[i..].trim()),
             None => (cmd, ""),
         };
+        let sink = self.sink.clone();
         let need = |what: &str| -> bool {
             if arg.is_empty() {
-                errln!("error: `:{name}` needs {what}");
+                say!(sink, Err, "error: `:{name}` needs {what}");
                 false
             } else {
                 true
@@ -463,16 +695,21 @@ impl Repl {
         };
         match name {
             "help" | "h" | "?" if arg.is_empty() => {
-                outln!("{}", help_text());
+                say!(self.sink, Out, "{}", help_text());
                 true
             }
             "help" | "h" | "?" => match find_command(arg) {
                 Some(c) => {
-                    out::emit(Stream::Out, help_one(c));
+                    (self.sink)(Reply::Output {
+                        stream: Stream::Out,
+                        text: help_one(c),
+                    });
                     true
                 }
                 None => {
-                    errln!(
+                    say!(
+                        self.sink,
+                        Err,
                         "error: no command `:{}` (try :help)",
                         arg.trim_start_matches(':')
                     );
@@ -483,35 +720,46 @@ impl Repl {
                 self.quit = true;
                 true
             }
-            "load" | "l" => need("a file") && with_path(arg, |p| self.load(&p)),
+            "load" | "l" => need("a file") && self.with_path(arg, |r, p| r.load(&p)),
             "reload" | "r" => self.reload(),
             "watch" if arg.is_empty() => {
                 if self.watched.is_empty() {
-                    outln!("no watched files");
+                    say!(self.sink, Out, "no watched files");
                 }
                 for w in &self.watched {
-                    outln!("{}", w.shown);
+                    say!(self.sink, Out, "{}", w.shown);
                 }
                 true
             }
-            "watch" => with_path(arg, |p| self.watch(&p)),
-            "unwatch" => need("a file") && with_path(arg, |p| self.unwatch(&p)),
+            "watch" => self.with_path(arg, |r, p| r.watch(&p)),
+            "unwatch" => need("a file") && self.with_path(arg, |r, p| r.unwatch(&p)),
             "list" => {
-                for s in self.session.structs() {
-                    println!("{s}");
-                }
-                let fns = self.session.functions();
                 let globals = self.session.globals_preview(LIST_PREVIEW);
-                out::emit(Stream::Out, render::listing(&fns, &globals));
+                (self.sink)(Reply::Listing(Listing {
+                    structs: self.session.structs(),
+                    functions: self.session.functions(),
+                    globals: globals
+                        .into_iter()
+                        .map(|g| GlobalLine {
+                            name: g.name,
+                            ty: g.ty.to_string(),
+                            value: g.value,
+                        })
+                        .collect(),
+                }));
                 true
             }
             "versions" => {
-                need("a function name")
-                    && answer(
-                        self.session
-                            .versions(arg)
-                            .map(|rows| render::versions(&rows)),
-                    )
+                if !need("a function name") {
+                    return false;
+                }
+                match self.session.versions(arg) {
+                    Ok(rows) => {
+                        (self.sink)(Reply::Versions { rows });
+                        true
+                    }
+                    Err(e) => self.answer(Err(e)),
+                }
             }
             "source" => {
                 if !need("a function name") {
@@ -523,17 +771,25 @@ impl Repl {
                     [fname, n] => match n.trim_start_matches('v').parse::<u32>() {
                         Ok(n) => (fname, Some(n)),
                         Err(_) => {
-                            errln!("error: `:source NAME [N]` takes a version number");
+                            say!(
+                                self.sink,
+                                Err,
+                                "error: `:source NAME [N]` takes a version number"
+                            );
                             return false;
                         }
                     },
                     _ => {
-                        errln!("error: `:source NAME [N]` takes a name and at most one version");
+                        say!(
+                            self.sink,
+                            Err,
+                            "error: `:source NAME [N]` takes a name and at most one version"
+                        );
                         return false;
                     }
                 };
                 let r = self.session.source_of(fname, n).map(|s| format!("{s}\n"));
-                answer(r)
+                self.answer(r)
             }
             "rollback" => {
                 if !need("a function name") {
@@ -547,7 +803,7 @@ impl Repl {
                         self.eval(&input, &text)
                     }
                     Err(e) => {
-                        errln!("error: {e}");
+                        say!(self.sink, Err, "error: {e}");
                         false
                     }
                 }
@@ -557,16 +813,16 @@ impl Repl {
                     return false;
                 }
                 if let Some(sig) = self.signature_of(arg) {
-                    outln!("{sig}");
+                    say!(self.sink, Out, "{sig}");
                     return true;
                 }
                 let input = self.session.next_input_name();
                 match self.session.type_of(&input, arg) {
                     Ok(ty) => {
-                        outln!("{ty}");
+                        say!(self.sink, Out, "{ty}");
                         true
                     }
-                    Err(errors) => self.rejected(&errors),
+                    Err(errors) => self.rejected(errors),
                 }
             }
             "time" => {
@@ -577,12 +833,17 @@ impl Repl {
                 let start = Instant::now();
                 let ok = self.eval(&input, arg);
                 if ok {
-                    outln!("time: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+                    say!(
+                        self.sink,
+                        Out,
+                        "time: {:.3} ms",
+                        start.elapsed().as_secs_f64() * 1e3
+                    );
                 }
                 ok
             }
-            "ir" => need("a function name") && answer(self.session.ir_of(arg)),
-            "asm" => need("a function name") && answer(self.session.asm_of(arg)),
+            "ir" => need("a function name") && self.answer(self.session.ir_of(arg)),
+            "asm" => need("a function name") && self.answer(self.session.asm_of(arg)),
             "spawn" => {
                 if !need("an expression") {
                     return false;
@@ -590,17 +851,21 @@ impl Repl {
                 let input = self.session.next_input_name();
                 match self.session.spawn(&input, arg) {
                     Ok(_) => true,
-                    Err(errors) => self.rejected(&errors),
+                    Err(errors) => self.rejected(errors),
                 }
             }
             "tasks" => {
-                out::emit(Stream::Out, render::tasks(&self.session.tasks()));
+                let rows = self.session.tasks();
+                (self.sink)(Reply::Tasks { rows });
                 true
             }
             "kill" => match arg.parse::<u64>() {
-                Ok(id) => status(self.session.kill(id)),
+                Ok(id) => {
+                    let r = self.session.kill(id).map(|()| String::new());
+                    self.answer(r)
+                }
                 Err(_) => {
-                    errln!("error: `:kill ID` takes a task id");
+                    say!(self.sink, Err, "error: `:kill ID` takes a task id");
                     false
                 }
             },
@@ -611,7 +876,7 @@ impl Repl {
                     match arg.parse::<u64>() {
                         Ok(id) => Some(id),
                         Err(_) => {
-                            errln!("error: `:wait [ID]` takes a task id");
+                            say!(self.sink, Err, "error: `:wait [ID]` takes a task id");
                             return false;
                         }
                     }
@@ -621,10 +886,10 @@ impl Repl {
             "sleep" => match arg.parse::<u64>() {
                 Ok(ms) => {
                     let deadline = Instant::now() + Duration::from_millis(ms);
-                    let start = INTERRUPTS.load(SeqCst);
+                    let start = self.presses.load(SeqCst);
                     while Instant::now() < deadline {
-                        if INTERRUPTS.load(SeqCst) != start {
-                            errln!("interrupted in `:sleep`");
+                        if self.presses.load(SeqCst) != start {
+                            say!(self.sink, Err, "interrupted in `:sleep`");
                             return false;
                         }
                         self.idle();
@@ -634,7 +899,11 @@ impl Repl {
                     true
                 }
                 Err(_) => {
-                    errln!("error: `:sleep MS` takes a number of milliseconds");
+                    say!(
+                        self.sink,
+                        Err,
+                        "error: `:sleep MS` takes a number of milliseconds"
+                    );
                     false
                 }
             },
@@ -644,16 +913,20 @@ impl Repl {
                     true
                 }
                 _ if arg.is_empty() => {
-                    outln!("{}", self.session.opt());
+                    say!(self.sink, Out, "{}", self.session.opt());
                     true
                 }
                 _ => {
-                    errln!("error: `:opt` takes a level from 0 to 3");
+                    say!(self.sink, Err, "error: `:opt` takes a level from 0 to 3");
                     false
                 }
             },
             _ => {
-                errln!("error: unknown command `:{name}` (try :help)");
+                say!(
+                    self.sink,
+                    Err,
+                    "error: unknown command `:{name}` (try :help)"
+                );
                 false
             }
         }
@@ -668,20 +941,20 @@ impl Repl {
             Some(id) => vec![id],
             None => self.session.task_ids(),
         };
-        let start = INTERRUPTS.load(SeqCst);
+        let start = self.presses.load(SeqCst);
         let mut ok = true;
         for id in ids {
             let outcome = loop {
                 match self.session.task_outcome(id) {
                     Err(e) => {
-                        errln!("error: {e}");
+                        say!(self.sink, Err, "error: {e}");
                         return false;
                     }
                     Ok(Some(outcome)) => break outcome,
                     Ok(None) => {}
                 }
-                if INTERRUPTS.load(SeqCst) != start {
-                    errln!("interrupted in `:wait`");
+                if self.presses.load(SeqCst) != start {
+                    say!(self.sink, Err, "interrupted in `:wait`");
                     return false;
                 }
                 self.idle();
@@ -689,7 +962,7 @@ impl Repl {
             };
             // `:wait` alone only waits: each task's end was already reported when it happened.
             if explicit {
-                ok &= report_outcome(id, &outcome);
+                ok &= self.report_outcome(id, &outcome);
             }
         }
         ok
@@ -698,19 +971,25 @@ impl Repl {
     /// Loads `path` and keeps watching it: [`Repl::idle`] reloads it when it changes. A file
     /// that cannot be read is an error and is not watched.
     fn watch(&mut self, path: &str) -> bool {
+        if self.sent.is_some() {
+            // A remote client keeps its own watch list and sends changed files itself.
+            let ok = self.load(path);
+            say!(self.sink, Err, "watching {path}");
+            return ok;
+        }
         // A file that cannot be read (missing, a device, too large) is an error and is not
         // watched.
         let text = match crate::source::read_file(path) {
             Ok(t) => t,
             Err(e) => {
-                errln!("error: {e}");
+                say!(self.sink, Err, "error: {e}");
                 return false;
             }
         };
         let canonical = match std::fs::canonicalize(path) {
             Ok(c) => c,
             Err(e) => {
-                errln!("error: cannot watch `{path}`: {e}");
+                say!(self.sink, Err, "error: cannot watch `{path}`: {e}");
                 return false;
             }
         };
@@ -721,7 +1000,7 @@ impl Repl {
             canonical,
             seen: text,
         });
-        errln!("watching {path}");
+        say!(self.sink, Err, "watching {path}");
         ok
     }
 
@@ -731,10 +1010,10 @@ impl Repl {
         self.watched
             .retain(|w| w.canonical != canonical && w.shown != path);
         if self.watched.len() == before {
-            errln!("error: `{path}` is not watched");
+            say!(self.sink, Err, "error: `{path}` is not watched");
             return false;
         }
-        errln!("stopped watching {path}");
+        say!(self.sink, Err, "stopped watching {path}");
         true
     }
 
@@ -759,7 +1038,7 @@ impl Repl {
         }
         let reloaded = !changed.is_empty();
         for path in changed {
-            errln!("{path} changed, reloading");
+            say!(self.sink, Err, "{path} changed, reloading");
             self.load(&path);
         }
         reloaded
@@ -769,11 +1048,15 @@ impl Repl {
         let mut ok = true;
         let files: Vec<(String, Vec<u8>)> = self.loaded.clone();
         for (path, old) in files {
-            match crate::source::read_file(&path) {
+            if self.sent.as_ref().is_some_and(|f| !f.contains_key(&path)) {
+                // Loaded by another client or by the service itself: not this client's file.
+                continue;
+            }
+            match self.read_source(&path) {
                 Ok(text) if text == old => {}
                 Ok(_) => ok &= self.load(&path),
                 Err(e) => {
-                    errln!("error: {e}");
+                    say!(self.sink, Err, "error: {e}");
                     ok = false;
                 }
             }
@@ -796,69 +1079,75 @@ impl Repl {
         self.session.completion_data()
     }
 
-    fn rejected(&self, errors: &CompileErrors) -> bool {
-        out::emit(Stream::Err, render::compile_errors(errors));
+    fn rejected(&self, errors: CompileErrors) -> bool {
+        (self.sink)(Reply::Diagnostics { errors });
         false
     }
-}
 
-/// Reports source bytes that are not UTF-8 (`d` from [`livejit_frontend::source_text`]).
-/// Rendered against the text with invalid sequences replaced by U+FFFD: everything before the
-/// first one is unchanged, so the location (line, column) is exact.
-fn invalid_utf8(name: &str, bytes: &[u8], mut d: livejit_frontend::Diagnostic) -> bool {
-    for l in &mut d.labels {
-        l.span.end = l.span.start + char::REPLACEMENT_CHARACTER.len_utf8();
+    /// Reports source bytes that are not UTF-8 (`d` from [`livejit_frontend::source_text`]).
+    /// Rendered against the text with invalid sequences replaced by U+FFFD: everything before
+    /// the first one is unchanged, so the location (line, column) is exact.
+    fn invalid_utf8(&self, name: &str, bytes: &[u8], mut d: livejit_frontend::Diagnostic) -> bool {
+        for l in &mut d.labels {
+            l.span.end = l.span.start + char::REPLACEMENT_CHARACTER.len_utf8();
+        }
+        self.rejected(CompileErrors {
+            source: Source::new(name, &String::from_utf8_lossy(bytes)),
+            diagnostics: vec![d],
+        })
     }
-    let errors = CompileErrors {
-        source: Source::new(name, &String::from_utf8_lossy(bytes)),
-        diagnostics: vec![d],
-    };
-    out::emit(Stream::Err, render::compile_errors(&errors));
-    false
-}
 
-fn answer(r: Result<String, String>) -> bool {
-    {
+    /// A command's answer: its text on stdout, or its error on stderr.
+    fn answer(&self, r: Result<String, String>) -> bool {
         match r {
             Ok(text) => {
-                out::emit(Stream::Out, text);
+                if !text.is_empty() {
+                    (self.sink)(Reply::Output {
+                        stream: Stream::Out,
+                        text,
+                    });
+                }
                 true
             }
             Err(e) => {
-                errln!("error: {e}");
+                say!(self.sink, Err, "error: {e}");
                 false
             }
         }
     }
-}
 
-/// Runs `f` on the parsed path argument, or reports why it is not a path.
-fn with_path(arg: &str, f: impl FnOnce(String) -> bool) -> bool {
-    match parse_path(arg) {
-        Ok(p) => f(p),
-        Err(e) => {
-            errln!("error: {e}");
-            false
+    /// Runs `f` on the parsed path argument, or reports why it is not a path.
+    fn with_path(&mut self, arg: &str, f: impl FnOnce(&mut Repl, String) -> bool) -> bool {
+        match parse_path(arg) {
+            Ok(p) => f(self, p),
+            Err(e) => {
+                say!(self.sink, Err, "error: {e}");
+                false
+            }
         }
     }
-}
 
-/// Prints how task `id` ended (for `:wait ID`): its value on stdout, or its error on stderr.
-/// Returns false for an error.
-fn report_outcome(id: u64, outcome: &Outcome) -> bool {
-    match outcome {
-        Outcome::Done(Some(v)) => {
-            outln!("{v}");
-            true
-        }
-        Outcome::Done(None) => true,
-        Outcome::Failed(e) => {
-            out::emit(Stream::Err, task_failure(id, e));
-            false
-        }
-        Outcome::Crashed(m) => {
-            errln!("error: task {id} crashed: {m}");
-            false
+    /// Prints how task `id` ended (for `:wait ID`): its value on stdout, or its error on
+    /// stderr. Returns false for an error.
+    fn report_outcome(&self, id: u64, outcome: &Outcome) -> bool {
+        match outcome {
+            Outcome::Done(Some(v)) => {
+                say!(self.sink, Out, "{v}");
+                true
+            }
+            Outcome::Done(None) => true,
+            Outcome::Failed(e) => {
+                let text = task_failure(id, e);
+                (self.sink)(Reply::Output {
+                    stream: Stream::Err,
+                    text,
+                });
+                false
+            }
+            Outcome::Crashed(m) => {
+                say!(self.sink, Err, "error: task {id} crashed: {m}");
+                false
+            }
         }
     }
 }
@@ -869,18 +1158,6 @@ fn task_failure(id: u64, e: &RuntimeError) -> String {
         format!("task {id} killed {}\n", render::interrupted_at(e))
     } else {
         format!("task {id} failed\n{}", render::runtime_error(e))
-    }
-}
-
-fn status(r: Result<(), String>) -> bool {
-    {
-        match r {
-            Ok(()) => true,
-            Err(e) => {
-                errln!("error: {e}");
-                false
-            }
-        }
     }
 }
 

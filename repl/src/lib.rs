@@ -5,12 +5,15 @@
 //! inputs go to the back end's single driver (`Session::eval`), and every diagnostic is rendered
 //! here, at the edge.
 
+pub mod attach;
 pub mod commands;
 pub mod control;
 pub mod editor;
 pub mod http;
 pub mod input;
 pub mod out;
+pub mod protocol;
+pub mod push;
 pub mod render;
 pub mod serve;
 pub mod source;
@@ -22,11 +25,21 @@ use std::io::IsTerminal;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
+/// What the input loops (interactive and script) drive: the local session thread
+/// ([`Worker`]), or a service through its control socket (`attach.rs`).
+pub(crate) trait Runner {
+    /// Processes one input and waits for it: (it succeeded, the REPL goes on).
+    fn run(&self, text: Vec<u8>) -> (bool, bool);
+    /// Ctrl-C at the prompt: stops what runs meanwhile (a `:watch` reload), if anything.
+    fn interrupt(&self);
+}
+
 /// The session thread: owns the [`Repl`], processes inputs one at a time in the order they are
 /// sent, and while idle reloads `:watch`ed files. The input loop (main thread) only reads
 /// inputs, so it stays free to read the next one, to handle Ctrl-C at the prompt, and to show
 /// reload output while the user types; nothing holds a lock while an input runs.
 struct Worker {
+    foreground: commands::Foreground,
     inputs: Sender<Vec<u8>>,
     /// One answer per input: (it succeeded, the REPL goes on).
     answers: Receiver<(bool, bool)>,
@@ -37,6 +50,7 @@ impl Worker {
     /// Starts the session thread; it refreshes `data` (what the editor completes) after
     /// every input and every reload.
     fn start(mut repl: Repl, data: SharedData) -> Worker {
+        let foreground = repl.foreground();
         let (inputs, rx) = mpsc::channel::<Vec<u8>>();
         let (tx, answers) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -68,20 +82,28 @@ impl Worker {
             })
             .expect("cannot start the session thread");
         Worker {
+            foreground,
             inputs,
             answers,
             thread,
         }
     }
+}
 
-    /// Processes one input and waits for it: (it succeeded, the REPL goes on).
-    fn run(&self, text: impl Into<Vec<u8>>) -> (bool, bool) {
-        if self.inputs.send(text.into()).is_err() {
+impl Runner for Worker {
+    fn run(&self, text: Vec<u8>) -> (bool, bool) {
+        if self.inputs.send(text).is_err() {
             return (false, false);
         }
         self.answers.recv().unwrap_or((false, false))
     }
 
+    fn interrupt(&self) {
+        commands::interrupt_now(&self.foreground);
+    }
+}
+
+impl Worker {
     /// Ends the session (background tasks are interrupted) and waits for it.
     fn finish(self) {
         drop(self.inputs);
@@ -95,7 +117,10 @@ usage: livejit                 start the REPL (script mode when stdin is not a t
        livejit run FILE ARG... load FILE, run its top-level statements with args() = ARG...
                                and read_line() reading stdin, exit (status 1 on error)
        livejit serve FILE [--http ADDR] [--control PATH] [--threads N] [--request-timeout MS]
-                               load FILE and keep it running as a service";
+                               load FILE and keep it running as a service
+       livejit attach PATH     the REPL inside the service whose control socket is PATH
+       livejit push PATH FILE...
+                               install the files in that service as one transaction";
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
@@ -128,6 +153,8 @@ pub fn main() -> i32 {
         },
         Some("repl") => start(&args[1..]),
         Some("serve") => serve::main(&args[1..]),
+        Some("push") => push::main(&args[1..]),
+        Some("attach") => attach::main(&args[1..]),
         None => start(&[]),
         Some(other) if other.ends_with(".src") => start(&args),
         Some(other) => {
@@ -137,10 +164,14 @@ pub fn main() -> i32 {
     }
 }
 
-pub(crate) fn new_repl() -> Option<Repl> {
-    // Diagnostics are coloured on a terminal unless NO_COLOR is set.
+/// Diagnostics are coloured on a terminal unless NO_COLOR is set.
+pub(crate) fn set_colour_for_stderr() {
     let colour = render::colour_for(std::io::stderr().is_terminal());
     render::set_colour(colour == codespan_reporting::term::termcolor::ColorChoice::Always);
+}
+
+pub(crate) fn new_repl() -> Option<Repl> {
+    set_colour_for_stderr();
     match Repl::new() {
         Ok(r) => Some(r),
         Err(e) => {
@@ -166,7 +197,6 @@ fn start(files: &[String]) -> i32 {
         return 1;
     };
     repl.install_interrupt_handler(false);
-    let foreground = repl.foreground();
     let mut failed = false;
     for f in files {
         failed |= !repl.load(f);
@@ -174,7 +204,7 @@ fn start(files: &[String]) -> i32 {
     let data = SharedData::default();
     let worker = Worker::start(repl, data.clone());
     let status = if interactive {
-        let screen = interactive_loop(&worker, &foreground, data);
+        let screen = interactive_loop(&worker, data);
         worker.finish();
         if let Some(s) = screen {
             s.flush(std::time::Duration::from_secs(2));
@@ -191,7 +221,7 @@ fn start(files: &[String]) -> i32 {
 /// Script mode: same inputs as the REPL, no prompt, keeps going after errors. Input is read as
 /// bytes with a bound per input ([`source::ScriptReader`]): a line that is not UTF-8 is a
 /// located compile error, not the end of the script.
-fn script_loop(worker: &Worker) -> bool {
+pub(crate) fn script_loop(worker: &dyn Runner) -> bool {
     let stdin = std::io::stdin();
     let mut reader = source::ScriptReader::new(stdin.lock());
     let mut ok = true;
@@ -267,9 +297,8 @@ impl HistoryFile {
 
 /// The interactive REPL: one `readline` per line (see `editor`), output through the
 /// [`out::Screen`]. Returns the screen, to flush before exit.
-fn interactive_loop(
-    worker: &Worker,
-    foreground: &commands::Foreground,
+pub(crate) fn interactive_loop(
+    worker: &dyn Runner,
     data: SharedData,
 ) -> Option<std::sync::Arc<out::Screen>> {
     use rustyline::config::{ColorMode, CompletionType, Config};
@@ -354,14 +383,14 @@ fn interactive_loop(
                 let text = std::mem::take(&mut pending);
                 let _ = rl.add_history_entry(text.trim_end_matches('\n'));
                 history.append(&mut rl);
-                if !worker.run(text).1 {
+                if !worker.run(text.into_bytes()).1 {
                     break;
                 }
             }
             // Ctrl-C at a continuation prompt drops the unfinished input.
             Err(ReadlineError::Interrupted) if !pending.is_empty() => pending.clear(),
             // Ctrl-C at the prompt: stops a `:watch` reload running meanwhile, if any.
-            Err(ReadlineError::Interrupted) => commands::interrupt_now(foreground),
+            Err(ReadlineError::Interrupted) => worker.interrupt(),
             Err(ReadlineError::Eof) if !pending.is_empty() => pending.clear(),
             Err(ReadlineError::Eof) => break,
             Err(e) => {

@@ -1,13 +1,14 @@
 //! Every user-facing line the back end's data turns into: diagnostics (with
 //! codespan-reporting), status events, and the answers of `:list`, `:versions` and `:tasks`.
 
+use crate::commands::{Listing, Reply};
+use crate::out::Stream;
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::termcolor::ColorChoice;
 use codespan_reporting::term::{self, Config};
 use livejit_backend::{
-    CompileErrors, ErrorKind, Event, FnSummary, GlobalRow, RuntimeError, Source, TaskKind, TaskRow,
-    TaskState, VersionRow,
+    CompileErrors, ErrorKind, Event, RuntimeError, Source, TaskKind, TaskRow, TaskState, VersionRow,
 };
 use livejit_frontend::{Diagnostic, Span};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -92,6 +93,23 @@ pub fn runtime_error(e: &RuntimeError) -> String {
     }
 }
 
+/// A reply of an input as the text it shows and the stream it goes to.
+pub fn reply(r: &Reply) -> (Stream, String) {
+    match r {
+        Reply::Output { stream, text } => (*stream, text.clone()),
+        Reply::Diagnostics { errors } => (Stream::Err, compile_errors(errors)),
+        Reply::RuntimeError { error } if error.kind == ErrorKind::Interrupted => (
+            Stream::Err,
+            format!("interrupted {}\n", interrupted_at(error)),
+        ),
+        Reply::RuntimeError { error } => (Stream::Err, runtime_error(error)),
+        Reply::Listing(l) => (Stream::Out, listing(l)),
+        Reply::Versions { rows } => (Stream::Out, versions(rows)),
+        Reply::Tasks { rows } => (Stream::Out, tasks(rows)),
+        Reply::Event { event: e } => (Stream::Err, event(e)),
+    }
+}
+
 /// A status event as its stderr line(s).
 pub fn event(event: &Event) -> String {
     match event {
@@ -109,13 +127,18 @@ pub fn event(event: &Event) -> String {
     }
 }
 
-/// `:list`: functions with signature and current version, then globals with type and value.
-pub fn listing(fns: &[FnSummary], globals: &[GlobalRow]) -> String {
+/// `:list`: structs, functions with signature and current version, then globals with type
+/// and value.
+pub fn listing(l: &Listing) -> String {
     let mut out = String::new();
-    for f in fns {
+    for s in &l.structs {
+        out.push_str(s);
+        out.push('\n');
+    }
+    for f in &l.functions {
         out.push_str(&format!("fn {}{}  v{}\n", f.name, f.signature, f.version));
     }
-    for g in globals {
+    for g in &l.globals {
         out.push_str(&format!("global {}: {} = {}\n", g.name, g.ty, g.value));
     }
     out

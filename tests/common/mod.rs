@@ -8,6 +8,8 @@
     reason = "each test binary uses a different subset of these helpers"
 )]
 
+pub mod service;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};

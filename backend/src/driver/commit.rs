@@ -31,7 +31,8 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-fn origin(source: &Source, span: Span) -> String {
+fn origin(source: &Arc<Source>, span: Span) -> String {
+    let (source, span) = source.locate(span);
     if source.name.starts_with('<') {
         source.name.clone()
     } else {
