@@ -151,18 +151,19 @@ total(3)
 /// it runs `:versions` counts its frame (the caller's frame stands for both).
 #[test]
 fn an_interrupt_inside_inlined_code_names_the_inlined_version() {
-    let script = "\
-fn spin() -> int { let s = 0; while true { s += 1; } s }
-fn outer() -> int { spin() + 1 }
-:spawn outer()
-:sleep 200
-:versions spin
-:versions outer
-:kill 1
-:sleep 200
-:ir outer
-";
-    let o = run_inline("always", script);
+    // Frame counts are as fresh as the task's last scan, which a loaded machine can delay:
+    // ask several times and look for the count in any answer.
+    let mut script = String::from(
+        "fn spin() -> int { let s = 0; while true { s += 1; } s }\n\
+         fn outer() -> int { spin() + 1 }\n\
+         :spawn outer()\n\
+         :sleep 200\n",
+    );
+    for _ in 0..20 {
+        script.push_str(":versions spin\n:versions outer\n:sleep 100\n");
+    }
+    script.push_str(":kill 1\n:sleep 200\n:ir outer\n");
+    let o = run_inline("always", &script);
     assert_eq!(o.code(), Some(0), "{}", o.report());
     assert!(o.stdout.contains("spin.is.v1 = icmp eq"), "{}", o.report());
     assert!(
@@ -170,12 +171,15 @@ fn outer() -> int { spin() + 1 }
         "{}",
         o.report()
     );
-    let frames: Vec<&str> = o
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("v1 ") && l.contains("frames 1"))
-        .collect();
-    assert_eq!(frames.len(), 2, "{}", o.report());
+    // Both `spin` (inlined) and `outer` (its caller) count the one frame.
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    let counted = |tier_line: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .any(|l| l.starts_with("v1 ") && l.contains("frames 1") && tier_line(l))
+    };
+    assert!(counted(&|l| l.contains("<input:1>")), "{}", o.report());
+    assert!(counted(&|l| l.contains("<input:2>")), "{}", o.report());
 }
 
 /// `LIVEJIT_INLINE=0` keeps every call behind its slot; by default a small leaf is inlined
