@@ -1,9 +1,13 @@
 //! Random whole-program differential testing: a seeded generator (`fuzz/gen.rs`) writes small
-//! well-typed programs (functions with bounded recursion, `while`/`for` with `break` and
-//! `continue`, arrays with aliasing and `copy`, globals, top-level `let`, compound assignment,
-//! early `return`, `if` expressions, int/float/bool arithmetic, strs (`+`, comparisons,
-//! `str`, `trim`, `len`, quoted inside arrays), `abs`, bitwise compound assignment, and the
-//! runtime errors); a
+//! well-typed programs (functions with bounded recursion, `while`/`for`/`loop` with `break`
+//! and `continue`, a function ending in a `loop` left by `return`, arrays with aliasing and
+//! `copy`, nested arrays (`[[int]]`, `[e; n]` with independent rows), structs (definitions in
+//! any order, literals with fields in any order, field reads, field and element assignment and
+//! compound assignment through nested places, structs in arrays and globals, passed and
+//! returned, `copy`, printed, cycles printed as `...`), globals, top-level `let`, compound
+//! assignment, early `return`, `if` expressions, int/float/bool arithmetic, strs (`+`, `+=`,
+//! comparisons, `str` of any value, `trim`, `len`, quoted inside arrays and structs), `abs`,
+//! bitwise compound assignment, and the runtime errors); a
 //! reference evaluator (`fuzz/eval.rs`) interprets the same syntax tree with the semantics of
 //! docs/language.md in Rust's evaluation order. Each program is run by the binary, as
 //! `livejit run FILE` (default optimization level) and in script mode as
@@ -334,6 +338,7 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
 
     // global g: int = 1; fn f() -> int { g = 100; 5 } g += f(); print(g);  => 105
     let p = Program {
+        structs: Vec::new(),
         fns: vec![int_fn(
             "f",
             vec![Stmt::Assign(Place::Var("g".into()), None, Expr::Int(100))],
@@ -359,6 +364,7 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
 
     // let a = [1]; fn h() -> int { print(7); 1 } a[3] = h();  => h runs, then the index error
     let p = Program {
+        structs: Vec::new(),
         fns: vec![int_fn(
             "h",
             vec![Stmt::Print(vec![PrintArg::Expr(Expr::Int(7))])],
@@ -372,7 +378,10 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
                 Expr::List(vec![Expr::Int(1)], Ty::Array(Box::new(Ty::Int))),
             )),
             Item::Stmt(Stmt::Assign(
-                Place::Index("a".into(), Box::new(Expr::Int(3))),
+                Place::Index(
+                    Box::new(Expr::Var("a".into(), Ty::Array(Box::new(Ty::Int)))),
+                    Box::new(Expr::Int(3)),
+                ),
                 None,
                 call("h"),
             )),
@@ -387,6 +396,7 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
 
     // fn f() -> int { let x = 1; x += return 7; x } print(f());  => 7
     let p = Program {
+        structs: Vec::new(),
         fns: vec![int_fn(
             "f",
             vec![
