@@ -516,19 +516,22 @@ impl<'p> Interp<'p> {
                 }
             }
             Stmt::Print(args) => {
+                // Like any call: every argument first, left to right, then the output (a later
+                // argument may change a value an earlier one shares).
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(match a {
+                        PrintArg::Label(l) => Value::Str(Rc::new(l.as_bytes().to_vec())),
+                        PrintArg::Expr(e) => self.eval(f, e)?,
+                    });
+                }
                 let mut line = String::new();
-                for (k, a) in args.iter().enumerate() {
+                for (k, v) in vals.iter().enumerate() {
                     if k > 0 {
                         line.push(' ');
                     }
-                    match a {
-                        PrintArg::Label(l) => line.push_str(l),
-                        PrintArg::Expr(e) => {
-                            let v = self.eval(f, e)?;
-                            if !show(&mut line, &v) {
-                                return invalid("too much output");
-                            }
-                        }
+                    if !show(&mut line, v) {
+                        return invalid("too much output");
                     }
                 }
                 self.out.push_str(&line);
