@@ -1,9 +1,13 @@
 //! Random whole-program differential testing: a seeded generator (`fuzz/gen.rs`) writes small
-//! well-typed programs (functions with bounded recursion, `while`/`for` with `break` and
-//! `continue`, arrays with aliasing and `copy`, globals, top-level `let`, compound assignment,
-//! early `return`, `if` expressions, int/float/bool arithmetic, strs (`+`, comparisons,
-//! `str`, `trim`, `len`, quoted inside arrays), `abs`, bitwise compound assignment, and the
-//! runtime errors); a
+//! well-typed programs (functions with bounded recursion, `while`/`for`/`loop` with `break`
+//! and `continue`, a function ending in a `loop` left by `return`, arrays with aliasing and
+//! `copy`, nested arrays (`[[int]]`, `[e; n]` with independent rows), structs (definitions in
+//! any order, literals with fields in any order, field reads, field and element assignment and
+//! compound assignment through nested places, structs in arrays and globals, passed and
+//! returned, `copy`, printed, cycles printed as `...`), globals, top-level `let`, compound
+//! assignment, early `return`, `if` expressions, int/float/bool arithmetic, strs (`+`, `+=`,
+//! comparisons, `str` of any value, `trim`, `len`, quoted inside arrays and structs), `abs`,
+//! bitwise compound assignment, and the runtime errors); a
 //! reference evaluator (`fuzz/eval.rs`) interprets the same syntax tree with the semantics of
 //! docs/language.md in Rust's evaluation order. Each program is run by the binary, as
 //! `livejit run FILE` (default optimization level) and in script mode as
@@ -21,7 +25,8 @@
 //! ```
 //!
 //! Environment:
-//! - `LIVEJIT_FUZZ_SEEDS` (default 300), `LIVEJIT_FUZZ_START` (first seed, default 0);
+//! - `LIVEJIT_FUZZ_SEEDS` (default 200: the debug run stays under a minute on a loaded 2-core
+//!   machine), `LIVEJIT_FUZZ_START` (first seed, default 0);
 //! - `LIVEJIT_FUZZ_THREADS`: concurrent runs of the binary (default: twice the cores);
 //! - `LIVEJIT_FUZZ_SHRINK_SECS`: time budget for shrinking (default 120);
 //! - `LIVEJIT_FUZZ_PRINT=SEED`: print that seed's program and expected output, run nothing
@@ -191,7 +196,7 @@ fn random_programs_match_the_reference_evaluator() {
         }
         return;
     }
-    let seeds = env_u64("LIVEJIT_FUZZ_SEEDS", 300);
+    let seeds = env_u64("LIVEJIT_FUZZ_SEEDS", 200);
     let start = env_u64("LIVEJIT_FUZZ_START", 0);
     let threads = env_u64(
         "LIVEJIT_FUZZ_THREADS",
@@ -334,6 +339,7 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
 
     // global g: int = 1; fn f() -> int { g = 100; 5 } g += f(); print(g);  => 105
     let p = Program {
+        structs: Vec::new(),
         fns: vec![int_fn(
             "f",
             vec![Stmt::Assign(Place::Var("g".into()), None, Expr::Int(100))],
@@ -359,6 +365,7 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
 
     // let a = [1]; fn h() -> int { print(7); 1 } a[3] = h();  => h runs, then the index error
     let p = Program {
+        structs: Vec::new(),
         fns: vec![int_fn(
             "h",
             vec![Stmt::Print(vec![PrintArg::Expr(Expr::Int(7))])],
@@ -372,7 +379,10 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
                 Expr::List(vec![Expr::Int(1)], Ty::Array(Box::new(Ty::Int))),
             )),
             Item::Stmt(Stmt::Assign(
-                Place::Index("a".into(), Box::new(Expr::Int(3))),
+                Place::Index(
+                    Box::new(Expr::Var("a".into(), Ty::Array(Box::new(Ty::Int)))),
+                    Box::new(Expr::Int(3)),
+                ),
                 None,
                 call("h"),
             )),
@@ -387,6 +397,7 @@ fn reference_evaluates_the_right_operand_of_an_assignment_first() {
 
     // fn f() -> int { let x = 1; x += return 7; x } print(f());  => 7
     let p = Program {
+        structs: Vec::new(),
         fns: vec![int_fn(
             "f",
             vec![

@@ -11,7 +11,8 @@
 //!   `for` iterations (see `Gen::call_poll` and `Gen::for_loop`).
 //! - Functions keep frame pointers (`"frame-pointer"="all"`) and unwind tables (`uwtable`), so
 //!   the frame-pointer walk and Rust panics (runtime errors) both cross JIT frames.
-//! - Globals are cells read and written with monotonic atomics; strs, arrays and structs are
+//! - Globals are cells read and written with monotonic atomics, and a compound assignment to
+//!   one is a single atomic read-modify-write (`Gen::global_rmw`); strs, arrays and structs are
 //!   `ptr`s to GC objects laid out as `values.rs` describes (`[len][bytes]`,
 //!   `[len][elements]`, 8-byte fields).
 
@@ -28,7 +29,7 @@ use inkwell::types::{BasicMetadataTypeEnum, BasicType, BasicTypeEnum};
 use inkwell::values::{
     BasicMetadataValueEnum, BasicValue, BasicValueEnum, FunctionValue, IntValue, PointerValue,
 };
-use inkwell::{AtomicOrdering, FloatPredicate, IntPredicate};
+use inkwell::{AtomicOrdering, AtomicRMWBinOp, FloatPredicate, IntPredicate};
 use livejit_frontend::ast::{BinOp, UnOp};
 use livejit_frontend::tast::{
     Builtin, LocalInfo, TBlock, TExpr, TExprKind, TFn, TPlace, TStmt, TTop, TTopItem,
@@ -848,14 +849,103 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         let Some(place) = self.place(target)? else {
             return Ok(());
         };
-        let v = match op {
-            None => rhs,
-            Some(op) => {
+        let v = match (op, &place) {
+            (None, _) => rhs,
+            (Some(op), Place::Global(name, _)) => return self.global_rmw(name, op, rhs, span),
+            (Some(op), _) => {
                 let old = self.load_place(&place)?;
                 self.arith(op, place.ty(), old, rhs, span)?
             }
         };
         self.store_place(&place, v)
+    }
+
+    /// `g op= rhs` on a global as one atomic read-modify-write, so no task's update is lost:
+    /// `atomicrmw` where LLVM has the operation on an int (`+ - & | ^`), otherwise a `cmpxchg`
+    /// loop that combines the value the cell held with `rhs` (evaluated once, before) and
+    /// retries with the value `cmpxchg` found. A runtime error of the operator (division by
+    /// zero) is raised inside the loop, for the old value actually combined; nothing is stored
+    /// then. A float cell is exchanged as its 64 bits, a str cell as its pointer (a retry
+    /// concatenates again; the lost attempt is garbage).
+    fn global_rmw(&mut self, name: &str, op: BinOp, rhs: Value<'ctx>, span: Span) -> Res<()> {
+        let Some(rhs) = rhs else { return Ok(()) };
+        let (addr, ty) = self.resolver.global(name);
+        let cell = self.ptr_const(addr)?;
+        let i64t = self.ctx.i64_type();
+        let ord = AtomicOrdering::Monotonic;
+        if ty == Type::Int {
+            let rmw = match op {
+                BinOp::Add => Some(AtomicRMWBinOp::Add),
+                BinOp::Sub => Some(AtomicRMWBinOp::Sub),
+                BinOp::BitAnd => Some(AtomicRMWBinOp::And),
+                BinOp::BitOr => Some(AtomicRMWBinOp::Or),
+                BinOp::BitXor => Some(AtomicRMWBinOp::Xor),
+                _ => None,
+            };
+            if let Some(rmw) = rmw {
+                self.b
+                    .build_atomicrmw(rmw, cell, rhs.into_int_value(), ord)
+                    .map_err(err)?;
+                return Ok(());
+            }
+        }
+        // The cell is exchanged as an integer or a pointer (`cmpxchg` takes no floats).
+        let bits_t: BasicTypeEnum = match ty {
+            Type::Int | Type::Float => i64t.into(),
+            Type::Str => self.ctx.ptr_type(Default::default()).into(),
+            other => return Err(format!("compound assignment to a global of type {other}")),
+        };
+        let first = self.b.build_load(bits_t, cell, name).map_err(err)?;
+        let inst = first
+            .as_instruction_value()
+            .ok_or("load is no instruction")?;
+        inst.set_atomic_ordering(ord).map_err(err)?;
+        inst.set_alignment(8).map_err(err)?;
+        let before = self.b.get_insert_block().ok_or("no insert block")?;
+        let retry = self.ctx.append_basic_block(self.func, "rmw");
+        self.b.build_unconditional_branch(retry).map_err(err)?;
+        self.b.position_at_end(retry);
+        let old = self.b.build_phi(bits_t, "rmw.old").map_err(err)?;
+        old.add_incoming(&[(&first, before)]);
+        let old_bits = old.as_basic_value();
+        let old_val = if ty == Type::Float {
+            self.b
+                .build_bit_cast(old_bits, self.ctx.f64_type(), "rmw.f")
+                .map_err(err)?
+        } else {
+            old_bits
+        };
+        let new_val = self
+            .arith(op, ty, Some(old_val), Some(rhs), span)?
+            .ok_or("compound operator gave no value")?;
+        let new_bits = if ty == Type::Float {
+            self.b
+                .build_bit_cast(new_val, i64t, "rmw.bits")
+                .map_err(err)?
+        } else {
+            new_val
+        };
+        let pair = self
+            .b
+            .build_cmpxchg(cell, old_bits, new_bits, ord, ord)
+            .map_err(err)?;
+        let seen = self
+            .b
+            .build_extract_value(pair, 0, "rmw.seen")
+            .map_err(err)?;
+        let done = self
+            .b
+            .build_extract_value(pair, 1, "rmw.ok")
+            .map_err(err)?
+            .into_int_value();
+        let tried = self.b.get_insert_block().ok_or("no insert block")?;
+        old.add_incoming(&[(&seen, tried)]);
+        let after = self.ctx.append_basic_block(self.func, "rmw.done");
+        self.b
+            .build_conditional_branch(done, after, retry)
+            .map_err(err)?;
+        self.b.position_at_end(after);
+        Ok(())
     }
 
     /// Evaluates an assignment target to where it stores; `None` if it has no storage (a unit

@@ -115,6 +115,29 @@ const TOKENS: &[&str] = &[
     "min",
     "fixed",
     "read_line",
+    "trim",
+    "chr",
+    "parse_int",
+    "parse_float",
+    "max",
+    "args",
+    "read_file",
+    "write_file",
+    "time_ns",
+    "\"\\t\\r\\0\\\"\\\\\"",
+    "\"multi\nline\"",
+    "\"\\x",
+    "\"\\",
+    "\"\\xZZ\"",
+    "..=",
+    "[[",
+    "]]",
+    "[[int]]",
+    "[P]",
+    "P {",
+    "x:",
+    ".kids[0]",
+    ".0",
     "..",
     "->",
     "+=",
@@ -183,7 +206,86 @@ const FRAGMENTS: &[&str] = &[
     "struct A { bs: [B], n: int } struct B { as_: [A], a: A }",
     "struct C { c: C }",
     "a.bs[0].as_ = [a];",
+    "let t = \"tab\\tcr\\rnul\\0q\\\"bs\\\\hex\\x41\\xff\";",
+    "let m = \"spans\nlines\";",
+    "struct E { }",
+    "struct D { x: int, x: float }",
+    "struct U { v: Missing }",
+    "let q = P { x: 1.0, x: 2.0 };",
+    "let q = P { y: 2.0 };",
+    "let q = P { x: 1.0, y: 2.0, z: 3.0 };",
+    "let i = 5; i.x = 1;",
+    "let c = [[[0; 2]; 2]; 2]; c[1][0][1] += c[0][1][0];",
+    "let ps: [P] = [P { x: 1.0, y: 2.0 }; 3]; ps[2].y *= 2.0;",
+    "h -= 1; h *= 2; h /= 3; h %= 4; h &= 5; h |= 6; h ^= 7; h <<= 8; h >>= 9;",
+    "s += \"x\"; s -= \"y\"; p.x %= 2.0; xs[0] <<= 1;",
+    "loop { while true { break; } for i in 0..3 { continue; } break; }",
+    "fn r() -> int { loop { return 1; } }",
+    "fn b() { break; }",
+    "if P { x: 1.0, y: 2.0 }.x > 0.0 { }",
+    "s[0] = 1;",
+    "let n2 = copy(n); print(n2, n2.kids, str(n2));",
+    "let big = [[\"a\", \"b\"], []]; big[0][1] = big[1][0];",
 ];
+
+/// A valid program using every part of the syntax, which `mutated_program_does_not_panic`
+/// damages in small ways: most mutants get past the parser into the checker.
+const PROGRAM: &str = r#"struct Node { val: int, name: str, kids: [Node], w: [[float]] }
+struct Pair { a: Node, b: [Pair] }
+global hits: int = 0;
+global log: str = "";
+fn walk(n: Node, depth: int) -> int {
+    if depth <= 0 { return n.val; }
+    let total = n.val;
+    for i in 0..len(n.kids) { total += walk(n.kids[i], depth - 1); }
+    total
+}
+fn spin(k: int) -> int {
+    let c = 0;
+    loop {
+        c += 1;
+        if c > k { return c; }
+    }
+}
+let root = Node { val: 1, name: "r\t\"o\"\\ot\x41\xff\0\r\n", kids: [], w: [[0.5; 2]; 3] };
+root.kids = [Node { kids: [], w: [], val: 2, name: "c" }, root];
+root.w[1][0] += 1.5;
+root.kids[0].val *= 3;
+let p = Pair { a: copy(root), b: [] };
+p.b = [p; 2];
+p.b[1].a.name += "!";
+hits += 1; hits -= 2; hits *= 3; hits /= 4; hits %= 5;
+hits &= 6; hits |= 7; hits ^= 8; hits <<= 9; hits >>= 10;
+log += str(root) + root.name[0..2] + chr(65) + fixed(2.5, 3) + trim(" x ");
+let parts = split("a,b", ",");
+let n = 0;
+loop { n += 1; if n >= 3 { break; } else { continue; } }
+while n > 0 { n -= 1; if (Pair { a: root, b: [] }).a.val > 5 { break; } }
+print(walk(root, 3), spin(2), join(parts, "-"), find(log, "r"), parse_int("7"), abs(-1), min(1, 2), max(1.0, 2.0), len(log), log[0]);
+"#;
+
+/// One small damage to [`PROGRAM`]: a byte range (at char boundaries) replaced by a token or
+/// deleted.
+fn mutant() -> impl Strategy<Value = String> {
+    let n = PROGRAM.len();
+    (
+        0..n,
+        0usize..6,
+        proptest::sample::select(TOKENS),
+        proptest::bool::ANY,
+    )
+        .prop_map(move |(at, cut, tok, insert)| {
+            let at = (0..=at)
+                .rev()
+                .find(|&i| PROGRAM.is_char_boundary(i))
+                .unwrap_or(0);
+            let end = ((at + cut).min(n)..=n)
+                .find(|&i| PROGRAM.is_char_boundary(i))
+                .unwrap_or(n);
+            let put = if insert { tok } else { "" };
+            format!("{}{}{}", &PROGRAM[..at], put, &PROGRAM[end..])
+        })
+}
 
 fn soup() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
@@ -209,6 +311,21 @@ proptest! {
     #[test]
     fn token_soup_does_not_panic(src in soup()) {
         check(&src);
+    }
+
+    #[test]
+    fn mutated_program_does_not_panic(src in mutant()) {
+        check(&src);
+    }
+}
+
+/// The base of the mutants is itself valid, so that they test the checker, not only the
+/// parser's recovery.
+#[test]
+fn the_mutation_base_is_valid() {
+    let env = DummyEnv;
+    if let Err(d) = compile_front(PROGRAM, &env) {
+        panic!("{d:#?}");
     }
 }
 

@@ -3,7 +3,7 @@
 //! Every expression node that is not a literal carries its static type, so the shrinker can
 //! replace any expression by a simpler one of the same type without a type checker. To grow
 //! the language (strings, structs, nested arrays, `loop`), add a variant here, a case to the
-//! printer, to `eval.rs` and to the typed generator in `gen.rs`.
+//! printer, to `eval.rs`, to the shrinker's walks and to the typed generator in `gen.rs`.
 
 use std::fmt::{self, Write as _};
 
@@ -15,8 +15,25 @@ pub enum Ty {
     Bool,
     /// `str` (the generator makes printable ASCII only, so stdout stays text).
     Str,
-    /// `[T]`; today only scalar element types are generated.
+    /// `[T]` for any `T`, arrays and structs included.
     Array(Box<Ty>),
+    /// A struct, by name (its definition is in [`Program::structs`]).
+    Struct(String),
+}
+
+impl Ty {
+    /// Whether a value of this type holds a struct inside an array (`[S]`, `[[S]]`): a field of
+    /// such a type may lead back to its own struct, so literals give it `[]`.
+    pub fn struct_in_array(&self) -> bool {
+        fn has_struct(t: &Ty) -> bool {
+            match t {
+                Ty::Struct(_) => true,
+                Ty::Array(e) => has_struct(e),
+                _ => false,
+            }
+        }
+        matches!(self, Ty::Array(e) if has_struct(e))
+    }
 }
 
 impl fmt::Display for Ty {
@@ -27,6 +44,7 @@ impl fmt::Display for Ty {
             Ty::Bool => f.write_str("bool"),
             Ty::Str => f.write_str("str"),
             Ty::Array(t) => write!(f, "[{t}]"),
+            Ty::Struct(n) => f.write_str(n),
         }
     }
 }
@@ -138,7 +156,8 @@ pub enum Expr {
     Builtin(Builtin, Box<Expr>, Ty),
     /// `a[i]`: the element type.
     Index(Box<Expr>, Box<Expr>, Ty),
-    /// `[a, b]`: the array type.
+    /// `[a, b]`: the array type (`[]` only where the type comes from the context: a struct
+    /// field, an assignment).
     List(Vec<Expr>, Ty),
     /// `[e; n]`: the array type.
     Repeat(Box<Expr>, Box<Expr>, Ty),
@@ -148,6 +167,10 @@ pub enum Expr {
     Block(Block, Ty),
     /// `return e` standing where a value of the given type is expected (it diverges).
     Return(Option<Box<Expr>>, Ty),
+    /// `S { f: e, ... }`: every field once, in the order given (any order is valid).
+    StructLit(String, Vec<(String, Expr)>, Ty),
+    /// `e.f`: the field's type.
+    Field(Box<Expr>, String, Ty),
 }
 
 impl Expr {
@@ -167,16 +190,20 @@ impl Expr {
             | Expr::Repeat(_, _, t)
             | Expr::If(_, _, _, t)
             | Expr::Block(_, t)
-            | Expr::Return(_, t) => t.clone(),
+            | Expr::Return(_, t)
+            | Expr::StructLit(_, _, t)
+            | Expr::Field(_, _, t) => t.clone(),
         }
     }
 }
 
-/// An assignment target.
+/// An assignment target: a variable, or an element or field of the value an expression gives
+/// (`a[i][j] = e` is `Index(a[i], j)`, `ps[k].x += e` is `Field(ps[k], x)`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Place {
     Var(String),
-    Index(String, Box<Expr>),
+    Index(Box<Expr>, Box<Expr>),
+    Field(Box<Expr>, String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -194,6 +221,8 @@ pub enum Stmt {
     Call(String, Vec<Expr>),
     If(Expr, Block, Option<Block>),
     While(Expr, Block),
+    /// `loop { .. }`: the generator always bounds it with a counter.
+    Loop(Block),
     For(String, Expr, Expr, Block),
     Print(Vec<PrintArg>),
     Assert(Expr),
@@ -229,8 +258,16 @@ pub enum Item {
     Stmt(Stmt),
 }
 
+/// `struct NAME { field: T, ... }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct StructDef {
+    pub name: String,
+    pub fields: Vec<(String, Ty)>,
+}
+
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Program {
+    pub structs: Vec<StructDef>,
     pub fns: Vec<FnDef>,
     pub items: Vec<Item>,
 }
@@ -258,6 +295,13 @@ fn float_lit(out: &mut String, v: f64) {
 }
 
 pub fn expr(out: &mut String, e: &Expr) {
+    expr_in(out, e, false)
+}
+
+/// An expression; `cond` when it stands in the condition of `if`/`while` or a `for` range,
+/// where a struct literal needs parentheses (at any depth, which is always valid).
+fn expr_in(out: &mut String, e: &Expr, cond: bool) {
+    let expr = |out: &mut String, e: &Expr| expr_in(out, e, cond);
     match e {
         Expr::Int(v) => int_lit(out, *v),
         Expr::Str(bytes) => {
@@ -317,7 +361,7 @@ pub fn expr(out: &mut String, e: &Expr) {
         }
         Expr::If(c, t, f, _) => {
             out.push_str("(if ");
-            expr(out, c);
+            expr_in(out, c, true);
             out.push(' ');
             inline_block(out, t);
             out.push_str(" else ");
@@ -336,6 +380,27 @@ pub fn expr(out: &mut String, e: &Expr) {
                 expr(out, v);
             }
             out.push(')');
+        }
+        Expr::StructLit(name, fields, _) => {
+            if cond {
+                out.push('(');
+            }
+            let _ = write!(out, "{name} {{ ");
+            for (k, (f, x)) in fields.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{f}: ");
+                expr(out, x);
+            }
+            out.push_str(" }");
+            if cond {
+                out.push(')');
+            }
+        }
+        Expr::Field(b, f, _) => {
+            expr(out, b);
+            let _ = write!(out, ".{f}");
         }
     }
 }
@@ -405,11 +470,15 @@ fn stmt(out: &mut String, s: &Stmt, level: usize) {
         Stmt::Assign(p, op, e) => {
             match p {
                 Place::Var(n) => out.push_str(n),
-                Place::Index(n, i) => {
-                    out.push_str(n);
+                Place::Index(a, i) => {
+                    expr(out, a);
                     out.push('[');
                     expr(out, i);
                     out.push(']');
+                }
+                Place::Field(b, f) => {
+                    expr(out, b);
+                    let _ = write!(out, ".{f}");
                 }
             }
             let _ = write!(out, " {}= ", op.map_or("", BinOp::as_str));
@@ -422,7 +491,7 @@ fn stmt(out: &mut String, s: &Stmt, level: usize) {
         }
         Stmt::If(c, t, f) => {
             out.push_str("if ");
-            expr(out, c);
+            expr_in(out, c, true);
             out.push(' ');
             block(out, t, level);
             if let Some(f) = f {
@@ -432,15 +501,19 @@ fn stmt(out: &mut String, s: &Stmt, level: usize) {
         }
         Stmt::While(c, b) => {
             out.push_str("while ");
-            expr(out, c);
+            expr_in(out, c, true);
             out.push(' ');
+            block(out, b, level);
+        }
+        Stmt::Loop(b) => {
+            out.push_str("loop ");
             block(out, b, level);
         }
         Stmt::For(v, lo, hi, b) => {
             let _ = write!(out, "for {v} in ");
-            expr(out, lo);
+            expr_in(out, lo, true);
             out.push_str("..");
-            expr(out, hi);
+            expr_in(out, hi, true);
             out.push(' ');
             block(out, b, level);
         }
@@ -480,6 +553,16 @@ fn stmt(out: &mut String, s: &Stmt, level: usize) {
 /// The program as source text.
 pub fn program(p: &Program) -> String {
     let mut out = String::new();
+    for s in &p.structs {
+        let _ = write!(out, "struct {} {{ ", s.name);
+        for (k, (f, t)) in s.fields.iter().enumerate() {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "{f}: {t}");
+        }
+        out.push_str(" }\n");
+    }
     for f in &p.fns {
         let _ = write!(out, "fn {}(", f.name);
         for (k, (n, t)) in f.params.iter().enumerate() {

@@ -1,13 +1,15 @@
 //! The reference evaluator: interprets the fuzzer's syntax tree with the semantics docs/language.md
 //! specifies, in Rust's evaluation order (operands and arguments left to right; an assignment
 //! evaluates its right-hand side first, then the place; `a[i]` evaluates `a`, then `i`, then
-//! checks the bounds).
+//! checks the bounds; `loop` runs until a `break`). Structs and arrays are shared by reference
+//! (`Rc<RefCell<..>>`); `copy` and each element of `[e; n]` are shallow copies; `print` writes
+//! a value met again while it is being printed (a cycle) as `...`.
 //!
 //! It never panics on a program the shrinker has broken: an unbound name, a wrong type, too
 //! much work (fuel), too much output or too deep recursion make the result `Invalid`.
 
 use super::ast::{
-    BinOp, Block, Builtin, Expr, FnDef, Item, Place, PrintArg, Program, Stmt, Ty, UnOp,
+    BinOp, Block, Builtin, Expr, FnDef, Item, Place, PrintArg, Program, Stmt, StructDef, Ty, UnOp,
 };
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,6 +35,8 @@ pub enum Value {
     Bool(bool),
     Str(Rc<Vec<u8>>),
     Arr(Rc<RefCell<Vec<Value>>>),
+    /// A struct: its name and its fields' values in definition order.
+    Struct(Rc<str>, Rc<RefCell<Vec<(String, Value)>>>),
     Unit,
 }
 
@@ -59,23 +63,40 @@ fn invalid<T>(why: &str) -> R<T> {
     Err(Flow::Invalid(why.to_string()))
 }
 
-pub fn zero(t: &Ty) -> Value {
-    match t {
+/// The zero value of a type (what a global holds before its declaration runs): a struct of
+/// its fields' zero values (an array is empty, so this ends).
+pub fn zero(structs: &[StructDef], t: &Ty) -> Option<Value> {
+    Some(match t {
         Ty::Int => Value::Int(0),
         Ty::Float => Value::Float(0.0),
         Ty::Bool => Value::Bool(false),
         Ty::Str => Value::Str(Rc::new(Vec::new())),
         Ty::Array(_) => Value::Arr(Rc::new(RefCell::new(Vec::new()))),
+        Ty::Struct(name) => {
+            let def = structs.iter().find(|d| &d.name == name)?;
+            let mut fields = Vec::new();
+            for (f, ft) in &def.fields {
+                fields.push((f.clone(), zero(structs, ft)?));
+            }
+            Value::Struct(Rc::from(name.as_str()), Rc::new(RefCell::new(fields)))
+        }
+    })
+}
+
+/// Writes a value as `print` does; `false` if the text grew past [`MAX_OUTPUT`] (a value
+/// shared many times over, printed in full, can be exponentially long).
+pub fn show(out: &mut String, v: &Value) -> bool {
+    let mut stack = Vec::new();
+    show_at(out, v, false, &mut stack);
+    out.len() <= MAX_OUTPUT
+}
+
+/// Writes a value as `print` does; strs inside arrays and structs (`nested`) are quoted as
+/// Rust's `{:?}`; `stack` holds the arrays and structs being printed (met again: `...`).
+fn show_at(out: &mut String, v: &Value, nested: bool, stack: &mut Vec<*const ()>) {
+    if out.len() > MAX_OUTPUT {
+        return;
     }
-}
-
-/// Writes a value as `print` does.
-pub fn show(out: &mut String, v: &Value) {
-    show_at(out, v, false)
-}
-
-/// Writes a value as `print` does; strs inside arrays (`nested`) are quoted as Rust's `{:?}`.
-fn show_at(out: &mut String, v: &Value, nested: bool) {
     match v {
         Value::Str(s) => {
             let text = String::from_utf8_lossy(s);
@@ -95,20 +116,46 @@ fn show_at(out: &mut String, v: &Value, nested: bool) {
             let _ = write!(out, "{b}");
         }
         Value::Arr(a) => {
+            let id = Rc::as_ptr(a).cast::<()>();
+            if stack.contains(&id) {
+                out.push_str("...");
+                return;
+            }
+            stack.push(id);
             out.push('[');
             for (k, x) in a.borrow().iter().enumerate() {
                 if k > 0 {
                     out.push_str(", ");
                 }
-                show_at(out, x, true);
+                show_at(out, x, true, stack);
             }
             out.push(']');
+            stack.pop();
+        }
+        Value::Struct(name, fields) => {
+            let id = Rc::as_ptr(fields).cast::<()>();
+            if stack.contains(&id) {
+                out.push_str("...");
+                return;
+            }
+            stack.push(id);
+            let _ = write!(out, "{name} {{ ");
+            for (k, (f, x)) in fields.borrow().iter().enumerate() {
+                if k > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{f}: ");
+                show_at(out, x, true, stack);
+            }
+            out.push_str(" }");
+            stack.pop();
         }
         Value::Unit => out.push_str("()"),
     }
 }
 
 struct Interp<'p> {
+    structs: &'p [StructDef],
     fns: HashMap<&'p str, &'p FnDef>,
     globals: HashMap<String, Value>,
     out: String,
@@ -125,6 +172,7 @@ struct Frame {
 /// Runs a program; `Err` if it is not a valid test (broken by shrinking, or too expensive).
 pub fn run(p: &Program) -> Result<Expected, String> {
     let mut it = Interp {
+        structs: &p.structs,
         fns: p.fns.iter().map(|f| (f.name.as_str(), f)).collect(),
         globals: HashMap::new(),
         out: String::new(),
@@ -134,7 +182,10 @@ pub fn run(p: &Program) -> Result<Expected, String> {
     // Every global of the file holds its type's zero value until its declaration runs.
     for item in &p.items {
         if let Item::Global { name, ty, .. } = item {
-            it.globals.insert(name.clone(), zero(ty));
+            let Some(z) = zero(&p.structs, ty) else {
+                return Err("unknown struct".into());
+            };
+            it.globals.insert(name.clone(), z);
         }
     }
     let mut frame = Frame {
@@ -216,6 +267,28 @@ fn as_int(v: &Value) -> R<i64> {
     match v {
         Value::Int(i) => Ok(*i),
         _ => invalid("expected an int"),
+    }
+}
+
+/// The fields of struct value `v` and the position of field `name`.
+type Fields = Rc<RefCell<Vec<(String, Value)>>>;
+
+fn field(v: &Value, name: &str) -> R<(Fields, usize)> {
+    let Value::Struct(_, fields) = v else {
+        return invalid("field of a non-struct");
+    };
+    match fields.borrow().iter().position(|(f, _)| f == name) {
+        Some(k) => Ok((fields.clone(), k)),
+        None => invalid("unknown field"),
+    }
+}
+
+/// A shallow copy of an array or struct (other values as they are).
+fn shallow(v: &Value) -> Value {
+    match v {
+        Value::Arr(a) => Value::Arr(Rc::new(RefCell::new(a.borrow().clone()))),
+        Value::Struct(n, f) => Value::Struct(n.clone(), Rc::new(RefCell::new(f.borrow().clone()))),
+        v => v.clone(),
     }
 }
 
@@ -370,8 +443,8 @@ impl<'p> Interp<'p> {
                         };
                         self.write(f, n, v)?;
                     }
-                    Place::Index(n, i) => {
-                        let a = self.read(f, n)?;
+                    Place::Index(a, i) => {
+                        let a = self.eval(f, a)?;
                         let i = as_int(&self.eval(f, i)?)?;
                         let (a, i) = index(&a, i)?;
                         let v = match op {
@@ -382,6 +455,18 @@ impl<'p> Interp<'p> {
                             None => v,
                         };
                         a.borrow_mut()[i] = v;
+                    }
+                    Place::Field(b, name) => {
+                        let b = self.eval(f, b)?;
+                        let (fields, k) = field(&b, name)?;
+                        let v = match op {
+                            Some(op) => {
+                                let old = fields.borrow()[k].1.clone();
+                                apply(*op, &old, &v)?
+                            }
+                            None => v,
+                        };
+                        fields.borrow_mut()[k].1 = v;
                     }
                 }
             }
@@ -405,6 +490,14 @@ impl<'p> Interp<'p> {
                     }
                 }
             }
+            Stmt::Loop(b) => loop {
+                self.tick()?;
+                match self.block(f, b) {
+                    Ok(_) | Err(Flow::Continue) => {}
+                    Err(Flow::Break) => break,
+                    Err(e) => return Err(e),
+                }
+            },
             Stmt::For(v, lo, hi, b) => {
                 let lo = as_int(&self.eval(f, lo)?)?;
                 let hi = as_int(&self.eval(f, hi)?)?;
@@ -423,17 +516,22 @@ impl<'p> Interp<'p> {
                 }
             }
             Stmt::Print(args) => {
+                // Like any call: every argument first, left to right, then the output (a later
+                // argument may change a value an earlier one shares).
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(match a {
+                        PrintArg::Label(l) => Value::Str(Rc::new(l.as_bytes().to_vec())),
+                        PrintArg::Expr(e) => self.eval(f, e)?,
+                    });
+                }
                 let mut line = String::new();
-                for (k, a) in args.iter().enumerate() {
+                for (k, v) in vals.iter().enumerate() {
                     if k > 0 {
                         line.push(' ');
                     }
-                    match a {
-                        PrintArg::Label(l) => line.push_str(l),
-                        PrintArg::Expr(e) => {
-                            let v = self.eval(f, e)?;
-                            show(&mut line, &v);
-                        }
+                    if !show(&mut line, v) {
+                        return invalid("too much output");
                     }
                 }
                 self.out.push_str(&line);
@@ -520,9 +618,7 @@ impl<'p> Interp<'p> {
             Expr::Call(name, args, _) => self.call(f, name, args)?,
             Expr::Builtin(b, a, _) => match (b, self.eval(f, a)?) {
                 (Builtin::Len, Value::Arr(a)) => Value::Int(a.borrow().len() as i64),
-                (Builtin::Copy, Value::Arr(a)) => {
-                    Value::Arr(Rc::new(RefCell::new(a.borrow().clone())))
-                }
+                (Builtin::Copy, v @ (Value::Arr(_) | Value::Struct(..))) => shallow(&v),
                 (Builtin::Float, Value::Int(i)) => Value::Float(i as f64),
                 // `as` saturates and maps NaN to 0, as docs/language.md specifies for `int()`.
                 (Builtin::Int, Value::Float(x)) => Value::Int(x as i64),
@@ -530,7 +626,9 @@ impl<'p> Interp<'p> {
                 (Builtin::Len, Value::Str(s)) => Value::Int(s.len() as i64),
                 (Builtin::ToStr, v) => {
                     let mut text = String::new();
-                    show(&mut text, &v);
+                    if !show(&mut text, &v) || text.len() > MAX_STR {
+                        return invalid("str too long");
+                    }
                     Value::Str(Rc::new(text.into_bytes()))
                 }
                 (Builtin::Trim, Value::Str(s)) => Value::Str(Rc::new(s.trim_ascii().to_vec())),
@@ -562,13 +660,8 @@ impl<'p> Interp<'p> {
                     return invalid("array too large for a test");
                 }
                 self.fuel = self.fuel.saturating_sub(n as u64);
-                let elems = (0..n)
-                    .map(|_| match &x {
-                        // Each element of an array of arrays is its own shallow copy.
-                        Value::Arr(a) => Value::Arr(Rc::new(RefCell::new(a.borrow().clone()))),
-                        v => v.clone(),
-                    })
-                    .collect();
+                // Each element of an array of arrays or structs is its own shallow copy.
+                let elems = (0..n).map(|_| shallow(&x)).collect();
                 Value::Arr(Rc::new(RefCell::new(elems)))
             }
             Expr::If(c, t, e, _) => {
@@ -585,6 +678,33 @@ impl<'p> Interp<'p> {
                     None => Value::Unit,
                 };
                 return Err(Flow::Ret(v));
+            }
+            Expr::StructLit(name, given, _) => {
+                // The fields in the order written, stored in the definition's order.
+                let mut vals = Vec::with_capacity(given.len());
+                for (fname, x) in given {
+                    vals.push((fname, self.eval(f, x)?));
+                }
+                let Some(def) = self.structs.iter().find(|d| &d.name == name) else {
+                    return invalid("unknown struct");
+                };
+                if def.fields.len() != vals.len() {
+                    return invalid("struct literal fields");
+                }
+                let mut fields = Vec::with_capacity(vals.len());
+                for (fname, _) in &def.fields {
+                    let Some(k) = vals.iter().position(|(g, _)| *g == fname) else {
+                        return invalid("struct literal fields");
+                    };
+                    fields.push((fname.clone(), vals[k].1.clone()));
+                }
+                Value::Struct(Rc::from(name.as_str()), Rc::new(RefCell::new(fields)))
+            }
+            Expr::Field(b, name, _) => {
+                let b = self.eval(f, b)?;
+                let (fields, k) = field(&b, name)?;
+                let v = fields.borrow()[k].1.clone();
+                v
             }
         })
     }

@@ -3,14 +3,24 @@
 //!
 //! Termination by construction: `while` loops run on a fresh counter bounded by a small
 //! literal (`while w < 4 && c { w += 1; ... }`, the increment first so `continue` cannot skip
-//! it), `for` ranges are small (`(e % 6)`, literals, `len(xs)`), array lengths are bounded
+//! it), a `loop` does the same (`let w = 0; loop { w += 1; if w > K { break; } ... }`, or at
+//! the end of a function whose result it gives, `if w > K { return e; }` and no `break`),
+//! `for` ranges are small (`(e % 6)`, literals, `len(xs)`), array lengths are bounded
 //! (`(e % 6)`), a function calls only functions defined before it, and a recursive function
 //! recurses on a decreasing depth parameter (`d - 1`, `d / 2`, ...) once, never in a loop.
 //! The reference evaluator's fuel is the last line of defence: a program that runs too long is
 //! replaced by another one.
+//!
+//! Types: int, float, bool, str, up to three structs per program (fields of scalar, array and
+//! nested array types, earlier structs by value, any struct, itself included, inside an
+//! array), and arrays of any of them (`[[int]]`, `[S0]`). Struct values are built by literals
+//! (fields in any order; a field that may lead back to its struct gets `[]` in a literal, so
+//! literals end), read by field, assigned and compound-assigned through places that nest
+//! (`g.kids[0].x += 1.5`, `grid[i][j] = e`), copied, passed, returned, kept in globals and
+//! printed (aliasing may make cycles, which print as `...`).
 
 use super::ast::{
-    BinOp, Block, Builtin, Expr, FnDef, Item, Place, PrintArg, Program, Stmt, Ty, UnOp,
+    BinOp, Block, Builtin, Expr, FnDef, Item, Place, PrintArg, Program, Stmt, StructDef, Ty, UnOp,
 };
 
 /// Generate side-effecting, fallible or diverging right-hand sides for compound assignments and
@@ -68,6 +78,9 @@ impl Rng {
     }
 }
 
+/// Field names (a builtin's name is a valid field name).
+const FIELD_NAMES: [&str; 8] = ["x", "y", "n", "s", "len", "next", "kids", "min"];
+
 const INT_EDGES: [i64; 14] = [
     0,
     1,
@@ -121,6 +134,9 @@ struct Ctx {
     loops: u32,
     /// Only pure, infallible expressions (see `RHS_SIDE_EFFECTS`).
     pure: bool,
+    /// In a `loop` that may be left only by `return` (its value is the function's result):
+    /// no `break` for it.
+    no_break: bool,
 }
 
 impl Ctx {
@@ -174,6 +190,7 @@ pub struct Gen {
     pub rng: Rng,
     sigs: Vec<Sig>,
     fresh: usize,
+    structs: Vec<StructDef>,
 }
 
 fn boxed(e: Expr) -> Box<Expr> {
@@ -194,6 +211,7 @@ impl Gen {
             rng: Rng::new(seed),
             sigs: Vec::new(),
             fresh: 0,
+            structs: Vec::new(),
         }
     }
 
@@ -209,11 +227,79 @@ impl Gen {
     }
 
     fn any_ty(&mut self) -> Ty {
-        if self.rng.chance(25) {
-            let t = self.scalar();
-            arr(&t)
-        } else {
-            self.scalar()
+        let structs = !self.structs.is_empty();
+        match self.rng.below(100) {
+            0..=15 => {
+                let t = self.scalar();
+                arr(&t)
+            }
+            16..=20 => {
+                let t = self.scalar();
+                arr(&arr(&t))
+            }
+            21..=32 if structs => self.struct_ty(),
+            33..=37 if structs => {
+                let t = self.struct_ty();
+                arr(&t)
+            }
+            _ => self.scalar(),
+        }
+    }
+
+    /// One of the program's struct types (there must be one).
+    fn struct_ty(&mut self) -> Ty {
+        let k = self.rng.below(self.structs.len() as u64) as usize;
+        Ty::Struct(self.structs[k].name.clone())
+    }
+
+    fn def(&self, name: &str) -> StructDef {
+        self.structs
+            .iter()
+            .find(|d| d.name == name)
+            .cloned()
+            .expect("a generated struct")
+    }
+
+    /// Up to three structs: `S{k}` holds earlier structs by value and any struct, itself
+    /// included, inside arrays (so no struct contains itself other than through an array).
+    fn struct_defs(&mut self) {
+        let n = self.rng.below(4) as usize;
+        let names: Vec<String> = (0..n).map(|k| format!("S{k}")).collect();
+        for k in 0..n {
+            let mut pool: Vec<&str> = FIELD_NAMES.to_vec();
+            let nfields = 1 + self.rng.below(4);
+            let mut fields = Vec::new();
+            for _ in 0..nfields {
+                let f = pool.remove(self.rng.below(pool.len() as u64) as usize);
+                let t = match self.rng.below(100) {
+                    0..=54 => self.scalar(),
+                    55..=69 => {
+                        let t = self.scalar();
+                        arr(&t)
+                    }
+                    70..=74 => {
+                        let t = self.scalar();
+                        arr(&arr(&t))
+                    }
+                    75..=87 if k > 0 => {
+                        Ty::Struct(names[self.rng.below(k as u64) as usize].clone())
+                    }
+                    88..=99 => arr(&Ty::Struct(
+                        names[self.rng.below(n as u64) as usize].clone(),
+                    )),
+                    _ => self.scalar(),
+                };
+                fields.push((f.to_string(), t));
+            }
+            if self.rng.chance(40) {
+                // A tree or list node: itself through an array.
+                let f = pool.remove(self.rng.below(pool.len() as u64) as usize);
+                fields.push((f.to_string(), arr(&Ty::Struct(names[k].clone()))));
+            }
+            self.structs.push(StructDef {
+                name: names[k].clone(),
+                fields,
+            });
         }
     }
 
@@ -221,6 +307,12 @@ impl Gen {
 
     pub fn program(&mut self) -> Program {
         let mut p = Program::default();
+        self.struct_defs();
+        p.structs = self.structs.clone();
+        // Structs may be written in any order (a field may name a later struct).
+        if self.rng.chance(50) {
+            p.structs.reverse();
+        }
         // Globals exist (with zero values) for functions from the start; top-level code sees
         // them once declared.
         let nglobals = 1 + self.rng.below(4) as usize;
@@ -265,6 +357,7 @@ impl Gen {
             in_loop: false,
             loops: 0,
             pure: false,
+            no_break: false,
         };
         let mut pending: Vec<Var> = globals;
         while !pending.is_empty() || p.items.len() < 4 + nfns {
@@ -283,6 +376,23 @@ impl Gen {
             }
             if p.items.len() > 24 {
                 // Declare the rest.
+                continue;
+            }
+            // Sometimes link a declared global of a struct type into one of its fields that
+            // holds structs, often itself (`g0.kids = [g0, g1];`), so later prints meet cycles.
+            let links = self.global_links(&ctx);
+            if !links.is_empty() && self.rng.chance(20) {
+                let (g, f, ft) = self.rng.pick(&links).clone();
+                let Ty::Array(e) = &ft else { continue };
+                let vars = ctx.vars_of(e);
+                let xs = (0..1 + self.rng.below(2))
+                    .map(|_| Expr::Var(self.rng.pick(&vars).name.clone(), (**e).clone()))
+                    .collect();
+                p.items.push(Item::Stmt(Stmt::Assign(
+                    Place::Field(boxed(Expr::Var(g.name, g.ty)), f),
+                    None,
+                    Expr::List(xs, ft.clone()),
+                )));
                 continue;
             }
             // Mostly: call a function and print what it returns.
@@ -348,6 +458,24 @@ impl Gen {
         p
     }
 
+    /// Declared globals of a struct type with a field of an array-of-structs type for which a
+    /// variable exists: (global, field, field type).
+    fn global_links(&self, ctx: &Ctx) -> Vec<(Var, String, Ty)> {
+        let mut links = Vec::new();
+        for g in &ctx.scopes[0] {
+            if let Ty::Struct(s) = &g.ty {
+                for (f, ft) in self.def(s).fields {
+                    if let Ty::Array(e) = &ft {
+                        if matches!(**e, Ty::Struct(_)) && !ctx.vars_of(e).is_empty() {
+                            links.push((g.clone(), f, ft));
+                        }
+                    }
+                }
+            }
+        }
+        links
+    }
+
     fn label(&mut self) -> &'static str {
         const LABELS: [&str; 5] = ["a", "b", "r", "out", "v"];
         LABELS[self.rng.below(LABELS.len() as u64) as usize]
@@ -368,6 +496,7 @@ impl Gen {
             in_loop: false,
             loops: 0,
             pure: false,
+            no_break: false,
         };
         for (i, (n, t)) in params.iter().enumerate() {
             ctx.declare(n, t.clone(), !(sig.recursive && i == 0));
@@ -446,6 +575,47 @@ impl Gen {
             }
         }
         let tail = match &sig.ret {
+            Some(t) if self.rng.chance(10) => {
+                // The function ends in a `loop` left only by `return` (a `loop` without
+                // `break` has type `!`, so it needs no value after it).
+                let w = self.name("w");
+                let k = 1 + self.rng.below(5) as i64;
+                stmts.push(Stmt::Let(w.clone(), Ty::Int, false, Expr::Int(0)));
+                ctx.declare(&w, Ty::Int, false);
+                let mut inner = ctx.clone();
+                inner.in_loop = true;
+                inner.loops += 1;
+                inner.no_break = true;
+                let n = 1 + self.rng.below(2);
+                let mut body = self.block(&mut inner, n, 1);
+                self.maybe_break(&mut inner, &mut body);
+                // The result, where no `continue` could skip the `return` forever.
+                let mut vctx = inner.clone();
+                vctx.in_loop = false;
+                let v = self.expr(&mut vctx, t, 2);
+                body.stmts.insert(
+                    0,
+                    Stmt::If(
+                        bin(
+                            BinOp::Gt,
+                            Expr::Var(w.clone(), Ty::Int),
+                            Expr::Int(k),
+                            Ty::Bool,
+                        ),
+                        Block {
+                            stmts: vec![Stmt::Return(Some(v))],
+                            tail: None,
+                        },
+                        None,
+                    ),
+                );
+                body.stmts.insert(
+                    0,
+                    Stmt::Assign(Place::Var(w), Some(BinOp::Add), Expr::Int(1)),
+                );
+                stmts.push(Stmt::Loop(body));
+                None
+            }
             Some(t) if self.rng.chance(15) => {
                 stmts.push(Stmt::Return(Some(self.expr(&mut ctx, t, 3))));
                 None
@@ -544,7 +714,7 @@ impl Gen {
                 };
                 vec![Stmt::If(c, t, e)]
             }
-            60..=66 if nested && ctx.loops < 2 => {
+            60..=63 if nested && ctx.loops < 2 => {
                 // let w = 0; while w < K && c { w += 1; ... }
                 let w = self.name("w");
                 let k = 1 + self.rng.below(5) as i64;
@@ -565,6 +735,7 @@ impl Gen {
                 let mut inner = ctx.clone();
                 inner.in_loop = true;
                 inner.loops += 1;
+                inner.no_break = false;
                 let n = 1 + self.rng.below(3);
                 let mut body = self.block(&mut inner, n, depth - 1);
                 self.maybe_break(&mut inner, &mut body);
@@ -577,12 +748,50 @@ impl Gen {
                     Stmt::While(cond, body),
                 ]
             }
-            67..=74 if nested && ctx.loops < 2 => {
+            64..=67 if nested && ctx.loops < 2 => {
+                // let w = 0; loop { w += 1; if w > K { break; } ... }
+                let w = self.name("w");
+                let k = self.rng.below(5) as i64;
+                ctx.declare(&w, Ty::Int, false);
+                let mut inner = ctx.clone();
+                inner.in_loop = true;
+                inner.loops += 1;
+                inner.no_break = false;
+                let n = 1 + self.rng.below(3);
+                let mut body = self.block(&mut inner, n, depth - 1);
+                self.maybe_break(&mut inner, &mut body);
+                body.stmts.insert(
+                    0,
+                    Stmt::If(
+                        bin(
+                            BinOp::Gt,
+                            Expr::Var(w.clone(), Ty::Int),
+                            Expr::Int(k),
+                            Ty::Bool,
+                        ),
+                        Block {
+                            stmts: vec![Stmt::Break],
+                            tail: None,
+                        },
+                        None,
+                    ),
+                );
+                body.stmts.insert(
+                    0,
+                    Stmt::Assign(Place::Var(w.clone()), Some(BinOp::Add), Expr::Int(1)),
+                );
+                vec![
+                    Stmt::Let(w.clone(), Ty::Int, false, Expr::Int(0)),
+                    Stmt::Loop(body),
+                ]
+            }
+            68..=74 if nested && ctx.loops < 2 => {
                 let i = self.name("i");
                 let (lo, hi) = self.range(ctx);
                 let mut inner = ctx.clone();
                 inner.in_loop = true;
                 inner.loops += 1;
+                inner.no_break = false;
                 inner.scopes.push(Vec::new());
                 inner.declare(&i, Ty::Int, false);
                 let n = 1 + self.rng.below(3);
@@ -592,11 +801,7 @@ impl Gen {
             }
             75..=79 if ctx.in_loop => {
                 let c = self.expr(ctx, &Ty::Bool, 1);
-                let s = if self.rng.chance(50) {
-                    Stmt::Break
-                } else {
-                    Stmt::Continue
-                };
+                let s = self.break_or_continue(ctx);
                 vec![Stmt::If(
                     c,
                     Block {
@@ -646,11 +851,7 @@ impl Gen {
     fn maybe_break(&mut self, ctx: &mut Ctx, body: &mut Block) {
         if self.rng.chance(50) {
             let c = self.expr(ctx, &Ty::Bool, 1);
-            let s = if self.rng.chance(50) {
-                Stmt::Break
-            } else {
-                Stmt::Continue
-            };
+            let s = self.break_or_continue(ctx);
             // Before any `let` of the body, which might shadow a name the condition uses.
             let lets = body
                 .stmts
@@ -669,6 +870,15 @@ impl Gen {
                     None,
                 ),
             );
+        }
+    }
+
+    /// `break;` or `continue;` for the innermost loop (`continue` where `break` is not allowed).
+    fn break_or_continue(&mut self, ctx: &Ctx) -> Stmt {
+        if !ctx.no_break && self.rng.chance(50) {
+            Stmt::Break
+        } else {
+            Stmt::Continue
         }
     }
 
@@ -702,13 +912,29 @@ impl Gen {
             return None;
         }
         let v = self.rng.pick(&vars).clone();
-        let (place, ty) = match &v.ty {
-            Ty::Array(elem) if self.rng.chance(75) => {
-                let i = self.index_for(ctx, &Expr::Var(v.name.clone(), v.ty.clone()));
-                (Place::Index(v.name.clone(), boxed(i)), (**elem).clone())
+        // The place: the variable, or a path of up to three elements and fields into it.
+        let mut place = Place::Var(v.name.clone());
+        let mut cur = Expr::Var(v.name.clone(), v.ty.clone());
+        let mut ty = v.ty.clone();
+        for step in 0..3 {
+            let go = if step == 0 { 75 } else { 45 };
+            match ty.clone() {
+                Ty::Array(elem) if self.rng.chance(go) => {
+                    let i = self.index_for(ctx, &cur);
+                    place = Place::Index(boxed(cur.clone()), boxed(i.clone()));
+                    cur = Expr::Index(boxed(cur), boxed(i), (*elem).clone());
+                    ty = *elem;
+                }
+                Ty::Struct(s) if self.rng.chance(go + 10) => {
+                    let def = self.def(&s);
+                    let (f, ft) = self.rng.pick(&def.fields).clone();
+                    place = Place::Field(boxed(cur.clone()), f.clone());
+                    cur = Expr::Field(boxed(cur), f, ft.clone());
+                    ty = ft;
+                }
+                _ => break,
             }
-            t => (Place::Var(v.name.clone()), t.clone()),
-        };
+        }
         let ops: &[BinOp] = match ty {
             Ty::Int if BITWISE_COMPOUND_ASSIGN => &[
                 BinOp::Add,
@@ -723,6 +949,7 @@ impl Gen {
                 BinOp::Shr,
             ],
             Ty::Int | Ty::Float => &[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem],
+            Ty::Str => &[BinOp::Add],
             _ => &[],
         };
         let op = if !ops.is_empty() && self.rng.chance(50) {
@@ -746,10 +973,39 @@ impl Gen {
             let ret = ctx.ret.clone().flatten();
             let v = ret.map(|t| boxed(self.expr(ctx, &t, 1)));
             Expr::Return(v, ty.clone())
+        } else if let Some(e) = self.link(ctx, &ty) {
+            e
+        } else if matches!(ty, Ty::Array(_)) && self.rng.chance(10) {
+            // `[]` takes its element type from the place.
+            Expr::List(Vec::new(), ty.clone())
         } else {
             self.expr(ctx, &ty, 3)
         };
         Some(Stmt::Assign(place, op, value))
+    }
+
+    /// Often, for a place of a struct type or an array of structs, a variable of that struct
+    /// (`n.next = m;`, `n.kids = [n, m];`): links that share values and make cycles.
+    fn link(&mut self, ctx: &Ctx, ty: &Ty) -> Option<Expr> {
+        let elem = match ty {
+            Ty::Struct(_) => ty,
+            Ty::Array(e) if matches!(**e, Ty::Struct(_)) => e,
+            _ => return None,
+        };
+        let vars: Vec<Expr> = ctx
+            .vars_of(elem)
+            .iter()
+            .map(|v| Expr::Var(v.name.clone(), elem.clone()))
+            .collect();
+        if vars.is_empty() || !self.rng.chance(40) {
+            return None;
+        }
+        if ty == elem {
+            return Some(self.rng.pick(&vars).clone());
+        }
+        let n = 1 + self.rng.below(3);
+        let xs = (0..n).map(|_| self.rng.pick(&vars).clone()).collect();
+        Some(Expr::List(xs, ty.clone()))
     }
 
     // ------------------------------------------------------------ expressions
@@ -758,7 +1014,7 @@ impl Gen {
     fn index_for(&mut self, ctx: &mut Ctx, a: &Expr) -> Expr {
         match self.rng.below(10) {
             0..=4 => Expr::Int(self.rng.below(2) as i64),
-            5..=6 if matches!(a, Expr::Var(..)) => bin(
+            5..=6 if matches!(a, Expr::Var(..) | Expr::Index(..) | Expr::Field(..)) => bin(
                 BinOp::Sub,
                 Expr::Builtin(Builtin::Len, boxed(a.clone()), Ty::Int),
                 Expr::Int(1),
@@ -816,6 +1072,58 @@ impl Gen {
                 let n = 1 + self.rng.below(4);
                 Expr::List((0..n).map(|_| self.literal(t)).collect(), ty.clone())
             }
+            Ty::Struct(name) => {
+                let def = self.def(name);
+                let mut fields = Vec::new();
+                for (f, ft) in &def.fields {
+                    let x = if ft.struct_in_array() {
+                        Expr::List(Vec::new(), ft.clone())
+                    } else {
+                        self.literal(ft)
+                    };
+                    fields.push((f.clone(), x));
+                }
+                self.shuffle(&mut fields);
+                Expr::StructLit(name.clone(), fields, ty.clone())
+            }
+        }
+    }
+
+    /// Sometimes puts the fields of a literal in another order.
+    fn shuffle<T>(&mut self, xs: &mut [T]) {
+        if self.rng.chance(40) {
+            for k in (1..xs.len()).rev() {
+                let j = self.rng.below(k as u64 + 1) as usize;
+                xs.swap(k, j);
+            }
+        }
+    }
+
+    /// A struct literal whose fields are generated expressions.
+    fn struct_lit(&mut self, ctx: &mut Ctx, name: &str, depth: u32) -> Expr {
+        let def = self.def(name);
+        let mut fields = Vec::new();
+        for (f, ft) in &def.fields {
+            let x = if ft.struct_in_array() && (depth == 0 || self.rng.chance(40)) {
+                Expr::List(Vec::new(), ft.clone())
+            } else {
+                self.expr(ctx, ft, depth)
+            };
+            fields.push((f.clone(), x));
+        }
+        self.shuffle(&mut fields);
+        Expr::StructLit(name.to_string(), fields, Ty::Struct(name.to_string()))
+    }
+
+    /// A struct operand (mostly a variable) for field reads and `copy`.
+    fn struct_operand(&mut self, ctx: &mut Ctx, name: &str, depth: u32) -> Expr {
+        let t = Ty::Struct(name.to_string());
+        let vars = ctx.vars_of(&t);
+        if !vars.is_empty() && self.rng.chance(75) {
+            let v = self.rng.pick(&vars);
+            Expr::Var(v.name.clone(), t)
+        } else {
+            self.expr(ctx, &t, depth.saturating_sub(1))
         }
     }
 
@@ -880,11 +1188,8 @@ impl Gen {
                     let b = if self.rng.chance(50) { &mut t } else { &mut f };
                     if ctx.in_loop {
                         b.tail = None;
-                        b.stmts.push(if self.rng.chance(50) {
-                            Stmt::Break
-                        } else {
-                            Stmt::Continue
-                        });
+                        let s = self.break_or_continue(ctx);
+                        b.stmts.push(s);
                     } else if let Some(r) = ctx.ret.clone() {
                         b.tail = None;
                         let v = r.map(|rt| self.expr(ctx, &rt, 1));
@@ -914,10 +1219,31 @@ impl Gen {
                     ty.clone(),
                 );
             }
-            16..=19 if !pure && !matches!(ty, Ty::Array(_)) => {
+            // An element of an array (of arrays only from a variable, so types stay small).
+            16..=19
+                if !pure && (!matches!(ty, Ty::Array(_)) || !ctx.vars_of(&arr(ty)).is_empty()) =>
+            {
                 let a = self.array_operand(ctx, ty, d);
                 let i = self.index_for(ctx, &a);
                 return Expr::Index(boxed(a), boxed(i), ty.clone());
+            }
+            20..=25 => {
+                // A field of this type.
+                let owners: Vec<(String, String)> = self
+                    .structs
+                    .iter()
+                    .flat_map(|s| {
+                        s.fields
+                            .iter()
+                            .filter(|(_, ft)| ft == ty)
+                            .map(|(f, _)| (s.name.clone(), f.clone()))
+                    })
+                    .collect();
+                if !owners.is_empty() {
+                    let (s, f) = self.rng.pick(&owners).clone();
+                    let base = self.struct_operand(ctx, &s, d);
+                    return Expr::Field(boxed(base), f, ty.clone());
+                }
             }
             _ => {}
         }
@@ -930,7 +1256,11 @@ impl Gen {
                     Ty::Str,
                 ),
                 3 => {
-                    let t = self.scalar();
+                    let t = if self.rng.chance(30) {
+                        self.any_ty()
+                    } else {
+                        self.scalar()
+                    };
                     Expr::Builtin(Builtin::ToStr, boxed(self.expr(ctx, &t, d)), Ty::Str)
                 }
                 4 => Expr::Builtin(Builtin::Trim, boxed(self.expr(ctx, ty, d)), Ty::Str),
@@ -963,7 +1293,11 @@ impl Gen {
                     bin(op, a, b, Ty::Int)
                 }
                 8 => {
-                    let t = self.scalar();
+                    let t = if self.rng.chance(30) {
+                        self.any_ty()
+                    } else {
+                        self.scalar()
+                    };
                     let a = self.array_operand(ctx, &t, d);
                     Expr::Builtin(Builtin::Len, boxed(a), Ty::Int)
                 }
@@ -1038,6 +1372,14 @@ impl Gen {
                 }
                 5 if !pure => {
                     let a = self.array_operand(ctx, elem, d);
+                    Expr::Builtin(Builtin::Copy, boxed(a), ty.clone())
+                }
+                _ => self.var_or_literal(ctx, ty),
+            },
+            Ty::Struct(name) => match self.rng.below(10) {
+                0..=3 => self.struct_lit(ctx, name, d),
+                4 if !pure => {
+                    let a = self.struct_operand(ctx, name, d);
                     Expr::Builtin(Builtin::Copy, boxed(a), ty.clone())
                 }
                 _ => self.var_or_literal(ctx, ty),

@@ -4,7 +4,7 @@
 //! (the caller's `fails` re-runs the reference and the binary, and rejects programs the binary
 //! does not compile). Repeats until nothing changes or the time is up.
 
-use super::ast::{Block, Expr, Item, Place, PrintArg, Program, Stmt, Ty};
+use super::ast::{Block, Expr, Item, Place, PrintArg, Program, Stmt, StructDef, Ty};
 use std::time::Instant;
 
 /// A node handed to a visitor.
@@ -39,8 +39,13 @@ fn walk_stmt(s: &mut Stmt, v: &mut dyn FnMut(Node<'_>)) {
     match s {
         Stmt::Let(_, _, _, e) | Stmt::Assert(e) | Stmt::Return(Some(e)) => walk_expr(e, v),
         Stmt::Assign(p, _, e) => {
-            if let Place::Index(_, i) = p {
-                walk_expr(i, v);
+            match p {
+                Place::Var(_) => {}
+                Place::Index(a, i) => {
+                    walk_expr(a, v);
+                    walk_expr(i, v);
+                }
+                Place::Field(b, _) => walk_expr(b, v),
             }
             walk_expr(e, v);
         }
@@ -60,6 +65,7 @@ fn walk_stmt(s: &mut Stmt, v: &mut dyn FnMut(Node<'_>)) {
             walk_expr(c, v);
             walk_block(b, v);
         }
+        Stmt::Loop(b) => walk_block(b, v),
         Stmt::For(_, lo, hi, b) => {
             walk_expr(lo, v);
             walk_expr(hi, v);
@@ -85,7 +91,10 @@ fn walk_expr(e: &mut Expr, v: &mut dyn FnMut(Node<'_>)) {
         | Expr::Str(_)
         | Expr::Var(..)
         | Expr::Return(None, _) => {}
-        Expr::Unary(_, a, _) | Expr::Builtin(_, a, _) | Expr::Return(Some(a), _) => walk_expr(a, v),
+        Expr::Unary(_, a, _)
+        | Expr::Builtin(_, a, _)
+        | Expr::Return(Some(a), _)
+        | Expr::Field(a, _, _) => walk_expr(a, v),
         Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) | Expr::Repeat(a, b, _) => {
             walk_expr(a, v);
             walk_expr(b, v);
@@ -101,17 +110,37 @@ fn walk_expr(e: &mut Expr, v: &mut dyn FnMut(Node<'_>)) {
             walk_block(f, v);
         }
         Expr::Block(b, _) => walk_block(b, v),
+        Expr::StructLit(_, fields, _) => {
+            for (_, x) in fields {
+                walk_expr(x, v);
+            }
+        }
     }
 }
 
-fn simple(ty: &Ty, one: bool) -> Expr {
-    match ty {
+/// A small literal of type `ty` (`None` for a struct that is not defined).
+fn simple(structs: &[StructDef], ty: &Ty, one: bool) -> Option<Expr> {
+    Some(match ty {
         Ty::Int => Expr::Int(i64::from(one)),
         Ty::Float => Expr::Float(if one { 1.0 } else { 0.0 }),
         Ty::Bool => Expr::Bool(one),
         Ty::Str => Expr::Str(if one { b"a".to_vec() } else { Vec::new() }),
-        Ty::Array(t) => Expr::List(vec![simple(t, one)], ty.clone()),
-    }
+        Ty::Array(t) => Expr::List(vec![simple(structs, t, one)?], ty.clone()),
+        Ty::Struct(name) => {
+            let def = structs.iter().find(|d| &d.name == name)?;
+            let mut fields = Vec::new();
+            for (f, ft) in &def.fields {
+                // `[]` where the field may lead back to this struct (a literal must end).
+                let x = if ft.struct_in_array() {
+                    Expr::List(Vec::new(), ft.clone())
+                } else {
+                    simple(structs, ft, one)?
+                };
+                fields.push((f.clone(), x));
+            }
+            Expr::StructLit(name.clone(), fields, ty.clone())
+        }
+    })
 }
 
 /// A measure that every replacement must decrease (so shrinking cannot cycle): zero literals
@@ -127,6 +156,7 @@ fn size(e: &Expr) -> usize {
             Node::Expr(Expr::Float(x)) if *x == 0.0 => 1,
             Node::Expr(Expr::Int(_) | Expr::Float(_) | Expr::Bool(_)) => 2,
             Node::Expr(Expr::Var(..)) => 3,
+            Node::Expr(Expr::List(xs, _)) if xs.is_empty() => 1,
             Node::Expr(_) => 4,
             Node::Block(b) => b.stmts.len() * 4,
         }
@@ -135,9 +165,12 @@ fn size(e: &Expr) -> usize {
 }
 
 /// Simpler expressions of the same type than `e`.
-fn alternatives(e: &Expr) -> Vec<Expr> {
+fn alternatives(structs: &[StructDef], e: &Expr) -> Vec<Expr> {
     let ty = e.ty();
-    let mut out = vec![simple(&ty, false), simple(&ty, true)];
+    let mut out: Vec<Expr> = [simple(structs, &ty, false), simple(structs, &ty, true)]
+        .into_iter()
+        .flatten()
+        .collect();
     match e {
         Expr::Binary(op, a, b, _) if op.keeps_type() => {
             out.push((**a).clone());
@@ -167,6 +200,16 @@ fn alternatives(e: &Expr) -> Vec<Expr> {
 /// The `k`-th candidate of a pass, `None` past the last one.
 type Pass = fn(&Program, usize) -> Option<Option<Program>>;
 
+fn drop_struct(p: &Program, k: usize) -> Option<Option<Program>> {
+    let n = p.structs.len();
+    if k >= n {
+        return None;
+    }
+    let mut q = p.clone();
+    q.structs.remove(n - 1 - k);
+    Some(Some(q))
+}
+
 fn drop_fn(p: &Program, k: usize) -> Option<Option<Program>> {
     let n = p.fns.len();
     if k >= n {
@@ -190,7 +233,9 @@ fn drop_item(p: &Program, k: usize) -> Option<Option<Program>> {
 /// The statements of a block-like statement's body, to put in its place.
 fn body_of(s: &Stmt) -> Option<Vec<Stmt>> {
     match s {
-        Stmt::If(_, b, _) | Stmt::While(_, b) | Stmt::For(_, _, _, b) => Some(b.stmts.clone()),
+        Stmt::If(_, b, _) | Stmt::While(_, b) | Stmt::For(_, _, _, b) | Stmt::Loop(b) => {
+            Some(b.stmts.clone())
+        }
         _ => None,
     }
 }
@@ -257,6 +302,7 @@ fn splice_stmt(p: &Program, k: usize) -> Option<Option<Program>> {
 fn simplify_expr(p: &Program, k: usize) -> Option<Option<Program>> {
     let (target, alt) = (k / 4, k % 4);
     let mut q = p.clone();
+    let structs = p.structs.clone();
     let mut seen = 0;
     let mut result = None;
     walk_program(&mut q, &mut |n| {
@@ -265,7 +311,7 @@ fn simplify_expr(p: &Program, k: usize) -> Option<Option<Program>> {
         }
         if let Node::Expr(e) = n {
             if seen == target {
-                match alternatives(e).into_iter().nth(alt) {
+                match alternatives(&structs, e).into_iter().nth(alt) {
                     Some(x) => {
                         *e = x;
                         result = Some(true);
@@ -362,7 +408,14 @@ fn fixpoint(
 /// Shrinks `p` while `fails` holds, until a fixpoint or `deadline`: structural deletions first
 /// (cheap, large steps), then expression simplification, and again while either helps.
 pub fn shrink(p: &Program, deadline: Instant, parallel: usize, fails: Fails<'_>) -> Program {
-    let structural: [Pass; 5] = [drop_fn, drop_item, drop_stmt, splice_item, splice_stmt];
+    let structural: [Pass; 6] = [
+        drop_fn,
+        drop_item,
+        drop_stmt,
+        splice_item,
+        splice_stmt,
+        drop_struct,
+    ];
     let mut cur = p.clone();
     loop {
         fixpoint(&mut cur, &structural, deadline, parallel, fails);
@@ -388,9 +441,14 @@ fn well_formed(p: &Program) -> bool {
         })
         .collect();
     for f in &p.fns {
+        // A function with a result ends in a value, a `return` or a `loop` (which may only
+        // leave through `return`; the binary rejects one with a `break`).
         if f.ret.is_some()
             && f.body.tail.is_none()
-            && !matches!(f.body.stmts.last(), Some(Stmt::Return(Some(_))))
+            && !matches!(
+                f.body.stmts.last(),
+                Some(Stmt::Return(Some(_)) | Stmt::Loop(_))
+            )
         {
             return false;
         }
@@ -457,11 +515,12 @@ impl Resolver<'_> {
                 ok
             }
             Stmt::Assign(p, _, e) => {
-                let (n, i) = match p {
-                    Place::Var(n) => (n, None),
-                    Place::Index(n, i) => (n, Some(i)),
+                let place = match p {
+                    Place::Var(n) => self.bound(n),
+                    Place::Index(a, i) => self.expr(a) && self.expr(i),
+                    Place::Field(b, _) => self.expr(b),
                 };
-                self.bound(n) && i.is_none_or(|i| self.expr(i)) && self.expr(e)
+                place && self.expr(e)
             }
             Stmt::Call(f, args) => {
                 self.fns.contains(&f.as_str()) && args.iter().all(|a| self.expr(a))
@@ -476,6 +535,12 @@ impl Resolver<'_> {
                 self.loops = saved + 1;
                 let ok = ok && self.block(b);
                 self.loops = saved;
+                ok
+            }
+            Stmt::Loop(b) => {
+                self.loops += 1;
+                let ok = self.block(b);
+                self.loops -= 1;
                 ok
             }
             Stmt::For(v, lo, hi, b) => {
@@ -503,7 +568,8 @@ impl Resolver<'_> {
         match e {
             Expr::Int(_) | Expr::Float(_) | Expr::Bool(_) | Expr::Str(_) => true,
             Expr::Var(n, _) => self.bound(n),
-            Expr::Unary(_, a, _) | Expr::Builtin(_, a, _) => self.expr(a),
+            Expr::Unary(_, a, _) | Expr::Builtin(_, a, _) | Expr::Field(a, _, _) => self.expr(a),
+            Expr::StructLit(_, fields, _) => fields.iter().all(|(_, x)| self.expr(x)),
             Expr::Return(v, _) => self.in_fn && v.as_ref().is_none_or(|v| self.expr(v)),
             Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) | Expr::Repeat(a, b, _) => {
                 self.expr(a) && self.expr(b)
