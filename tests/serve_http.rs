@@ -491,3 +491,41 @@ fn handle(method: str, path: str, body: str) -> str {
         assert_eq!(line, [piece.as_str(); 10].join(" "), "a line was torn");
     }
 }
+
+/// A counter served by several request threads at once: `hits += 1` on a global is one atomic
+/// read-modify-write, so 8 clients × 250 concurrent requests count exactly 2,000.
+#[test]
+fn a_global_counter_loses_no_update_under_concurrent_requests() {
+    let server = Server::start(
+        "counter",
+        r#"
+global hits: int = 0;
+global log: str = "";
+fn handle(method: str, path: str, body: str) -> str {
+    if path == "/count" {
+        return str(hits) + " " + str(len(log));
+    }
+    hits += 1;
+    log += "x";
+    "ok"
+}
+"#,
+        &[],
+    );
+    let url = server.url("/hit");
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let a = agent();
+                for _ in 0..250 {
+                    assert_eq!(get(&a, &url), (200, "ok".to_string()));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(get(&agent(), &server.url("/count")).1, "2000 2000");
+}
