@@ -177,12 +177,12 @@ fn mbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
 
-/// Times `f` `runs` times and returns the median.
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+/// Times `f` `runs` times and returns the median (dropping the result is part of the cost).
+fn time(runs: usize, f: &mut dyn FnMut()) -> Duration {
     let samples = (0..runs)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(f());
+            f();
             t.elapsed()
         })
         .collect();
@@ -214,18 +214,33 @@ fn main() {
     let (tokens, lex_diags) = lexer::lex(&src);
     assert!(lex_diags.is_empty(), "lexer: {lex_diags:?}");
     let (program, diags) = parser::parse(&src);
-    assert!(diags.is_empty(), "parser: {:?}", &diags[..diags.len().min(5)]);
+    assert!(
+        diags.is_empty(),
+        "parser: {:?}",
+        &diags[..diags.len().min(5)]
+    );
     let program = program.expect("a program");
     if let Err(d) = compile_front(&src, &EmptyEnv) {
-        panic!("generated source does not check: {:?}", &d[..d.len().min(5)]);
+        panic!(
+            "generated source does not check: {:?}",
+            &d[..d.len().min(5)]
+        );
     }
     println!("{} tokens", tokens.len());
     drop(tokens);
 
-    let lex = time(runs, || lexer::lex(&src));
-    let parse = time(runs, || parser::parse(&src));
-    let check = time(runs, || typeck::check(&program, &src, &EmptyEnv));
-    let front = time(runs, || compile_front(&src, &EmptyEnv));
+    // `LIVEJIT_FRONTEND_ONLY=STAGE` times one stage (for `perf record`); the others show 0.
+    let only = std::env::var("LIVEJIT_FRONTEND_ONLY").ok();
+    let timed = |stage: &str, f: &mut dyn FnMut()| match &only {
+        Some(o) if o != stage => Duration::ZERO,
+        _ => time(runs, f),
+    };
+    let lex = timed("lex", &mut || drop(lexer::lex(&src)));
+    let parse = timed("parse", &mut || drop(parser::parse(&src)));
+    let check = timed("check", &mut || {
+        drop(typeck::check(&program, &src, &EmptyEnv))
+    });
+    let front = timed("front", &mut || drop(compile_front(&src, &EmptyEnv)));
 
     println!("| stage | ms | MB/s |");
     println!("|---|---:|---:|");

@@ -20,8 +20,8 @@ use crate::ast::{
 };
 use crate::lexer::{lex, span, Kw, Token};
 use crate::{Diagnostic, Span};
-use chumsky::error::{RichPattern, RichReason};
-use chumsky::input::ValueInput;
+use chumsky::error::{EmptyErr, LabelError, RichPattern, RichReason};
+use chumsky::input::{Input, ValueInput};
 use chumsky::prelude::*;
 
 /// The deepest nesting accepted: bracket levels (`(`, `[`, `{` together) plus `else if` and
@@ -33,7 +33,32 @@ pub const MAX_NESTING: usize = 1000;
 /// see `depth_check`.
 pub const MAX_CHAIN: usize = 1000;
 
-type PErr<'t, 's> = extra::Err<Rich<'t, Token<'s>>>;
+/// The grammar's errors: chumsky's `Rich` errors (which say what was expected) for the error
+/// path, or the zero-sized `EmptyErr` for the fast path, where a failed alternative then costs
+/// nothing; see [`parse`].
+trait GrammarError<'t, I: Input<'t>>:
+    chumsky::error::Error<'t, I> + LabelError<'t, I, &'static str> + 't
+{
+    /// An error with a message of our own.
+    fn custom(at: SimpleSpan, msg: impl ToString) -> Self;
+}
+
+impl<'t, 's: 't, I> GrammarError<'t, I> for Rich<'t, Token<'s>>
+where
+    I: Input<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    fn custom(at: SimpleSpan, msg: impl ToString) -> Self {
+        Rich::custom(at, msg)
+    }
+}
+
+impl<'t, I: Input<'t>> GrammarError<'t, I> for EmptyErr {
+    fn custom(_: SimpleSpan, _: impl ToString) -> Self {
+        EmptyErr::default()
+    }
+}
+
+type PErr<E> = extra::Err<E>;
 
 /// Whether a statement was closed by `;` and, if not, what came instead.
 #[derive(Clone, Debug)]
@@ -266,16 +291,19 @@ fn closer(open: &str) -> &'static str {
 /// Bracket groups are skipped whole; a `;` ends the skipped region unless it is inside braces
 /// or brackets (`[e; n]`), as an unclosed `(` before a `;` is much more likely than a `;`
 /// inside parentheses.
-fn skipper<'t, 's: 't, I>(mode: Skip) -> impl Parser<'t, I, SimpleSpan, PErr<'t, 's>> + Clone
+fn skipper<'t, 's: 't, I, E>(
+    mode: Skip,
+) -> impl Parser<'t, I, SimpleSpan, PErr<E>> + Clone + use<'t, 's, I, E>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    E: GrammarError<'t, I>,
 {
     custom(move |inp| {
         let before = inp.cursor();
         // The error is never shown: `via_parser` restores the original error on failure.
         macro_rules! fail {
             () => {
-                return Err(Rich::custom(inp.span_since(&before), "cannot recover here"))
+                return Err(E::custom(inp.span_since(&before), "cannot recover here"))
             };
         }
         if let Skip::Delim(open) = mode {
@@ -337,9 +365,10 @@ where
 }
 
 /// The whole grammar. See the module documentation for the recovery scheme.
-fn program_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Program, PErr<'t, 's>>
+fn program_parser<'t, 's: 't, I, E>() -> impl Parser<'t, I, Program, PErr<E>> + use<'t, 's, I, E>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    E: GrammarError<'t, I>,
 {
     let p = |s: &'static str| just(Token::Punct(s));
     let kw = |k: Kw| just(Token::Kw(k));
@@ -392,10 +421,7 @@ where
             let kind = match i64::try_from(v) {
                 Ok(v) => ExprKind::Int(v),
                 Err(_) => {
-                    em.emit(Rich::custom(
-                        e.span(),
-                        "integer literal out of range for int",
-                    ));
+                    em.emit(E::custom(e.span(), "integer literal out of range for int"));
                     ExprKind::Error
                 }
             };
@@ -581,7 +607,7 @@ where
         )
         .validate(|((base, pending), posts), _, em| {
             if pending && !posts.is_empty() {
-                em.emit(Rich::custom(
+                em.emit(E::custom(
                     ss(base.span),
                     "integer literal out of range for int",
                 ));
@@ -604,7 +630,7 @@ where
                         ),
                         ExprKind::Error => ExprKind::Error,
                         _ => {
-                            em.emit(Rich::custom(
+                            em.emit(E::custom(
                                 ss(cur.span),
                                 "only named functions can be called: expected a function name before `(`",
                             ));
@@ -633,7 +659,7 @@ where
                         cur.span = s.to(cur.span);
                     }
                     _ => {
-                        em.emit(Rich::custom(
+                        em.emit(E::custom(
                             ss(cur.span),
                             "integer literal out of range for int",
                         ));
@@ -703,7 +729,7 @@ where
             let mut cur = first;
             for (i, ((op, op_span), rhs)) in rest.into_iter().enumerate() {
                 if i == 1 {
-                    em.emit(Rich::custom(
+                    em.emit(E::custom(
                         ss(op_span),
                         format!(
                             "comparison operators cannot be chained: use parentheses or `&&` before `{}`",
@@ -803,7 +829,7 @@ where
                 ),
                 ExprKind::Error => Elem::Error(s),
                 _ => {
-                    em.emit(Rich::custom(
+                    em.emit(E::custom(
                         ss(lhs.span),
                         "invalid assignment target: expected a variable, an indexed element or a field",
                     ));
@@ -848,7 +874,7 @@ where
             .validate(|elems, e, em| {
                 let (b, errors) = assemble_block(elems, span(e.span()));
                 for (s, msg) in errors {
-                    em.emit(Rich::custom(ss(s), msg));
+                    em.emit(E::custom(ss(s), msg));
                 }
                 b
             })
@@ -931,7 +957,7 @@ where
         .validate(|elems, _, em| {
             let (prog, errors) = assemble_program(elems);
             for (s, msg) in errors {
-                em.emit(Rich::custom(ss(s), msg));
+                em.emit(E::custom(ss(s), msg));
             }
             prog
         })
@@ -1079,21 +1105,35 @@ pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'st
 type TokenInput<'s> =
     chumsky::input::MappedInput<'s, Token<'s>, SimpleSpan, &'s [crate::lexer::Spanned<'s>]>;
 
-/// The grammar, type-erased so that one instance serves inputs of any lifetime.
+/// The grammar with rich errors, type-erased so that one instance serves inputs of any
+/// lifetime.
 struct ProgramGrammar;
 
 impl chumsky::cache::Cached for ProgramGrammar {
-    type Parser<'s> = Boxed<'s, 's, TokenInput<'s>, Program, PErr<'s, 's>>;
+    type Parser<'s> = Boxed<'s, 's, TokenInput<'s>, Program, PErr<Rich<'s, Token<'s>>>>;
 
     fn make_parser<'s>(self) -> Self::Parser<'s> {
-        program_parser::<'s, 's, TokenInput<'s>>().boxed()
+        program_parser::<'s, 's, TokenInput<'s>, Rich<'s, Token<'s>>>().boxed()
+    }
+}
+
+/// The same grammar with zero-sized errors: the fast path for input without errors.
+struct FastGrammar;
+
+impl chumsky::cache::Cached for FastGrammar {
+    type Parser<'s> = Boxed<'s, 's, TokenInput<'s>, Program, PErr<EmptyErr>>;
+
+    fn make_parser<'s>(self) -> Self::Parser<'s> {
+        program_parser::<'s, 's, TokenInput<'s>, EmptyErr>().boxed()
     }
 }
 
 thread_local! {
-    /// The grammar, built once on the front end's worker thread.
+    /// The grammars, built once on the front end's worker thread.
     static PARSER: chumsky::cache::Cache<ProgramGrammar> =
         chumsky::cache::Cache::new(ProgramGrammar);
+    static FAST_PARSER: chumsky::cache::Cache<FastGrammar> =
+        chumsky::cache::Cache::new(FastGrammar);
 }
 
 /// Describes an expected pattern for a message.
@@ -1147,23 +1187,65 @@ fn to_diagnostic(e: &Rich<'_, Token<'_>>) -> Diagnostic {
 /// Diagnostics come sorted by position. The program is `None` only when the input was
 /// rejected before parsing (nesting too deep); with lexical or syntax errors it is still
 /// returned so that the type checker can report further errors.
+///
+/// Input without lexical errors is parsed first with cheap errors (the fast path); only if
+/// that finds an error is it parsed again with rich errors, recovery and messages. Both runs
+/// use the same grammar, so a valid input gets the same tree either way.
 pub fn parse(src: &str) -> (Option<ast::Program>, Vec<Diagnostic>) {
+    let owned = src.to_string();
+    on_big_stack(move || parse_here(&owned, true))
+}
+
+/// [`parse`] without the fast path: always the grammar with rich errors. Exposed to tests that
+/// check that both paths agree.
+#[doc(hidden)]
+pub fn parse_rich(src: &str) -> (Option<ast::Program>, Vec<Diagnostic>) {
+    let owned = src.to_string();
+    on_big_stack(move || parse_here(&owned, false))
+}
+
+/// Whether the fast path (cheap errors) accepts `src` and what it parsed: `None` if it found
+/// an error (the lexer's, the nesting limits', or the grammar's). Exposed to tests.
+#[doc(hidden)]
+pub fn parse_fast(src: &str) -> Option<ast::Program> {
+    let owned = src.to_string();
+    on_big_stack(move || {
+        let (tokens, diags) = lex(&owned);
+        if !diags.is_empty() || depth_check(&tokens).is_some() {
+            return None;
+        }
+        fast(&tokens, owned.len())
+    })
+}
+
+/// The grammar with cheap errors: the program if `tokens` hold no error at all.
+fn fast(tokens: &[crate::lexer::Spanned<'_>], len: usize) -> Option<Program> {
+    let input = tokens.split_token_span(SimpleSpan::from(len..len));
+    FAST_PARSER.with(|cache| {
+        let (program, errs) = cache.get().parse(input).into_output_errors();
+        program.filter(|_| errs.is_empty())
+    })
+}
+
+/// [`parse`] on the current thread (the worker's).
+fn parse_here(src: &str, try_fast: bool) -> (Option<ast::Program>, Vec<Diagnostic>) {
     let (tokens, mut diags) = lex(src);
     if let Some(d) = depth_check(&tokens) {
         diags.push(d);
         return (None, diags);
     }
-    let eoi = SimpleSpan::from(src.len()..src.len());
-    let owned = src.to_string();
-    let (program, errs) = on_big_stack(move || {
-        // Tokens borrow the text, so the worker lexes its own copy (cheap next to parsing).
-        let (tokens, _) = lex(&owned);
-        let input = tokens.as_slice().split_token_span(eoi);
-        PARSER.with(|cache| {
-            let (program, errs) = cache.get().parse(input).into_output_errors();
-            // Rich errors borrow the tokens; convert them while the tokens are still here.
-            (program, errs.iter().map(to_diagnostic).collect::<Vec<_>>())
-        })
+    if try_fast && diags.is_empty() {
+        if let Some(program) = fast(&tokens, src.len()) {
+            return (Some(program), diags);
+        }
+    }
+    let input = tokens
+        .as_slice()
+        .split_token_span(SimpleSpan::from(src.len()..src.len()));
+    let (program, errs) = PARSER.with(|cache| {
+        let (program, errs) = cache.get().parse(input).into_output_errors();
+        // Rich errors borrow the tokens; convert them while the tokens are still here.
+        (program, errs.iter().map(to_diagnostic).collect::<Vec<_>>())
     });
     // A character the lexer dropped usually makes the parser trip over the token after it;
     // that error is a consequence of the first, so it is not reported.
