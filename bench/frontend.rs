@@ -4,7 +4,8 @@
 //! 15-line functions with loops, ifs, arithmetic, arrays, strings, struct fields and calls) is
 //! lexed, parsed and type-checked; each stage is timed on its own and the whole front end
 //! (`compile_front`) together. Every figure is the median of `LIVEJIT_FRONTEND_RUNS` runs
-//! (default 7), in MB/s of source text (1 MB = 10^6 bytes).
+//! (default 7), in MB/s of source text (1 MB = 10^6 bytes), for wall time and for CPU time
+//! (all threads; the steadier figure on a shared machine).
 //!
 //! - `lex`: `lexer::lex`, text to tokens.
 //! - `parse`: `parser::parse`, text to AST (lexing included, as the front end does it).
@@ -177,16 +178,34 @@ fn mbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
 
-/// Times `f` `runs` times and returns the median (dropping the result is part of the cost).
-fn time(runs: usize, f: &mut dyn FnMut()) -> Duration {
-    let samples = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    median(samples)
+/// CPU time used so far by all of this process's threads (the front end runs on a worker
+/// thread), from the scheduler's per-thread nanosecond counters; `None` where that is not
+/// available. On a loaded machine this is much steadier than wall time.
+fn cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+/// Times `f` `runs` times; returns the medians of wall time and of CPU time (dropping the
+/// result is part of the cost).
+fn time(runs: usize, f: &mut dyn FnMut()) -> (Duration, Option<Duration>) {
+    let mut wall = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..runs {
+        let c = cpu_time();
+        let t = Instant::now();
+        f();
+        wall.push(t.elapsed());
+        if let (Some(before), Some(after)) = (c, cpu_time()) {
+            cpu.push(after.saturating_sub(before));
+        }
+    }
+    let cpu = (cpu.len() == runs).then(|| median(cpu));
+    (median(wall), cpu)
 }
 
 fn main() {
@@ -232,7 +251,7 @@ fn main() {
     // `LIVEJIT_FRONTEND_ONLY=STAGE` times one stage (for `perf record`); the others show 0.
     let only = std::env::var("LIVEJIT_FRONTEND_ONLY").ok();
     let timed = |stage: &str, f: &mut dyn FnMut()| match &only {
-        Some(o) if o != stage => Duration::ZERO,
+        Some(o) if o != stage => (Duration::ZERO, None),
         _ => time(runs, f),
     };
     let lex = timed("lex", &mut || drop(lexer::lex(&src)));
@@ -242,16 +261,23 @@ fn main() {
     });
     let front = timed("front", &mut || drop(compile_front(&src, &EmptyEnv)));
 
-    println!("| stage | ms | MB/s |");
-    println!("|---|---:|---:|");
-    for (name, d) in [
+    println!("| stage | wall ms | wall MB/s | CPU ms | CPU MB/s |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, (d, cpu)) in [
         ("lex", lex),
         ("parse (lex included)", parse),
         ("check", check),
         ("front (compile_front)", front),
     ] {
+        let (cpu_ms, cpu_mbps) = match cpu {
+            Some(c) => (
+                format!("{:.1}", c.as_secs_f64() * 1e3),
+                format!("{:.2}", mbps(src.len(), c)),
+            ),
+            None => ("?".into(), "?".into()),
+        };
         println!(
-            "| {name} | {:.1} | {:.2} |",
+            "| {name} | {:.1} | {:.2} | {cpu_ms} | {cpu_mbps} |",
             d.as_secs_f64() * 1e3,
             mbps(src.len(), d)
         );

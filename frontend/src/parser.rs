@@ -364,6 +364,82 @@ where
     })
 }
 
+fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
+    Expr {
+        span: a.span.to(b.span),
+        kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
+    }
+}
+
+/// The precedence level of a binary operator, loosest (0) to tightest.
+fn precedence(op: BinOp) -> u8 {
+    match op {
+        BinOp::Or => 0,
+        BinOp::And => 1,
+        BinOp::Eq | BinOp::Ne | BinOp::Le | BinOp::Ge | BinOp::Lt | BinOp::Gt => CMP_LEVEL,
+        BinOp::BitOr => 3,
+        BinOp::BitXor => 4,
+        BinOp::BitAnd => 5,
+        BinOp::Shl | BinOp::Shr => 6,
+        BinOp::Add | BinOp::Sub => 7,
+        BinOp::Mul | BinOp::Div | BinOp::Rem => 8,
+    }
+}
+
+/// The level of the comparisons, which do not associate.
+const CMP_LEVEL: u8 = 2;
+/// One past the tightest level: operands.
+const OPERAND_LEVEL: u8 = 9;
+
+/// Precedence climbing over `operands[0] ops[0] operands[1] ...`: every level but the
+/// comparisons is left-associative; a chain of comparisons is reported (at its second
+/// operator) and becomes an error placeholder. Recursion is bounded by the number of levels.
+struct Climb {
+    operands: Vec<Expr>,
+    ops: Vec<(BinOp, Span)>,
+    next_operand: usize,
+    next_op: usize,
+    errors: Vec<(Span, String)>,
+}
+
+impl Climb {
+    fn level(&mut self, level: u8) -> Expr {
+        if level == OPERAND_LEVEL {
+            let e = std::mem::replace(
+                &mut self.operands[self.next_operand],
+                error_expr(Span::default()),
+            );
+            self.next_operand += 1;
+            return e;
+        }
+        let mut cur = self.level(level + 1);
+        let mut count = 0;
+        while let Some(&(op, op_span)) = self.ops.get(self.next_op) {
+            if precedence(op) != level {
+                break;
+            }
+            self.next_op += 1;
+            let rhs = self.level(level + 1);
+            if level == CMP_LEVEL && count == 1 {
+                self.errors.push((
+                    op_span,
+                    format!(
+                        "comparison operators cannot be chained: use parentheses or `&&` before `{}`",
+                        op.as_str()
+                    ),
+                ));
+            }
+            cur = binary(op, cur, rhs);
+            count += 1;
+        }
+        if level == CMP_LEVEL && count > 1 {
+            // `(a < b) < c` would only add a type error about comparing a bool.
+            cur.kind = ExprKind::Error;
+        }
+        cur
+    }
+}
+
 /// The whole grammar. See the module documentation for the recovery scheme.
 fn program_parser<'t, 's: 't, I, E>() -> impl Parser<'t, I, Program, PErr<E>> + use<'t, 's, I, E>
 where
@@ -678,77 +754,59 @@ where
         .labelled("expression")
         .boxed();
 
-    fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
-        Expr {
-            span: a.span.to(b.span),
-            kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
-        }
+    // Binary operators: an operand and a flat list of (operator, operand) pairs, one token
+    // test per operator, then the tree by precedence climbing (`climb`). Parsing one chumsky
+    // level per precedence level instead tried every level's operators after every operand.
+    let binop = select! {
+        Token::Punct("*") => BinOp::Mul,
+        Token::Punct("/") => BinOp::Div,
+        Token::Punct("%") => BinOp::Rem,
+        Token::Punct("+") => BinOp::Add,
+        Token::Punct("-") => BinOp::Sub,
+        Token::Punct("<<") => BinOp::Shl,
+        Token::Punct(">>") => BinOp::Shr,
+        Token::Punct("&") => BinOp::BitAnd,
+        Token::Punct("^") => BinOp::BitXor,
+        Token::Punct("|") => BinOp::BitOr,
+        Token::Punct("==") => BinOp::Eq,
+        Token::Punct("!=") => BinOp::Ne,
+        Token::Punct("<=") => BinOp::Le,
+        Token::Punct(">=") => BinOp::Ge,
+        Token::Punct("<") => BinOp::Lt,
+        Token::Punct(">") => BinOp::Gt,
+        Token::Punct("&&") => BinOp::And,
+        Token::Punct("||") => BinOp::Or,
     }
-    // One left-associative precedence level.
-    macro_rules! level {
-        ($lower:expr, [$(($tok:literal, $op:expr)),+ $(,)?]) => {{
-            let lower = $lower;
-            lower
-                .clone()
-                .foldl(
-                    choice(($(p($tok).to($op),)+))
-                        .labelled("operator")
-                        .then(lower)
-                        .repeated(),
-                    |a, (op, b)| binary(op, a, b),
-                )
-                .boxed()
-        }};
-    }
-    let product = level!(
-        unary,
-        [("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)]
-    );
-    let sum = level!(product, [("+", BinOp::Add), ("-", BinOp::Sub)]);
-    let shift = level!(sum, [("<<", BinOp::Shl), (">>", BinOp::Shr)]);
-    let bitand = level!(shift, [("&", BinOp::BitAnd)]);
-    let bitxor = level!(bitand, [("^", BinOp::BitXor)]);
-    let bitor = level!(bitxor, [("|", BinOp::BitOr)]);
-    // Comparisons are non-associative: a chain is parsed (so the error is precise and
-    // recovery is trivial) and then rejected.
-    let cmp_op = choice((
-        p("==").to(BinOp::Eq),
-        p("!=").to(BinOp::Ne),
-        p("<=").to(BinOp::Le),
-        p(">=").to(BinOp::Ge),
-        p("<").to(BinOp::Lt),
-        p(">").to(BinOp::Gt),
-    ))
     .labelled("operator")
     .map_with(|op, e| (op, span(e.span())));
-    let compare = bitor
+    let binary_expr = unary
         .clone()
-        .then(cmp_op.then(bitor).repeated().collect::<Vec<_>>())
+        .then(binop.then(unary).repeated().collect::<Vec<_>>())
         .validate(|(first, rest), _, em| {
-            let chained = rest.len() > 1;
-            let mut cur = first;
-            for (i, ((op, op_span), rhs)) in rest.into_iter().enumerate() {
-                if i == 1 {
-                    em.emit(E::custom(
-                        ss(op_span),
-                        format!(
-                            "comparison operators cannot be chained: use parentheses or `&&` before `{}`",
-                            op.as_str()
-                        ),
-                    ));
-                }
-                cur = binary(op, cur, rhs);
+            if rest.is_empty() {
+                return first;
             }
-            if chained {
-                // `(a < b) < c` would only add a type error about comparing a bool.
-                cur.kind = ExprKind::Error;
+            let mut c = Climb {
+                operands: std::iter::once(first)
+                    .chain(rest.iter().map(|_| error_expr(Span::default())))
+                    .collect(),
+                ops: Vec::with_capacity(rest.len()),
+                next_operand: 0,
+                next_op: 0,
+                errors: Vec::new(),
+            };
+            for (i, (op, rhs)) in rest.into_iter().enumerate() {
+                c.ops.push(op);
+                c.operands[i + 1] = rhs;
             }
-            cur
+            let e = c.level(0);
+            for (at, msg) in c.errors {
+                em.emit(E::custom(ss(at), msg));
+            }
+            e
         })
         .boxed();
-    let and = level!(compare, [("&&", BinOp::And)]);
-    let or = level!(and, [("||", BinOp::Or)]);
-    expr.define(or);
+    expr.define(binary_expr);
 
     if_.define(
         kw(Kw::If)
