@@ -40,8 +40,11 @@ pub trait Env {
 /// Functions defined in `program` take precedence over the session's (`env`), and all of them
 /// see each other whatever their order; globals declared anywhere in `program` are visible to
 /// all of its code. `src` is the text `program` was parsed from.
+///
+/// The program is taken by value: it moves to the front end's worker thread (and is dropped
+/// there) instead of being copied.
 pub fn check(
-    program: &ast::Program,
+    program: ast::Program,
     src: &str,
     env: &dyn Env,
 ) -> Result<TProgram, Vec<Diagnostic>> {
@@ -49,8 +52,7 @@ pub fn check(
     // The checker recurses once per syntax-tree level, so it runs on a thread with a large
     // stack (see `parser::on_big_stack`). `Env` is not required to be `Sync`, so every session
     // lookup the program can need is answered here, on the caller's thread, first.
-    let snapshot = Snapshot::take(program, env);
-    let program = program.clone();
+    let snapshot = Snapshot::take(&program, env);
     let src = src.to_string();
     crate::parser::on_big_stack(move || {
         let mut checker = Checker::new(&snapshot, src);
