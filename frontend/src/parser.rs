@@ -39,6 +39,12 @@ pub const MAX_CHAIN: usize = 1000;
 trait GrammarError<'t, I: Input<'t>>:
     chumsky::error::Error<'t, I> + LabelError<'t, I, &'static str> + 't
 {
+    /// Whether this is the fast path's error type: the grammar then picks an alternative by
+    /// its first token instead of trying each in turn (the alternatives there are told apart
+    /// by their first token, so the outcome is the same, but a failure says nothing about
+    /// what was expected: the rich path reports it), and describes nothing for messages.
+    const FAST: bool;
+
     /// An error with a message of our own.
     fn custom(at: SimpleSpan, msg: impl ToString) -> Self;
 }
@@ -47,12 +53,16 @@ impl<'t, 's: 't, I> GrammarError<'t, I> for Rich<'t, Token<'s>>
 where
     I: Input<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
+    const FAST: bool = false;
+
     fn custom(at: SimpleSpan, msg: impl ToString) -> Self {
         Rich::custom(at, msg)
     }
 }
 
 impl<'t, I: Input<'t>> GrammarError<'t, I> for EmptyErr {
+    const FAST: bool = true;
+
     fn custom(_: SimpleSpan, _: impl ToString) -> Self {
         EmptyErr::default()
     }
@@ -388,40 +398,36 @@ fn precedence(op: BinOp) -> u8 {
 
 /// The level of the comparisons, which do not associate.
 const CMP_LEVEL: u8 = 2;
-/// One past the tightest level: operands.
-const OPERAND_LEVEL: u8 = 9;
+/// The operators and operands after an expression's first operand.
+type OpsIter = std::iter::Peekable<std::vec::IntoIter<((BinOp, Span), Expr)>>;
 
-/// Precedence climbing over `operands[0] ops[0] operands[1] ...`: every level but the
-/// comparisons is left-associative; a chain of comparisons is reported (at its second
-/// operator) and becomes an error placeholder. Recursion is bounded by the number of levels.
-struct Climb {
-    operands: Vec<Expr>,
-    ops: Vec<(BinOp, Span)>,
-    next_operand: usize,
-    next_op: usize,
-    errors: Vec<(Span, String)>,
-}
-
-impl Climb {
-    fn level(&mut self, level: u8) -> Expr {
-        if level == OPERAND_LEVEL {
-            let e = std::mem::replace(
-                &mut self.operands[self.next_operand],
-                error_expr(Span::default()),
-            );
-            self.next_operand += 1;
-            return e;
+/// Precedence climbing: `lhs` followed by the operators in `rest` whose level is at least
+/// `min`. Every level but the comparisons is left-associative; a chain of comparisons is
+/// reported (at its second operator, in `errors`) and becomes an error placeholder.
+/// Recursion is bounded by the number of levels (`min` grows with each call).
+fn climb(lhs: Expr, min: u8, rest: &mut OpsIter, errors: &mut Vec<(Span, String)>) -> Expr {
+    let mut lhs = lhs;
+    // Comparisons combined in a row at this level (`a < b < c` is two).
+    let mut comparisons = 0;
+    while let Some(&((op, _), _)) = rest.peek() {
+        let level = precedence(op);
+        if level < min {
+            break;
         }
-        let mut cur = self.level(level + 1);
-        let mut count = 0;
-        while let Some(&(op, op_span)) = self.ops.get(self.next_op) {
-            if precedence(op) != level {
+        let Some(((op, op_span), mut rhs)) = rest.next() else {
+            break;
+        };
+        // The right operand takes every tighter operator after it.
+        while let Some(&((next, _), _)) = rest.peek() {
+            if precedence(next) <= level {
                 break;
             }
-            self.next_op += 1;
-            let rhs = self.level(level + 1);
-            if level == CMP_LEVEL && count == 1 {
-                self.errors.push((
+            rhs = climb(rhs, level + 1, rest, errors);
+        }
+        if level == CMP_LEVEL {
+            comparisons += 1;
+            if comparisons == 2 {
+                errors.push((
                     op_span,
                     format!(
                         "comparison operators cannot be chained: use parentheses or `&&` before `{}`",
@@ -429,15 +435,20 @@ impl Climb {
                     ),
                 ));
             }
-            cur = binary(op, cur, rhs);
-            count += 1;
+        } else {
+            comparisons = 0;
         }
-        if level == CMP_LEVEL && count > 1 {
+        lhs = binary(op, lhs, rhs);
+        let chain_ends = rest
+            .peek()
+            .is_none_or(|((next, _), _)| precedence(*next) != CMP_LEVEL);
+        if comparisons > 1 && chain_ends {
             // `(a < b) < c` would only add a type error about comparing a bool.
-            cur.kind = ExprKind::Error;
+            lhs.kind = ExprKind::Error;
+            comparisons = 0;
         }
-        cur
     }
+    lhs
 }
 
 /// The whole grammar. See the module documentation for the recovery scheme.
@@ -473,7 +484,15 @@ where
     let semi = p(";")
         .to(Semi::Present)
         .or(any()
-            .map_with(|t: Token<'s>, e| Semi::Missing(Some((t.to_string(), span(e.span())))))
+            .map_with(|t: Token<'s>, e| {
+                // The description is only for the message, which the fast path never shows.
+                let found = if E::FAST {
+                    String::new()
+                } else {
+                    t.to_string()
+                };
+                Semi::Missing(Some((found, span(e.span()))))
+            })
             .rewind())
         .or(end().to(Semi::Missing(None)));
 
@@ -596,7 +615,19 @@ where
         span: b.span,
         kind: ExprKind::Block(b),
     });
-    let block_like = choice((if_.clone(), while_, loop_, for_, block_expr)).boxed();
+    let block_like = if E::FAST {
+        let if_ = if_.clone();
+        custom(move |inp| match inp.peek() {
+            Some(Token::Kw(Kw::If)) => inp.parse(&if_),
+            Some(Token::Kw(Kw::While)) => inp.parse(&while_),
+            Some(Token::Kw(Kw::Loop)) => inp.parse(&loop_),
+            Some(Token::Kw(Kw::For)) => inp.parse(&for_),
+            _ => inp.parse(&block_expr),
+        })
+        .boxed()
+    } else {
+        choice((if_.clone(), while_, loop_, for_, block_expr)).boxed()
+    };
 
     // `Name { field: e, ... }`. Only `Name {` followed by `field :` starts one, so `if x { y }`
     // is never mistaken for a literal; a literal written directly in a condition is parsed
@@ -629,22 +660,41 @@ where
             span: span(e.span()),
         });
 
-    let atom = choice((
-        int_lit,
-        struct_lit.map(|e| (e, false)),
-        simple
-            .map_with(|kind, e| Expr {
-                kind,
-                span: span(e.span()),
-            })
-            .map(|e| (e, false)),
-        paren.map(|e| (e, false)),
-        array.map(|e| (e, false)),
-        block_like.clone().map(|e| (e, false)),
-        return_.map(|e| (e, false)),
-    ))
-    .labelled("expression")
-    .boxed();
+    let simple = simple.map_with(|kind, e| Expr {
+        kind,
+        span: span(e.span()),
+    });
+    let atom = if E::FAST {
+        let ident_atom = struct_lit.or(simple.clone());
+        let block_like = block_like.clone();
+        custom(move |inp| {
+            let e = match inp.peek() {
+                Some(Token::Int(_)) => return inp.parse(&int_lit),
+                Some(Token::Ident(_)) => inp.parse(&ident_atom)?,
+                Some(Token::Punct("(")) => inp.parse(&paren)?,
+                Some(Token::Punct("[")) => inp.parse(&array)?,
+                Some(Token::Kw(Kw::Return)) => inp.parse(&return_)?,
+                Some(Token::Kw(Kw::If | Kw::While | Kw::Loop | Kw::For) | Token::Punct("{")) => {
+                    inp.parse(&block_like)?
+                }
+                _ => inp.parse(&simple)?,
+            };
+            Ok((e, false))
+        })
+        .boxed()
+    } else {
+        choice((
+            int_lit,
+            struct_lit.map(|e| (e, false)),
+            simple.map(|e| (e, false)),
+            paren.map(|e| (e, false)),
+            array.map(|e| (e, false)),
+            block_like.clone().map(|e| (e, false)),
+            return_.map(|e| (e, false)),
+        ))
+        .labelled("expression")
+        .boxed()
+    };
 
     // Postfix: calls and indexing, chainable (`m[i][j]`, `f(x)[0]`).
     enum Post {
@@ -673,11 +723,22 @@ where
     let field = p(".")
         .ignore_then(ident.labelled("field name"))
         .map(Post::Field);
+    let post = if E::FAST {
+        let args = args.map(Post::Call);
+        custom(move |inp| match inp.peek() {
+            Some(Token::Punct("(")) => inp.parse(&args),
+            Some(Token::Punct("[")) => inp.parse(&index),
+            _ => inp.parse(&field),
+        })
+        .boxed()
+    } else {
+        choice((args.map(Post::Call), index, field))
+            .labelled("operator")
+            .boxed()
+    };
     let postfix = atom
         .then(
-            choice((args.map(Post::Call), index, field))
-                .labelled("operator")
-                .map_with(|post, e| (post, span(e.span())))
+            post.map_with(|post, e| (post, span(e.span())))
                 .repeated()
                 .collect::<Vec<_>>(),
         )
@@ -755,7 +816,7 @@ where
         .boxed();
 
     // Binary operators: an operand and a flat list of (operator, operand) pairs, one token
-    // test per operator, then the tree by precedence climbing (`climb`). Parsing one chumsky
+    // test per operator, then the tree by precedence climbing ([`climb`]). Parsing one chumsky
     // level per precedence level instead tried every level's operators after every operand.
     let binop = select! {
         Token::Punct("*") => BinOp::Mul,
@@ -786,21 +847,9 @@ where
             if rest.is_empty() {
                 return first;
             }
-            let mut c = Climb {
-                operands: std::iter::once(first)
-                    .chain(rest.iter().map(|_| error_expr(Span::default())))
-                    .collect(),
-                ops: Vec::with_capacity(rest.len()),
-                next_operand: 0,
-                next_op: 0,
-                errors: Vec::new(),
-            };
-            for (i, (op, rhs)) in rest.into_iter().enumerate() {
-                c.ops.push(op);
-                c.operands[i + 1] = rhs;
-            }
-            let e = c.level(0);
-            for (at, msg) in c.errors {
+            let mut errors = Vec::new();
+            let e = climb(first, 0, &mut rest.into_iter().peekable(), &mut errors);
+            for (at, msg) in errors {
                 em.emit(E::custom(ss(at), msg));
             }
             e
@@ -907,22 +956,40 @@ where
     };
 
     let skip_stmt = skipper(Skip::Stmt).map(|s| Elem::Error(span(s)));
-    let block_elem = choice((
-        decl(Kw::Let).map(|(name, ty, init, semi, s)| {
-            Elem::Let(
-                Stmt {
-                    kind: StmtKind::Let { name, ty, init },
-                    span: s,
-                },
-                semi,
-            )
-        }),
-        block_like_stmt.clone(),
-        expr_stmt.clone(),
-        p(";").to(Elem::Empty),
-    ))
-    .labelled("statement")
-    .recover_with(via_parser(skip_stmt));
+    let let_stmt = decl(Kw::Let).map(|(name, ty, init, semi, s)| {
+        Elem::Let(
+            Stmt {
+                kind: StmtKind::Let { name, ty, init },
+                span: s,
+            },
+            semi,
+        )
+    });
+    let block_elem = if E::FAST {
+        // No recovery either: any error sends the input to the rich path.
+        let block_like_stmt = block_like_stmt.clone();
+        let expr_stmt = expr_stmt.clone();
+        let empty = p(";").to(Elem::Empty);
+        custom(move |inp| match inp.peek() {
+            Some(Token::Kw(Kw::Let)) => inp.parse(&let_stmt),
+            Some(Token::Kw(Kw::If | Kw::While | Kw::Loop | Kw::For) | Token::Punct("{")) => {
+                inp.parse(&block_like_stmt)
+            }
+            Some(Token::Punct(";")) => inp.parse(&empty),
+            _ => inp.parse(&expr_stmt),
+        })
+        .boxed()
+    } else {
+        choice((
+            let_stmt,
+            block_like_stmt.clone(),
+            expr_stmt.clone(),
+            p(";").to(Elem::Empty),
+        ))
+        .labelled("statement")
+        .recover_with(via_parser(skip_stmt))
+        .boxed()
+    };
 
     block.define(
         block_elem
@@ -997,17 +1064,38 @@ where
         })
     };
     let skip_item = skipper(Skip::Item).map(|s| Elem::Error(span(s)));
-    let top_elem = choice((
-        fn_item.map(Elem::Fn),
-        struct_item.map(Elem::Struct),
-        global(Kw::Global, false),
-        global(Kw::Let, true),
-        block_like_stmt,
-        expr_stmt,
-        p(";").to(Elem::Empty),
-    ))
-    .labelled("item")
-    .recover_with(via_parser(skip_item));
+    let top_elem = if E::FAST {
+        let fn_item = fn_item.map(Elem::Fn);
+        let struct_item = struct_item.map(Elem::Struct);
+        let global_decl = global(Kw::Global, false);
+        let let_decl = global(Kw::Let, true);
+        let empty = p(";").to(Elem::Empty);
+        custom(move |inp| match inp.peek() {
+            Some(Token::Kw(Kw::Fn)) => inp.parse(&fn_item),
+            Some(Token::Kw(Kw::Struct)) => inp.parse(&struct_item),
+            Some(Token::Kw(Kw::Global)) => inp.parse(&global_decl),
+            Some(Token::Kw(Kw::Let)) => inp.parse(&let_decl),
+            Some(Token::Kw(Kw::If | Kw::While | Kw::Loop | Kw::For) | Token::Punct("{")) => {
+                inp.parse(&block_like_stmt)
+            }
+            Some(Token::Punct(";")) => inp.parse(&empty),
+            _ => inp.parse(&expr_stmt),
+        })
+        .boxed()
+    } else {
+        choice((
+            fn_item.map(Elem::Fn),
+            struct_item.map(Elem::Struct),
+            global(Kw::Global, false),
+            global(Kw::Let, true),
+            block_like_stmt,
+            expr_stmt,
+            p(";").to(Elem::Empty),
+        ))
+        .labelled("item")
+        .recover_with(via_parser(skip_item))
+        .boxed()
+    };
 
     top_elem
         .repeated()

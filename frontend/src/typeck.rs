@@ -15,7 +15,13 @@ use crate::tast::{
 };
 use crate::types::{StructDef, StructId};
 use crate::{Diagnostic, FnSig, Span, Type};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Hash maps keyed by names and spans, hashed with foldhash rather than SipHash: the checker
+/// hashes a name for every use. foldhash's seed is random per process, so crafted names still
+/// cannot be made to collide.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// What the session already knows: functions and globals defined by earlier inputs.
 pub trait Env {
@@ -43,11 +49,7 @@ pub trait Env {
 ///
 /// The program is taken by value: it moves to the front end's worker thread (and is dropped
 /// there) instead of being copied.
-pub fn check(
-    program: ast::Program,
-    src: &str,
-    env: &dyn Env,
-) -> Result<TProgram, Vec<Diagnostic>> {
+pub fn check(program: ast::Program, src: &str, env: &dyn Env) -> Result<TProgram, Vec<Diagnostic>> {
     // Only positions are needed from the source; spans already locate everything.
     // The checker recurses once per syntax-tree level, so it runs on a thread with a large
     // stack (see `parser::on_big_stack`). `Env` is not required to be `Sync`, so every session
@@ -89,9 +91,9 @@ impl Snapshot {
     /// Walks the program without recursion (the caller's stack may be small) and asks `env`
     /// about every variable and function name in it.
     fn take(program: &ast::Program, env: &dyn Env) -> Snapshot {
-        let mut vars = HashSet::new();
-        let mut fns = HashSet::new();
-        let mut types: HashSet<&str> = HashSet::new();
+        let mut vars = HashSet::default();
+        let mut fns = HashSet::default();
+        let mut types: HashSet<&str> = HashSet::default();
         let mut work: Vec<&ast::Expr> = Vec::new();
         let mut lets: Vec<&TypeExpr> = Vec::new();
         fn push_block<'a>(
@@ -210,7 +212,7 @@ impl Snapshot {
             type_names(t, &mut types);
         }
         // Session structs, and every struct their fields name (re-derived by name).
-        let mut structs = HashMap::new();
+        let mut structs = HashMap::default();
         let mut todo: Vec<String> = types.into_iter().map(str::to_string).collect();
         todo.extend(env.structure_names());
         while let Some(name) = todo.pop() {
@@ -336,14 +338,14 @@ impl<'a> Checker<'a> {
             env,
             src,
             diags: Vec::new(),
-            struct_items: HashMap::new(),
-            struct_memo: HashMap::new(),
+            struct_items: HashMap::default(),
+            struct_memo: HashMap::default(),
             new_structs: Vec::new(),
-            ann_cache: HashMap::new(),
-            fns: HashMap::new(),
-            globals: HashMap::new(),
-            pending_globals: HashSet::new(),
-            read_before_decl: HashMap::new(),
+            ann_cache: HashMap::default(),
+            fns: HashMap::default(),
+            globals: HashMap::default(),
+            pending_globals: HashSet::default(),
+            read_before_decl: HashMap::default(),
             body: Body::default(),
         }
     }
@@ -354,7 +356,7 @@ impl<'a> Checker<'a> {
 
     fn program(&mut self, program: &ast::Program) -> TProgram {
         // Pass 0: struct types, which every signature and body may name.
-        let mut first_struct: HashMap<&str, Span> = HashMap::new();
+        let mut first_struct: HashMap<&str, Span> = HashMap::default();
         for item in &program.items {
             let ast::Item::Struct(st) = item else {
                 continue;
@@ -390,7 +392,7 @@ impl<'a> Checker<'a> {
                     "a struct needs at least one field",
                 ));
             }
-            let mut seen: HashMap<&str, Span> = HashMap::new();
+            let mut seen: HashMap<&str, Span> = HashMap::default();
             for (f, _) in &st.fields {
                 if let Some(&first) = seen.get(f.name.as_str()) {
                     self.error(
@@ -410,7 +412,7 @@ impl<'a> Checker<'a> {
 
         // Pass 1: every function's signature, so bodies and top-level code can call any of
         // them (mutual recursion, calls before the definition).
-        let mut first_def: HashMap<&str, Span> = HashMap::new();
+        let mut first_def: HashMap<&str, Span> = HashMap::default();
         for item in &program.items {
             let ast::Item::Fn(f) = item else { continue };
             let name = f.name.name.as_str();
@@ -831,7 +833,7 @@ impl<'a> Checker<'a> {
             scopes: vec![Vec::new()],
             ..Body::default()
         };
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::default();
         for (p, &pty) in f.params.iter().zip(&sig.params) {
             if let Some(&first) = seen.get(p.name.name.as_str()) {
                 self.error(
@@ -1401,7 +1403,7 @@ impl<'a> Checker<'a> {
         };
         let def = id.def();
         let mut ok = true;
-        let mut seen: HashMap<usize, Span> = HashMap::new();
+        let mut seen: HashMap<usize, Span> = HashMap::default();
         let mut values = Vec::with_capacity(fields.len());
         for (f, v) in fields {
             match def.field(&f.name) {
