@@ -126,7 +126,16 @@ impl PartialEq for Token<'_> {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Token::Punct(a), Token::Punct(b)) => {
-                a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+                // Spellings are at most three bytes: compare them as one number.
+                let pack = |s: &str| {
+                    s.bytes()
+                        .fold(s.len() as u32, |acc, b| (acc << 8) | u32::from(b))
+                };
+                if a.len() <= 3 && b.len() <= 3 {
+                    pack(a) == pack(b)
+                } else {
+                    a == b
+                }
             }
             (Token::Kw(a), Token::Kw(b)) => a == b,
             (Token::Ident(a), Token::Ident(b)) => a == b,
