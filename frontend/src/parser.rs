@@ -1207,6 +1207,15 @@ fn depth_check(tokens: &[(Token<'_>, SimpleSpan)]) -> Option<Diagnostic> {
 /// reference cycle that is never freed, so building it per input leaked ~6 KB per input.
 /// Falls back to the current thread if the worker cannot be started.
 pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    on_big_stack_then_drop(|| (f(), ()))
+}
+
+/// [`on_big_stack`] for a job that leaves garbage (`f`'s second result, such as a syntax tree
+/// it has consumed): the result is handed back first and the garbage dropped on the worker
+/// afterwards, so freeing a large tree is off the caller's critical path.
+pub(crate) fn on_big_stack_then_drop<T: Send + 'static, G: Send + 'static>(
+    f: impl FnOnce() -> (T, G) + Send + 'static,
+) -> T {
     use std::sync::mpsc::{channel, Sender};
     use std::sync::{Mutex, OnceLock};
     type Job = Box<dyn FnOnce() + Send>;
@@ -1227,8 +1236,15 @@ pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'st
     });
     let (done_tx, done_rx) = channel();
     let job: Job = Box::new(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = done_tx.send(result);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok((out, garbage)) => {
+                let _ = done_tx.send(Ok(out));
+                drop(garbage);
+            }
+            Err(panic) => {
+                let _ = done_tx.send(Err(panic));
+            }
+        }
     });
     let sent = match worker {
         Some(tx) => match tx.lock() {

@@ -56,16 +56,18 @@ pub fn check(program: ast::Program, src: &str, env: &dyn Env) -> Result<TProgram
     // lookup the program can need is answered here, on the caller's thread, first.
     let snapshot = Snapshot::take(&program, env);
     let src = src.to_string();
-    crate::parser::on_big_stack(move || {
+    // The program is dropped after the answer is handed back (see `on_big_stack_then_drop`).
+    crate::parser::on_big_stack_then_drop(move || {
         let mut checker = Checker::new(&snapshot, src);
         let typed = checker.program(&program);
-        if checker.diags.is_empty() {
+        let result = if checker.diags.is_empty() {
             Ok(typed)
         } else {
             let mut diags = checker.diags;
             diags.sort_by_key(|d| d.primary_span().map(|s| (s.start, s.end)));
             Err(diags)
-        }
+        };
+        (result, (program, snapshot))
     })
 }
 
