@@ -1235,17 +1235,18 @@ pub(crate) fn on_big_stack_then_drop<T: Send + 'static, G: Send + 'static>(
             .map(|_| Mutex::new(tx))
     });
     let (done_tx, done_rx) = channel();
-    let job: Job = Box::new(move || {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-            Ok((out, garbage)) => {
-                let _ = done_tx.send(Ok(out));
-                drop(garbage);
-            }
-            Err(panic) => {
-                let _ = done_tx.send(Err(panic));
-            }
-        }
-    });
+    let job: Job =
+        Box::new(
+            move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                Ok((out, garbage)) => {
+                    let _ = done_tx.send(Ok(out));
+                    drop(garbage);
+                }
+                Err(panic) => {
+                    let _ = done_tx.send(Err(panic));
+                }
+            },
+        );
     let sent = match worker {
         Some(tx) => match tx.lock() {
             Ok(tx) => tx.send(job).map_err(|e| e.0),

@@ -297,8 +297,8 @@ struct GlobalInfo {
 #[derive(Default)]
 struct Body {
     locals: Vec<LocalInfo>,
-    /// Innermost scope last.
-    scopes: Vec<Vec<(String, LocalId)>>,
+    /// The locals each scope declared (their names are in `locals`), innermost scope last.
+    scopes: Vec<Vec<LocalId>>,
     /// Enclosing loops, innermost last: whether a `break` for it was seen.
     loops: Vec<bool>,
     /// The return type, `None` at the top level (where `return` is an error).
@@ -905,17 +905,18 @@ impl<'a> Checker<'a> {
             ty,
         });
         if let Some(scope) = self.body.scopes.last_mut() {
-            scope.push((name.to_string(), id));
+            scope.push(id);
         }
         id
     }
 
     fn lookup_local(&self, name: &str) -> Option<LocalId> {
-        self.body
-            .scopes
-            .iter()
-            .rev()
-            .find_map(|s| s.iter().rev().find(|(n, _)| n == name).map(|&(_, id)| id))
+        self.body.scopes.iter().rev().find_map(|s| {
+            s.iter()
+                .rev()
+                .copied()
+                .find(|&id| self.body.locals[id].name == name)
+        })
     }
 
     /// The type of a global visible under `name`, recording the use; reports unknown names.
@@ -950,7 +951,10 @@ impl<'a> Checker<'a> {
         };
         match ty {
             Some(t) => {
-                self.body.globals.insert(name.to_string());
+                // Most uses are of a global already recorded: no allocation for those.
+                if !self.body.globals.contains(name) {
+                    self.body.globals.insert(name.to_string());
+                }
                 Some(t)
             }
             None => {
@@ -1802,7 +1806,9 @@ impl<'a> Checker<'a> {
         } else {
             args.iter().map(|a| self.expr(a)).collect()
         };
-        self.body.calls.insert(f.name.clone());
+        if !self.body.calls.contains(&f.name) {
+            self.body.calls.insert(f.name.clone());
+        }
         if !self.arity(&f.name, sig.params.len(), targs.len(), at, f.span) {
             return poison(at);
         }
