@@ -665,11 +665,11 @@ where
         span: span(e.span()),
     });
     let atom = if E::FAST {
-        let ident_atom = struct_lit.or(simple.clone());
+        let ident_atom = struct_lit.or(simple);
         let block_like = block_like.clone();
         custom(move |inp| {
             let e = match inp.peek() {
-                Some(Token::Int(_)) => return inp.parse(&int_lit),
+                Some(Token::Int(_)) => return inp.parse(int_lit),
                 Some(Token::Ident(_)) => inp.parse(&ident_atom)?,
                 Some(Token::Punct("(")) => inp.parse(&paren)?,
                 Some(Token::Punct("[")) => inp.parse(&array)?,
@@ -677,7 +677,7 @@ where
                 Some(Token::Kw(Kw::If | Kw::While | Kw::Loop | Kw::For) | Token::Punct("{")) => {
                     inp.parse(&block_like)?
                 }
-                _ => inp.parse(&simple)?,
+                _ => inp.parse(simple)?,
             };
             Ok((e, false))
         })
