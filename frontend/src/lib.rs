@@ -73,7 +73,7 @@ pub fn compile_front(src: &str, env: &dyn typeck::Env) -> Result<tast::TProgram,
     let Some(program) = program else {
         return Err(diags);
     };
-    match typeck::check(&program, src, env) {
+    match typeck::check(program, src, env) {
         Ok(typed) if diags.is_empty() => Ok(typed),
         Ok(_) => Err(diags),
         Err(more) => {

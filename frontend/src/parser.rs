@@ -20,8 +20,8 @@ use crate::ast::{
 };
 use crate::lexer::{lex, span, Kw, Token};
 use crate::{Diagnostic, Span};
-use chumsky::error::{RichPattern, RichReason};
-use chumsky::input::ValueInput;
+use chumsky::error::{EmptyErr, LabelError, RichPattern, RichReason};
+use chumsky::input::{Input, ValueInput};
 use chumsky::prelude::*;
 
 /// The deepest nesting accepted: bracket levels (`(`, `[`, `{` together) plus `else if` and
@@ -33,7 +33,42 @@ pub const MAX_NESTING: usize = 1000;
 /// see `depth_check`.
 pub const MAX_CHAIN: usize = 1000;
 
-type PErr<'t, 's> = extra::Err<Rich<'t, Token<'s>>>;
+/// The grammar's errors: chumsky's `Rich` errors (which say what was expected) for the error
+/// path, or the zero-sized `EmptyErr` for the fast path, where a failed alternative then costs
+/// nothing; see [`parse`].
+trait GrammarError<'t, I: Input<'t>>:
+    chumsky::error::Error<'t, I> + LabelError<'t, I, &'static str> + 't
+{
+    /// Whether this is the fast path's error type: the grammar then picks an alternative by
+    /// its first token instead of trying each in turn (the alternatives there are told apart
+    /// by their first token, so the outcome is the same, but a failure says nothing about
+    /// what was expected: the rich path reports it), and describes nothing for messages.
+    const FAST: bool;
+
+    /// An error with a message of our own.
+    fn custom(at: SimpleSpan, msg: impl ToString) -> Self;
+}
+
+impl<'t, 's: 't, I> GrammarError<'t, I> for Rich<'t, Token<'s>>
+where
+    I: Input<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    const FAST: bool = false;
+
+    fn custom(at: SimpleSpan, msg: impl ToString) -> Self {
+        Rich::custom(at, msg)
+    }
+}
+
+impl<'t, I: Input<'t>> GrammarError<'t, I> for EmptyErr {
+    const FAST: bool = true;
+
+    fn custom(_: SimpleSpan, _: impl ToString) -> Self {
+        EmptyErr::default()
+    }
+}
+
+type PErr<E> = extra::Err<E>;
 
 /// Whether a statement was closed by `;` and, if not, what came instead.
 #[derive(Clone, Debug)]
@@ -266,16 +301,19 @@ fn closer(open: &str) -> &'static str {
 /// Bracket groups are skipped whole; a `;` ends the skipped region unless it is inside braces
 /// or brackets (`[e; n]`), as an unclosed `(` before a `;` is much more likely than a `;`
 /// inside parentheses.
-fn skipper<'t, 's: 't, I>(mode: Skip) -> impl Parser<'t, I, SimpleSpan, PErr<'t, 's>> + Clone
+fn skipper<'t, 's: 't, I, E>(
+    mode: Skip,
+) -> impl Parser<'t, I, SimpleSpan, PErr<E>> + Clone + use<'t, 's, I, E>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    E: GrammarError<'t, I>,
 {
     custom(move |inp| {
         let before = inp.cursor();
         // The error is never shown: `via_parser` restores the original error on failure.
         macro_rules! fail {
             () => {
-                return Err(Rich::custom(inp.span_since(&before), "cannot recover here"))
+                return Err(E::custom(inp.span_since(&before), "cannot recover here"))
             };
         }
         if let Skip::Delim(open) = mode {
@@ -336,10 +374,88 @@ where
     })
 }
 
+fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
+    Expr {
+        span: a.span.to(b.span),
+        kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
+    }
+}
+
+/// The precedence level of a binary operator, loosest (0) to tightest.
+fn precedence(op: BinOp) -> u8 {
+    match op {
+        BinOp::Or => 0,
+        BinOp::And => 1,
+        BinOp::Eq | BinOp::Ne | BinOp::Le | BinOp::Ge | BinOp::Lt | BinOp::Gt => CMP_LEVEL,
+        BinOp::BitOr => 3,
+        BinOp::BitXor => 4,
+        BinOp::BitAnd => 5,
+        BinOp::Shl | BinOp::Shr => 6,
+        BinOp::Add | BinOp::Sub => 7,
+        BinOp::Mul | BinOp::Div | BinOp::Rem => 8,
+    }
+}
+
+/// The level of the comparisons, which do not associate.
+const CMP_LEVEL: u8 = 2;
+/// The operators and operands after an expression's first operand.
+type OpsIter = std::iter::Peekable<std::vec::IntoIter<((BinOp, Span), Expr)>>;
+
+/// Precedence climbing: `lhs` followed by the operators in `rest` whose level is at least
+/// `min`. Every level but the comparisons is left-associative; a chain of comparisons is
+/// reported (at its second operator, in `errors`) and becomes an error placeholder.
+/// Recursion is bounded by the number of levels (`min` grows with each call).
+fn climb(lhs: Expr, min: u8, rest: &mut OpsIter, errors: &mut Vec<(Span, String)>) -> Expr {
+    let mut lhs = lhs;
+    // Comparisons combined in a row at this level (`a < b < c` is two).
+    let mut comparisons = 0;
+    while let Some(&((op, _), _)) = rest.peek() {
+        let level = precedence(op);
+        if level < min {
+            break;
+        }
+        let Some(((op, op_span), mut rhs)) = rest.next() else {
+            break;
+        };
+        // The right operand takes every tighter operator after it.
+        while let Some(&((next, _), _)) = rest.peek() {
+            if precedence(next) <= level {
+                break;
+            }
+            rhs = climb(rhs, level + 1, rest, errors);
+        }
+        if level == CMP_LEVEL {
+            comparisons += 1;
+            if comparisons == 2 {
+                errors.push((
+                    op_span,
+                    format!(
+                        "comparison operators cannot be chained: use parentheses or `&&` before `{}`",
+                        op.as_str()
+                    ),
+                ));
+            }
+        } else {
+            comparisons = 0;
+        }
+        lhs = binary(op, lhs, rhs);
+        let chain_ends = rest
+            .peek()
+            .is_none_or(|((next, _), _)| precedence(*next) != CMP_LEVEL);
+        if comparisons > 1 && chain_ends {
+            // `(a < b) < c` would only add a type error about comparing a bool.
+            lhs.kind = ExprKind::Error;
+            comparisons = 0;
+        }
+    }
+    lhs
+}
+
 /// The whole grammar. See the module documentation for the recovery scheme.
-fn program_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Program, PErr<'t, 's>>
+fn program_parser<'t, 's: 't, I, E>() -> impl Parser<'t, I, Program, PErr<E>> + use<'t, 's, I, E>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+    E: GrammarError<'t, I>,
 {
     let p = |s: &'static str| just(Token::Punct(s));
     let kw = |k: Kw| just(Token::Kw(k));
@@ -368,7 +484,15 @@ where
     let semi = p(";")
         .to(Semi::Present)
         .or(any()
-            .map_with(|t: Token<'s>, e| Semi::Missing(Some((t.to_string(), span(e.span())))))
+            .map_with(|t: Token<'s>, e| {
+                // The description is only for the message, which the fast path never shows.
+                let found = if E::FAST {
+                    String::new()
+                } else {
+                    t.to_string()
+                };
+                Semi::Missing(Some((found, span(e.span()))))
+            })
             .rewind())
         .or(end().to(Semi::Missing(None)));
 
@@ -392,10 +516,7 @@ where
             let kind = match i64::try_from(v) {
                 Ok(v) => ExprKind::Int(v),
                 Err(_) => {
-                    em.emit(Rich::custom(
-                        e.span(),
-                        "integer literal out of range for int",
-                    ));
+                    em.emit(E::custom(e.span(), "integer literal out of range for int"));
                     ExprKind::Error
                 }
             };
@@ -494,7 +615,19 @@ where
         span: b.span,
         kind: ExprKind::Block(b),
     });
-    let block_like = choice((if_.clone(), while_, loop_, for_, block_expr)).boxed();
+    let block_like = if E::FAST {
+        let if_ = if_.clone();
+        custom(move |inp| match inp.peek() {
+            Some(Token::Kw(Kw::If)) => inp.parse(&if_),
+            Some(Token::Kw(Kw::While)) => inp.parse(&while_),
+            Some(Token::Kw(Kw::Loop)) => inp.parse(&loop_),
+            Some(Token::Kw(Kw::For)) => inp.parse(&for_),
+            _ => inp.parse(&block_expr),
+        })
+        .boxed()
+    } else {
+        choice((if_.clone(), while_, loop_, for_, block_expr)).boxed()
+    };
 
     // `Name { field: e, ... }`. Only `Name {` followed by `field :` starts one, so `if x { y }`
     // is never mistaken for a literal; a literal written directly in a condition is parsed
@@ -527,22 +660,41 @@ where
             span: span(e.span()),
         });
 
-    let atom = choice((
-        int_lit,
-        struct_lit.map(|e| (e, false)),
-        simple
-            .map_with(|kind, e| Expr {
-                kind,
-                span: span(e.span()),
-            })
-            .map(|e| (e, false)),
-        paren.map(|e| (e, false)),
-        array.map(|e| (e, false)),
-        block_like.clone().map(|e| (e, false)),
-        return_.map(|e| (e, false)),
-    ))
-    .labelled("expression")
-    .boxed();
+    let simple = simple.map_with(|kind, e| Expr {
+        kind,
+        span: span(e.span()),
+    });
+    let atom = if E::FAST {
+        let ident_atom = struct_lit.or(simple);
+        let block_like = block_like.clone();
+        custom(move |inp| {
+            let e = match inp.peek() {
+                Some(Token::Int(_)) => return inp.parse(int_lit),
+                Some(Token::Ident(_)) => inp.parse(&ident_atom)?,
+                Some(Token::Punct("(")) => inp.parse(&paren)?,
+                Some(Token::Punct("[")) => inp.parse(&array)?,
+                Some(Token::Kw(Kw::Return)) => inp.parse(&return_)?,
+                Some(Token::Kw(Kw::If | Kw::While | Kw::Loop | Kw::For) | Token::Punct("{")) => {
+                    inp.parse(&block_like)?
+                }
+                _ => inp.parse(simple)?,
+            };
+            Ok((e, false))
+        })
+        .boxed()
+    } else {
+        choice((
+            int_lit,
+            struct_lit.map(|e| (e, false)),
+            simple.map(|e| (e, false)),
+            paren.map(|e| (e, false)),
+            array.map(|e| (e, false)),
+            block_like.clone().map(|e| (e, false)),
+            return_.map(|e| (e, false)),
+        ))
+        .labelled("expression")
+        .boxed()
+    };
 
     // Postfix: calls and indexing, chainable (`m[i][j]`, `f(x)[0]`).
     enum Post {
@@ -571,17 +723,28 @@ where
     let field = p(".")
         .ignore_then(ident.labelled("field name"))
         .map(Post::Field);
+    let post = if E::FAST {
+        let args = args.map(Post::Call);
+        custom(move |inp| match inp.peek() {
+            Some(Token::Punct("(")) => inp.parse(&args),
+            Some(Token::Punct("[")) => inp.parse(&index),
+            _ => inp.parse(&field),
+        })
+        .boxed()
+    } else {
+        choice((args.map(Post::Call), index, field))
+            .labelled("operator")
+            .boxed()
+    };
     let postfix = atom
         .then(
-            choice((args.map(Post::Call), index, field))
-                .labelled("operator")
-                .map_with(|post, e| (post, span(e.span())))
+            post.map_with(|post, e| (post, span(e.span())))
                 .repeated()
                 .collect::<Vec<_>>(),
         )
         .validate(|((base, pending), posts), _, em| {
             if pending && !posts.is_empty() {
-                em.emit(Rich::custom(
+                em.emit(E::custom(
                     ss(base.span),
                     "integer literal out of range for int",
                 ));
@@ -604,7 +767,7 @@ where
                         ),
                         ExprKind::Error => ExprKind::Error,
                         _ => {
-                            em.emit(Rich::custom(
+                            em.emit(E::custom(
                                 ss(cur.span),
                                 "only named functions can be called: expected a function name before `(`",
                             ));
@@ -633,7 +796,7 @@ where
                         cur.span = s.to(cur.span);
                     }
                     _ => {
-                        em.emit(Rich::custom(
+                        em.emit(E::custom(
                             ss(cur.span),
                             "integer literal out of range for int",
                         ));
@@ -652,77 +815,47 @@ where
         .labelled("expression")
         .boxed();
 
-    fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
-        Expr {
-            span: a.span.to(b.span),
-            kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
-        }
+    // Binary operators: an operand and a flat list of (operator, operand) pairs, one token
+    // test per operator, then the tree by precedence climbing ([`climb`]). Parsing one chumsky
+    // level per precedence level instead tried every level's operators after every operand.
+    let binop = select! {
+        Token::Punct("*") => BinOp::Mul,
+        Token::Punct("/") => BinOp::Div,
+        Token::Punct("%") => BinOp::Rem,
+        Token::Punct("+") => BinOp::Add,
+        Token::Punct("-") => BinOp::Sub,
+        Token::Punct("<<") => BinOp::Shl,
+        Token::Punct(">>") => BinOp::Shr,
+        Token::Punct("&") => BinOp::BitAnd,
+        Token::Punct("^") => BinOp::BitXor,
+        Token::Punct("|") => BinOp::BitOr,
+        Token::Punct("==") => BinOp::Eq,
+        Token::Punct("!=") => BinOp::Ne,
+        Token::Punct("<=") => BinOp::Le,
+        Token::Punct(">=") => BinOp::Ge,
+        Token::Punct("<") => BinOp::Lt,
+        Token::Punct(">") => BinOp::Gt,
+        Token::Punct("&&") => BinOp::And,
+        Token::Punct("||") => BinOp::Or,
     }
-    // One left-associative precedence level.
-    macro_rules! level {
-        ($lower:expr, [$(($tok:literal, $op:expr)),+ $(,)?]) => {{
-            let lower = $lower;
-            lower
-                .clone()
-                .foldl(
-                    choice(($(p($tok).to($op),)+))
-                        .labelled("operator")
-                        .then(lower)
-                        .repeated(),
-                    |a, (op, b)| binary(op, a, b),
-                )
-                .boxed()
-        }};
-    }
-    let product = level!(
-        unary,
-        [("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)]
-    );
-    let sum = level!(product, [("+", BinOp::Add), ("-", BinOp::Sub)]);
-    let shift = level!(sum, [("<<", BinOp::Shl), (">>", BinOp::Shr)]);
-    let bitand = level!(shift, [("&", BinOp::BitAnd)]);
-    let bitxor = level!(bitand, [("^", BinOp::BitXor)]);
-    let bitor = level!(bitxor, [("|", BinOp::BitOr)]);
-    // Comparisons are non-associative: a chain is parsed (so the error is precise and
-    // recovery is trivial) and then rejected.
-    let cmp_op = choice((
-        p("==").to(BinOp::Eq),
-        p("!=").to(BinOp::Ne),
-        p("<=").to(BinOp::Le),
-        p(">=").to(BinOp::Ge),
-        p("<").to(BinOp::Lt),
-        p(">").to(BinOp::Gt),
-    ))
     .labelled("operator")
     .map_with(|op, e| (op, span(e.span())));
-    let compare = bitor
+    let binary_expr = unary
         .clone()
-        .then(cmp_op.then(bitor).repeated().collect::<Vec<_>>())
+        .then(binop.then(unary).repeated().collect::<Vec<_>>())
         .validate(|(first, rest), _, em| {
-            let chained = rest.len() > 1;
-            let mut cur = first;
-            for (i, ((op, op_span), rhs)) in rest.into_iter().enumerate() {
-                if i == 1 {
-                    em.emit(Rich::custom(
-                        ss(op_span),
-                        format!(
-                            "comparison operators cannot be chained: use parentheses or `&&` before `{}`",
-                            op.as_str()
-                        ),
-                    ));
-                }
-                cur = binary(op, cur, rhs);
+            if rest.is_empty() {
+                return first;
             }
-            if chained {
-                // `(a < b) < c` would only add a type error about comparing a bool.
-                cur.kind = ExprKind::Error;
+            let mut errors = Vec::new();
+            let e = climb(first, 0, &mut rest.into_iter().peekable(), &mut errors);
+            for (at, msg) in errors {
+                em.emit(E::custom(ss(at), msg));
             }
-            cur
+            e
         })
         .boxed();
-    let and = level!(compare, [("&&", BinOp::And)]);
-    let or = level!(and, [("||", BinOp::Or)]);
-    expr.define(or);
+    expr.define(binary_expr);
 
     if_.define(
         kw(Kw::If)
@@ -803,7 +936,7 @@ where
                 ),
                 ExprKind::Error => Elem::Error(s),
                 _ => {
-                    em.emit(Rich::custom(
+                    em.emit(E::custom(
                         ss(lhs.span),
                         "invalid assignment target: expected a variable, an indexed element or a field",
                     ));
@@ -823,22 +956,40 @@ where
     };
 
     let skip_stmt = skipper(Skip::Stmt).map(|s| Elem::Error(span(s)));
-    let block_elem = choice((
-        decl(Kw::Let).map(|(name, ty, init, semi, s)| {
-            Elem::Let(
-                Stmt {
-                    kind: StmtKind::Let { name, ty, init },
-                    span: s,
-                },
-                semi,
-            )
-        }),
-        block_like_stmt.clone(),
-        expr_stmt.clone(),
-        p(";").to(Elem::Empty),
-    ))
-    .labelled("statement")
-    .recover_with(via_parser(skip_stmt));
+    let let_stmt = decl(Kw::Let).map(|(name, ty, init, semi, s)| {
+        Elem::Let(
+            Stmt {
+                kind: StmtKind::Let { name, ty, init },
+                span: s,
+            },
+            semi,
+        )
+    });
+    let block_elem = if E::FAST {
+        // No recovery either: any error sends the input to the rich path.
+        let block_like_stmt = block_like_stmt.clone();
+        let expr_stmt = expr_stmt.clone();
+        let empty = p(";").to(Elem::Empty);
+        custom(move |inp| match inp.peek() {
+            Some(Token::Kw(Kw::Let)) => inp.parse(&let_stmt),
+            Some(Token::Kw(Kw::If | Kw::While | Kw::Loop | Kw::For) | Token::Punct("{")) => {
+                inp.parse(&block_like_stmt)
+            }
+            Some(Token::Punct(";")) => inp.parse(&empty),
+            _ => inp.parse(&expr_stmt),
+        })
+        .boxed()
+    } else {
+        choice((
+            let_stmt,
+            block_like_stmt.clone(),
+            expr_stmt.clone(),
+            p(";").to(Elem::Empty),
+        ))
+        .labelled("statement")
+        .recover_with(via_parser(skip_stmt))
+        .boxed()
+    };
 
     block.define(
         block_elem
@@ -848,7 +999,7 @@ where
             .validate(|elems, e, em| {
                 let (b, errors) = assemble_block(elems, span(e.span()));
                 for (s, msg) in errors {
-                    em.emit(Rich::custom(ss(s), msg));
+                    em.emit(E::custom(ss(s), msg));
                 }
                 b
             })
@@ -913,17 +1064,38 @@ where
         })
     };
     let skip_item = skipper(Skip::Item).map(|s| Elem::Error(span(s)));
-    let top_elem = choice((
-        fn_item.map(Elem::Fn),
-        struct_item.map(Elem::Struct),
-        global(Kw::Global, false),
-        global(Kw::Let, true),
-        block_like_stmt,
-        expr_stmt,
-        p(";").to(Elem::Empty),
-    ))
-    .labelled("item")
-    .recover_with(via_parser(skip_item));
+    let top_elem = if E::FAST {
+        let fn_item = fn_item.map(Elem::Fn);
+        let struct_item = struct_item.map(Elem::Struct);
+        let global_decl = global(Kw::Global, false);
+        let let_decl = global(Kw::Let, true);
+        let empty = p(";").to(Elem::Empty);
+        custom(move |inp| match inp.peek() {
+            Some(Token::Kw(Kw::Fn)) => inp.parse(&fn_item),
+            Some(Token::Kw(Kw::Struct)) => inp.parse(&struct_item),
+            Some(Token::Kw(Kw::Global)) => inp.parse(&global_decl),
+            Some(Token::Kw(Kw::Let)) => inp.parse(&let_decl),
+            Some(Token::Kw(Kw::If | Kw::While | Kw::Loop | Kw::For) | Token::Punct("{")) => {
+                inp.parse(&block_like_stmt)
+            }
+            Some(Token::Punct(";")) => inp.parse(&empty),
+            _ => inp.parse(&expr_stmt),
+        })
+        .boxed()
+    } else {
+        choice((
+            fn_item.map(Elem::Fn),
+            struct_item.map(Elem::Struct),
+            global(Kw::Global, false),
+            global(Kw::Let, true),
+            block_like_stmt,
+            expr_stmt,
+            p(";").to(Elem::Empty),
+        ))
+        .labelled("item")
+        .recover_with(via_parser(skip_item))
+        .boxed()
+    };
 
     top_elem
         .repeated()
@@ -931,7 +1103,7 @@ where
         .validate(|elems, _, em| {
             let (prog, errors) = assemble_program(elems);
             for (s, msg) in errors {
-                em.emit(Rich::custom(ss(s), msg));
+                em.emit(E::custom(ss(s), msg));
             }
             prog
         })
@@ -1035,6 +1207,15 @@ fn depth_check(tokens: &[(Token<'_>, SimpleSpan)]) -> Option<Diagnostic> {
 /// reference cycle that is never freed, so building it per input leaked ~6 KB per input.
 /// Falls back to the current thread if the worker cannot be started.
 pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    on_big_stack_then_drop(|| (f(), ()))
+}
+
+/// [`on_big_stack`] for a job that leaves garbage (`f`'s second result, such as a syntax tree
+/// it has consumed): the result is handed back first and the garbage dropped on the worker
+/// afterwards, so freeing a large tree is off the caller's critical path.
+pub(crate) fn on_big_stack_then_drop<T: Send + 'static, G: Send + 'static>(
+    f: impl FnOnce() -> (T, G) + Send + 'static,
+) -> T {
     use std::sync::mpsc::{channel, Sender};
     use std::sync::{Mutex, OnceLock};
     type Job = Box<dyn FnOnce() + Send>;
@@ -1054,10 +1235,18 @@ pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'st
             .map(|_| Mutex::new(tx))
     });
     let (done_tx, done_rx) = channel();
-    let job: Job = Box::new(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = done_tx.send(result);
-    });
+    let job: Job =
+        Box::new(
+            move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                Ok((out, garbage)) => {
+                    let _ = done_tx.send(Ok(out));
+                    drop(garbage);
+                }
+                Err(panic) => {
+                    let _ = done_tx.send(Err(panic));
+                }
+            },
+        );
     let sent = match worker {
         Some(tx) => match tx.lock() {
             Ok(tx) => tx.send(job).map_err(|e| e.0),
@@ -1079,21 +1268,35 @@ pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'st
 type TokenInput<'s> =
     chumsky::input::MappedInput<'s, Token<'s>, SimpleSpan, &'s [crate::lexer::Spanned<'s>]>;
 
-/// The grammar, type-erased so that one instance serves inputs of any lifetime.
+/// The grammar with rich errors, type-erased so that one instance serves inputs of any
+/// lifetime.
 struct ProgramGrammar;
 
 impl chumsky::cache::Cached for ProgramGrammar {
-    type Parser<'s> = Boxed<'s, 's, TokenInput<'s>, Program, PErr<'s, 's>>;
+    type Parser<'s> = Boxed<'s, 's, TokenInput<'s>, Program, PErr<Rich<'s, Token<'s>>>>;
 
     fn make_parser<'s>(self) -> Self::Parser<'s> {
-        program_parser::<'s, 's, TokenInput<'s>>().boxed()
+        program_parser::<'s, 's, TokenInput<'s>, Rich<'s, Token<'s>>>().boxed()
+    }
+}
+
+/// The same grammar with zero-sized errors: the fast path for input without errors.
+struct FastGrammar;
+
+impl chumsky::cache::Cached for FastGrammar {
+    type Parser<'s> = Boxed<'s, 's, TokenInput<'s>, Program, PErr<EmptyErr>>;
+
+    fn make_parser<'s>(self) -> Self::Parser<'s> {
+        program_parser::<'s, 's, TokenInput<'s>, EmptyErr>().boxed()
     }
 }
 
 thread_local! {
-    /// The grammar, built once on the front end's worker thread.
+    /// The grammars, built once on the front end's worker thread.
     static PARSER: chumsky::cache::Cache<ProgramGrammar> =
         chumsky::cache::Cache::new(ProgramGrammar);
+    static FAST_PARSER: chumsky::cache::Cache<FastGrammar> =
+        chumsky::cache::Cache::new(FastGrammar);
 }
 
 /// Describes an expected pattern for a message.
@@ -1147,23 +1350,65 @@ fn to_diagnostic(e: &Rich<'_, Token<'_>>) -> Diagnostic {
 /// Diagnostics come sorted by position. The program is `None` only when the input was
 /// rejected before parsing (nesting too deep); with lexical or syntax errors it is still
 /// returned so that the type checker can report further errors.
+///
+/// Input without lexical errors is parsed first with cheap errors (the fast path); only if
+/// that finds an error is it parsed again with rich errors, recovery and messages. Both runs
+/// use the same grammar, so a valid input gets the same tree either way.
 pub fn parse(src: &str) -> (Option<ast::Program>, Vec<Diagnostic>) {
+    let owned = src.to_string();
+    on_big_stack(move || parse_here(&owned, true))
+}
+
+/// [`parse`] without the fast path: always the grammar with rich errors. Exposed to tests that
+/// check that both paths agree.
+#[doc(hidden)]
+pub fn parse_rich(src: &str) -> (Option<ast::Program>, Vec<Diagnostic>) {
+    let owned = src.to_string();
+    on_big_stack(move || parse_here(&owned, false))
+}
+
+/// Whether the fast path (cheap errors) accepts `src` and what it parsed: `None` if it found
+/// an error (the lexer's, the nesting limits', or the grammar's). Exposed to tests.
+#[doc(hidden)]
+pub fn parse_fast(src: &str) -> Option<ast::Program> {
+    let owned = src.to_string();
+    on_big_stack(move || {
+        let (tokens, diags) = lex(&owned);
+        if !diags.is_empty() || depth_check(&tokens).is_some() {
+            return None;
+        }
+        fast(&tokens, owned.len())
+    })
+}
+
+/// The grammar with cheap errors: the program if `tokens` hold no error at all.
+fn fast(tokens: &[crate::lexer::Spanned<'_>], len: usize) -> Option<Program> {
+    let input = tokens.split_token_span(SimpleSpan::from(len..len));
+    FAST_PARSER.with(|cache| {
+        let (program, errs) = cache.get().parse(input).into_output_errors();
+        program.filter(|_| errs.is_empty())
+    })
+}
+
+/// [`parse`] on the current thread (the worker's).
+fn parse_here(src: &str, try_fast: bool) -> (Option<ast::Program>, Vec<Diagnostic>) {
     let (tokens, mut diags) = lex(src);
     if let Some(d) = depth_check(&tokens) {
         diags.push(d);
         return (None, diags);
     }
-    let eoi = SimpleSpan::from(src.len()..src.len());
-    let owned = src.to_string();
-    let (program, errs) = on_big_stack(move || {
-        // Tokens borrow the text, so the worker lexes its own copy (cheap next to parsing).
-        let (tokens, _) = lex(&owned);
-        let input = tokens.as_slice().split_token_span(eoi);
-        PARSER.with(|cache| {
-            let (program, errs) = cache.get().parse(input).into_output_errors();
-            // Rich errors borrow the tokens; convert them while the tokens are still here.
-            (program, errs.iter().map(to_diagnostic).collect::<Vec<_>>())
-        })
+    if try_fast && diags.is_empty() {
+        if let Some(program) = fast(&tokens, src.len()) {
+            return (Some(program), diags);
+        }
+    }
+    let input = tokens
+        .as_slice()
+        .split_token_span(SimpleSpan::from(src.len()..src.len()));
+    let (program, errs) = PARSER.with(|cache| {
+        let (program, errs) = cache.get().parse(input).into_output_errors();
+        // Rich errors borrow the tokens; convert them while the tokens are still here.
+        (program, errs.iter().map(to_diagnostic).collect::<Vec<_>>())
     });
     // A character the lexer dropped usually makes the parser trip over the token after it;
     // that error is a consequence of the first, so it is not reported.

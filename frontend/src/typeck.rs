@@ -15,7 +15,13 @@ use crate::tast::{
 };
 use crate::types::{StructDef, StructId};
 use crate::{Diagnostic, FnSig, Span, Type};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Hash maps keyed by names and spans, hashed with foldhash rather than SipHash: the checker
+/// hashes a name for every use. foldhash's seed is random per process, so crafted names still
+/// cannot be made to collide.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// What the session already knows: functions and globals defined by earlier inputs.
 pub trait Env {
@@ -40,28 +46,28 @@ pub trait Env {
 /// Functions defined in `program` take precedence over the session's (`env`), and all of them
 /// see each other whatever their order; globals declared anywhere in `program` are visible to
 /// all of its code. `src` is the text `program` was parsed from.
-pub fn check(
-    program: &ast::Program,
-    src: &str,
-    env: &dyn Env,
-) -> Result<TProgram, Vec<Diagnostic>> {
+///
+/// The program is taken by value: it moves to the front end's worker thread (and is dropped
+/// there) instead of being copied.
+pub fn check(program: ast::Program, src: &str, env: &dyn Env) -> Result<TProgram, Vec<Diagnostic>> {
     // Only positions are needed from the source; spans already locate everything.
     // The checker recurses once per syntax-tree level, so it runs on a thread with a large
     // stack (see `parser::on_big_stack`). `Env` is not required to be `Sync`, so every session
     // lookup the program can need is answered here, on the caller's thread, first.
-    let snapshot = Snapshot::take(program, env);
-    let program = program.clone();
+    let snapshot = Snapshot::take(&program, env);
     let src = src.to_string();
-    crate::parser::on_big_stack(move || {
+    // The program is dropped after the answer is handed back (see `on_big_stack_then_drop`).
+    crate::parser::on_big_stack_then_drop(move || {
         let mut checker = Checker::new(&snapshot, src);
         let typed = checker.program(&program);
-        if checker.diags.is_empty() {
+        let result = if checker.diags.is_empty() {
             Ok(typed)
         } else {
             let mut diags = checker.diags;
             diags.sort_by_key(|d| d.primary_span().map(|s| (s.start, s.end)));
             Err(diags)
-        }
+        };
+        (result, (program, snapshot))
     })
 }
 
@@ -87,9 +93,9 @@ impl Snapshot {
     /// Walks the program without recursion (the caller's stack may be small) and asks `env`
     /// about every variable and function name in it.
     fn take(program: &ast::Program, env: &dyn Env) -> Snapshot {
-        let mut vars = HashSet::new();
-        let mut fns = HashSet::new();
-        let mut types: HashSet<&str> = HashSet::new();
+        let mut vars = HashSet::default();
+        let mut fns = HashSet::default();
+        let mut types: HashSet<&str> = HashSet::default();
         let mut work: Vec<&ast::Expr> = Vec::new();
         let mut lets: Vec<&TypeExpr> = Vec::new();
         fn push_block<'a>(
@@ -208,7 +214,7 @@ impl Snapshot {
             type_names(t, &mut types);
         }
         // Session structs, and every struct their fields name (re-derived by name).
-        let mut structs = HashMap::new();
+        let mut structs = HashMap::default();
         let mut todo: Vec<String> = types.into_iter().map(str::to_string).collect();
         todo.extend(env.structure_names());
         while let Some(name) = todo.pop() {
@@ -291,8 +297,8 @@ struct GlobalInfo {
 #[derive(Default)]
 struct Body {
     locals: Vec<LocalInfo>,
-    /// Innermost scope last.
-    scopes: Vec<Vec<(String, LocalId)>>,
+    /// The locals each scope declared (their names are in `locals`), innermost scope last.
+    scopes: Vec<Vec<LocalId>>,
     /// Enclosing loops, innermost last: whether a `break` for it was seen.
     loops: Vec<bool>,
     /// The return type, `None` at the top level (where `return` is an error).
@@ -334,14 +340,14 @@ impl<'a> Checker<'a> {
             env,
             src,
             diags: Vec::new(),
-            struct_items: HashMap::new(),
-            struct_memo: HashMap::new(),
+            struct_items: HashMap::default(),
+            struct_memo: HashMap::default(),
             new_structs: Vec::new(),
-            ann_cache: HashMap::new(),
-            fns: HashMap::new(),
-            globals: HashMap::new(),
-            pending_globals: HashSet::new(),
-            read_before_decl: HashMap::new(),
+            ann_cache: HashMap::default(),
+            fns: HashMap::default(),
+            globals: HashMap::default(),
+            pending_globals: HashSet::default(),
+            read_before_decl: HashMap::default(),
             body: Body::default(),
         }
     }
@@ -352,7 +358,7 @@ impl<'a> Checker<'a> {
 
     fn program(&mut self, program: &ast::Program) -> TProgram {
         // Pass 0: struct types, which every signature and body may name.
-        let mut first_struct: HashMap<&str, Span> = HashMap::new();
+        let mut first_struct: HashMap<&str, Span> = HashMap::default();
         for item in &program.items {
             let ast::Item::Struct(st) = item else {
                 continue;
@@ -388,7 +394,7 @@ impl<'a> Checker<'a> {
                     "a struct needs at least one field",
                 ));
             }
-            let mut seen: HashMap<&str, Span> = HashMap::new();
+            let mut seen: HashMap<&str, Span> = HashMap::default();
             for (f, _) in &st.fields {
                 if let Some(&first) = seen.get(f.name.as_str()) {
                     self.error(
@@ -408,7 +414,7 @@ impl<'a> Checker<'a> {
 
         // Pass 1: every function's signature, so bodies and top-level code can call any of
         // them (mutual recursion, calls before the definition).
-        let mut first_def: HashMap<&str, Span> = HashMap::new();
+        let mut first_def: HashMap<&str, Span> = HashMap::default();
         for item in &program.items {
             let ast::Item::Fn(f) = item else { continue };
             let name = f.name.name.as_str();
@@ -829,7 +835,7 @@ impl<'a> Checker<'a> {
             scopes: vec![Vec::new()],
             ..Body::default()
         };
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::default();
         for (p, &pty) in f.params.iter().zip(&sig.params) {
             if let Some(&first) = seen.get(p.name.name.as_str()) {
                 self.error(
@@ -899,17 +905,18 @@ impl<'a> Checker<'a> {
             ty,
         });
         if let Some(scope) = self.body.scopes.last_mut() {
-            scope.push((name.to_string(), id));
+            scope.push(id);
         }
         id
     }
 
     fn lookup_local(&self, name: &str) -> Option<LocalId> {
-        self.body
-            .scopes
-            .iter()
-            .rev()
-            .find_map(|s| s.iter().rev().find(|(n, _)| n == name).map(|&(_, id)| id))
+        self.body.scopes.iter().rev().find_map(|s| {
+            s.iter()
+                .rev()
+                .copied()
+                .find(|&id| self.body.locals[id].name == name)
+        })
     }
 
     /// The type of a global visible under `name`, recording the use; reports unknown names.
@@ -944,7 +951,10 @@ impl<'a> Checker<'a> {
         };
         match ty {
             Some(t) => {
-                self.body.globals.insert(name.to_string());
+                // Most uses are of a global already recorded: no allocation for those.
+                if !self.body.globals.contains(name) {
+                    self.body.globals.insert(name.to_string());
+                }
                 Some(t)
             }
             None => {
@@ -1399,7 +1409,7 @@ impl<'a> Checker<'a> {
         };
         let def = id.def();
         let mut ok = true;
-        let mut seen: HashMap<usize, Span> = HashMap::new();
+        let mut seen: HashMap<usize, Span> = HashMap::default();
         let mut values = Vec::with_capacity(fields.len());
         for (f, v) in fields {
             match def.field(&f.name) {
@@ -1796,7 +1806,9 @@ impl<'a> Checker<'a> {
         } else {
             args.iter().map(|a| self.expr(a)).collect()
         };
-        self.body.calls.insert(f.name.clone());
+        if !self.body.calls.contains(&f.name) {
+            self.body.calls.insert(f.name.clone());
+        }
         if !self.arity(&f.name, sig.params.len(), targs.len(), at, f.span) {
             return poison(at);
         }
