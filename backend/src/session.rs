@@ -992,10 +992,12 @@ impl Session {
             .map(|v| VersionRow {
                 version: v.unit.info.n,
                 state: v.unit.state(),
-                // Frames in its code of either tier.
-                frames: std::iter::once(v.unit.info.id)
-                    .chain(v.unit.old_tier_ids())
-                    .map(|id| frames.get(&id).copied().unwrap_or(0))
+                // Frames in its code of either tier, and in inlined copies of it.
+                frames: v
+                    .unit
+                    .frame_ids()
+                    .iter()
+                    .map(|id| frames.get(id).copied().unwrap_or(0))
                     .sum(),
                 code_size: (v.unit.state() != State::Freed).then_some(v.unit.info.size),
                 tier: v.unit.tier,

@@ -289,6 +289,9 @@ impl fmt::Display for State {
 pub struct Compiled {
     /// Code map entry (name, number, address range, source).
     pub info: Arc<CodeInfo>,
+    /// The id it was committed with (its first tier's). Inlined copies of it name it by that
+    /// id in frame walks whatever its tier now (`inline.rs`), so frame counts include it.
+    first_id: u64,
     /// Life cycle state.
     state: State,
     /// Owns the machine code until freed.
@@ -376,6 +379,7 @@ impl Compiled {
     pub(crate) fn live(u: NewUnit, mut code: Code) -> Compiled {
         code.map(u.info.clone());
         Compiled {
+            first_id: u.info.id,
             info: u.info,
             state: State::Live,
             code: Some(code),
@@ -446,6 +450,18 @@ impl Compiled {
     /// Ids of the code of its older tiers not yet freed (their frames count as its frames).
     pub fn old_tier_ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.old_tiers.iter().map(|t| t.info.id)
+    }
+
+    /// Every id its frames may be published under: its code's now, its old tiers' and, once it
+    /// has tiered up, the first tier's (which inlined copies of it keep naming).
+    pub fn frame_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = std::iter::once(self.info.id)
+            .chain(self.old_tier_ids())
+            .collect();
+        if !ids.contains(&self.first_id) {
+            ids.push(self.first_id);
+        }
+        ids
     }
 
     /// Frees the old tiers that `freeable(retire_epoch, id)` allows; returns whether some are
