@@ -308,3 +308,62 @@ print(v1_calls > 0, v2_calls > 0, unsorted);
     );
     assert!(o.stderr.contains("freed sort v1"), "{}", o.report());
 }
+
+/// The same as `old_version_drains_then_frees_while_its_task_keeps_running`, with `inner`
+/// inlined into `outer` and tiered up before the task starts: the task runs a copy of `inner`
+/// v1 inside `outer`'s code, which names v1 by its first tier's id (whose code is freed by
+/// then). v1 must still drain until that copy returns, and only then be freed.
+#[test]
+fn an_inlined_copy_of_a_tiered_up_version_keeps_it_draining() {
+    let mut script = String::from(
+        "global hold: bool = true;\n\
+         global running: bool = true;\n\
+         global entered: bool = false;\n\
+         fn inner() -> int { entered = true; while hold { } 1 }\n",
+    );
+    // Give the tier-up thread time to optimize `inner` before `outer` inlines it.
+    for _ in 0..40 {
+        script.push_str(":sleep 50\n");
+    }
+    script.push_str(
+        ":versions inner\n\
+         fn outer() -> int { let n = 0; while running { n += inner(); } n }\n\
+         fn wait_entered() { let t0 = time_ns(); while !entered && time_ns() - t0 < 20000000000 { sleep_ms(1); } }\n\
+         :spawn outer()\n\
+         wait_entered();\n\
+         fn inner() -> int { 2 }\n\
+         :sleep 100\n\
+         :versions inner\n\
+         hold = false;\n\
+         :sleep 300\n\
+         :versions inner\n\
+         running = false;\n\
+         :wait\n",
+    );
+    let mut cmd = common::livejit_command(Path::new(env!("CARGO_MANIFEST_DIR")));
+    cmd.env("LIVEJIT_INLINE", "always");
+    let o = common::run_with_timeout(cmd, Some(script.into_bytes()), Duration::from_secs(60));
+    assert_eq!(o.code(), Some(0), "{}", o.report());
+    let first = o.stdout.lines().next().unwrap_or_default();
+    if !first.contains(" opt ") {
+        // The loaded machine did not tier `inner` up in 2 s: the case is not reached.
+        eprintln!(
+            "note: inner was not tiered up in time; skipped\n{}",
+            o.report()
+        );
+        return;
+    }
+    let vs = versions(&o.stdout);
+    assert_eq!(
+        vs,
+        expect(&[
+            (1, "live"),
+            (1, "draining"),
+            (2, "live"),
+            (1, "freed"),
+            (2, "live")
+        ]),
+        "{}",
+        o.report()
+    );
+}

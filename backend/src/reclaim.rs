@@ -163,7 +163,10 @@ pub fn pass(shared: &Shared) -> Pass {
         if published_for < v.retire_epoch() {
             return Some(false);
         }
-        if in_frames.contains(&v.info.id) {
+        // In its code, or in a copy of it inlined into a caller (which names it by its first
+        // tier's id: `Compiled::frame_ids`). The copy is the caller's code, so freeing would be
+        // safe, but a version a frame still runs is draining, not freed.
+        if v.frame_ids().iter().any(|id| in_frames.contains(id)) {
             return Some(false);
         }
         if let Some(slot) = slot {
@@ -181,7 +184,7 @@ pub fn pass(shared: &Shared) -> Pass {
             Some(false) => out.draining = true,
             None => {}
         }
-        if v.state() == State::Draining && in_frames.contains(&v.info.id) {
+        if v.state() == State::Draining && v.frame_ids().iter().any(|id| in_frames.contains(id)) {
             out.pinned_by_frames = true;
         }
     }
@@ -193,7 +196,8 @@ pub fn pass(shared: &Shared) -> Pass {
                 Some(false) => out.draining = true,
                 None => {}
             }
-            if v.state() == State::Draining && in_frames.contains(&v.info.id) {
+            if v.state() == State::Draining && v.frame_ids().iter().any(|id| in_frames.contains(id))
+            {
                 out.pinned_by_frames = true;
             }
         }
