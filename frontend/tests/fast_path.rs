@@ -67,11 +67,12 @@ fn expr(g: &mut Gen, depth: u32) -> String {
         10 => format!("[{}, {},]", expr(g, d), expr(g, d)),
         11 => format!("[{}; {}]", expr(g, d), expr(g, d)),
         12 => format!("P {{ x: {}, y: {} }}", expr(g, d), expr(g, d)),
+        // The branches are blocks: their expressions start statements.
         _ => format!(
             "if {} {{ {} }} else {{ {} }}",
             expr(g, d),
-            expr(g, d),
-            expr(g, d)
+            stmt_expr(g, d),
+            stmt_expr(g, d)
         ),
     }
 }
