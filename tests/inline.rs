@@ -69,14 +69,8 @@ xs
 /// then runs every round.
 #[test]
 fn an_inlined_version_stops_at_the_next_call_after_an_install() {
-    let script = "\
-global running: bool = true;
-global v1_calls: int = 0;
-global v2_calls: int = 0;
-global unsorted: int = 0;
-fn sort(xs: [int]) { v1_calls += 1; let n = len(xs); for i in 0..n { for j in 0..n - 1 - i { if xs[j] > xs[j + 1] { let t = xs[j]; xs[j] = xs[j + 1]; xs[j + 1] = t; } } } }
-fn is_sorted(xs: [int]) -> bool { for i in 1..len(xs) { if xs[i - 1] > xs[i] { return false; } } true }
-fn main_loop() { while running { let xs = [0; 300]; for i in 0..300 { xs[i] = rand(1000); } sort(xs); if !is_sorted(xs) { unsorted += 1; } } }
+    let script = common::SORT_LOOP.to_string()
+        + "\
 fn wait_until(g: int) { let t0 = time_ns(); while v2_calls < g && v1_calls < g && time_ns() - t0 < 20000000000 { sleep_ms(1); } }
 fn merge(xs: [int], tmp: [int], lo: int, hi: int) { if hi - lo < 2 { return; } let mid = (lo + hi) / 2; merge(xs, tmp, lo, mid); merge(xs, tmp, mid, hi); let i = lo; let j = mid; for k in lo..hi { if j >= hi || (i < mid && xs[i] <= xs[j]) { tmp[k] = xs[i]; i += 1; } else { tmp[k] = xs[j]; j += 1; } } for k in lo..hi { xs[k] = tmp[k]; } }
 :spawn main_loop()
@@ -90,7 +84,7 @@ running = false;
 print(\"late v1 calls:\", v1_calls - at_install, \"v2 calls:\", v2_calls >= 20, \"unsorted:\", unsorted);
 :ir main_loop
 ";
-    let o = run_inline("always", script);
+    let o = run_inline("always", &script);
     assert_eq!(o.code(), Some(0), "{}", o.report());
     assert!(o.stdout.contains("sort.is.v1 = icmp eq"), "{}", o.report());
     let line = o

@@ -19,6 +19,23 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const LIVEJIT: &str = env!("CARGO_BIN_EXE_livejit");
 
+/// The swap demo's loop for scripts: `sort` v1 (bubble sort, counting its calls in
+/// `v1_calls`) called by `main_loop` on fresh data until `running` is false, counting unsorted
+/// results; a redefinition of `sort` counts in `v2_calls`.
+#[allow(
+    dead_code,
+    reason = "used by some of the test binaries that include this module"
+)]
+pub const SORT_LOOP: &str = "\
+global running: bool = true;
+global v1_calls: int = 0;
+global v2_calls: int = 0;
+global unsorted: int = 0;
+fn sort(xs: [int]) { v1_calls += 1; let n = len(xs); for i in 0..n { for j in 0..n - 1 - i { if xs[j] > xs[j + 1] { let t = xs[j]; xs[j] = xs[j + 1]; xs[j + 1] = t; } } } }
+fn is_sorted(xs: [int]) -> bool { for i in 1..len(xs) { if xs[i - 1] > xs[i] { return false; } } true }
+fn main_loop() { while running { let xs = [0; 300]; for i in 0..300 { xs[i] = rand(1000); } sort(xs); if !is_sorted(xs) { unsorted += 1; } } }
+";
+
 /// What a finished (or killed) child left behind.
 pub struct Outcome {
     /// Everything written to stdout.

@@ -593,26 +593,7 @@ impl Gen {
                 let mut vctx = inner.clone();
                 vctx.in_loop = false;
                 let v = self.expr(&mut vctx, t, 2);
-                body.stmts.insert(
-                    0,
-                    Stmt::If(
-                        bin(
-                            BinOp::Gt,
-                            Expr::Var(w.clone(), Ty::Int),
-                            Expr::Int(k),
-                            Ty::Bool,
-                        ),
-                        Block {
-                            stmts: vec![Stmt::Return(Some(v))],
-                            tail: None,
-                        },
-                        None,
-                    ),
-                );
-                body.stmts.insert(
-                    0,
-                    Stmt::Assign(Place::Var(w), Some(BinOp::Add), Expr::Int(1)),
-                );
+                count_and_leave(&mut body, &w, k, Stmt::Return(Some(v)));
                 stmts.push(Stmt::Loop(body));
                 None
             }
@@ -760,26 +741,7 @@ impl Gen {
                 let n = 1 + self.rng.below(3);
                 let mut body = self.block(&mut inner, n, depth - 1);
                 self.maybe_break(&mut inner, &mut body);
-                body.stmts.insert(
-                    0,
-                    Stmt::If(
-                        bin(
-                            BinOp::Gt,
-                            Expr::Var(w.clone(), Ty::Int),
-                            Expr::Int(k),
-                            Ty::Bool,
-                        ),
-                        Block {
-                            stmts: vec![Stmt::Break],
-                            tail: None,
-                        },
-                        None,
-                    ),
-                );
-                body.stmts.insert(
-                    0,
-                    Stmt::Assign(Place::Var(w.clone()), Some(BinOp::Add), Expr::Int(1)),
-                );
+                count_and_leave(&mut body, &w, k, Stmt::Break);
                 vec![
                     Stmt::Let(w.clone(), Ty::Int, false, Expr::Int(0)),
                     Stmt::Loop(body),
@@ -1386,4 +1348,24 @@ impl Gen {
             },
         }
     }
+}
+
+/// Starts a `loop` body with `w += 1; if w > k { leave }`, which bounds the loop (`leave` is
+/// `break` or a `return`).
+fn count_and_leave(body: &mut Block, w: &str, k: i64, leave: Stmt) {
+    let over = bin(
+        BinOp::Gt,
+        Expr::Var(w.to_string(), Ty::Int),
+        Expr::Int(k),
+        Ty::Bool,
+    );
+    let exit = Block {
+        stmts: vec![leave],
+        tail: None,
+    };
+    body.stmts.insert(0, Stmt::If(over, exit, None));
+    body.stmts.insert(
+        0,
+        Stmt::Assign(Place::Var(w.to_string()), Some(BinOp::Add), Expr::Int(1)),
+    );
 }
