@@ -15,8 +15,14 @@ use std::time::{Duration, Instant};
 /// Connections of the load generator.
 const CONNECTIONS: usize = 8;
 
-/// Redefinitions pushed while the load runs.
-const REDEFINITIONS: u64 = 200;
+/// Redefinitions pushed while the load runs: 200, or `LIVEJIT_LOAD_redefinitions` (to see
+/// whether RSS keeps growing over a longer run).
+fn redefinitions() -> u64 {
+    std::env::var("LIVEJIT_LOAD_redefinitions")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
 
 fn handler(version: u64) -> String {
     format!("fn handle(method: str, path: str, body: str) -> str {{ \"{version}\" }}\n")
@@ -42,6 +48,7 @@ struct Seen {
 
 #[test]
 fn two_hundred_redefinitions_under_load_drop_nothing() {
+    let redefinitions = redefinitions();
     let dir = test_dir("serve_load");
     let addr = free_loopback_addr();
     let mut svc = Service::start(&dir, &handler(0), &["--http", &addr]);
@@ -63,7 +70,7 @@ fn two_hundred_redefinitions_under_load_drop_nothing() {
                         .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()));
                     match body {
                         Ok(b) => match b.parse::<u64>() {
-                            Ok(v) if v <= REDEFINITIONS && v >= last => last = v,
+                            Ok(v) if v <= redefinitions && v >= last => last = v,
                             _ => seen.wrong.push(format!("{b:?} after {last}")),
                         },
                         Err(e) => seen.failures.push(e),
@@ -78,7 +85,7 @@ fn two_hundred_redefinitions_under_load_drop_nothing() {
     std::thread::sleep(Duration::from_millis(200));
     let rss_before = rss_kib(svc.child.id());
     let start = Instant::now();
-    for v in 1..=REDEFINITIONS {
+    for v in 1..=redefinitions {
         c.send(&json!({"type": "push", "id": v,
             "files": [{"path": "handle.src", "text": handler(v)}]}));
         let msgs = c.until_result(v);
@@ -96,12 +103,12 @@ fn two_hundred_redefinitions_under_load_drop_nothing() {
     let wrong: Vec<&String> = seen.iter().flat_map(|s| &s.wrong).collect();
     println!(
         "serve_load: {requests} requests on {CONNECTIONS} connections, {} failed, {} wrong; \
-         {REDEFINITIONS} redefinitions pushed in {:.2} s; RSS {rss_before} KiB -> {rss_after} KiB \
+         {redefinitions} redefinitions pushed in {:.2} s; RSS {rss_before} KiB -> {rss_after} KiB \
          ({:+.1} KiB per redefinition)",
         failures.len(),
         wrong.len(),
         pushing.as_secs_f64(),
-        (rss_after as f64 - rss_before as f64) / REDEFINITIONS as f64
+        (rss_after as f64 - rss_before as f64) / redefinitions as f64
     );
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     assert!(
@@ -109,19 +116,19 @@ fn two_hundred_redefinitions_under_load_drop_nothing() {
         "bodies from no installed version: {wrong:?}"
     );
     assert!(
-        requests > REDEFINITIONS,
+        requests > redefinitions,
         "the load never ran: {requests} requests"
     );
     // Every version but the live one is freed once no request is in it.
     let start = Instant::now();
     loop {
-        let msgs = c.input(REDEFINITIONS + 1, ":versions handle");
+        let msgs = c.input(redefinitions + 1, ":versions handle");
         let rows = msgs
             .iter()
             .find(|m| m["type"] == "versions")
             .map(|m| m["rows"].as_array().unwrap().clone())
             .expect(":versions answers with rows");
-        assert_eq!(rows.len() as u64, REDEFINITIONS + 1);
+        assert_eq!(rows.len() as u64, redefinitions + 1);
         let unfreed: Vec<_> = rows.iter().filter(|r| r["state"] != "Freed").collect();
         if unfreed.len() == 1 && unfreed[0]["state"] == "Live" {
             assert_eq!(rows.last().unwrap()["state"], "Live");
