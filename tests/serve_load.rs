@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 /// Connections of the load generator.
 const CONNECTIONS: usize = 8;
 
-/// Redefinitions pushed while the load runs: 200, or `LIVEJIT_LOAD_redefinitions` (to see
+/// Redefinitions pushed while the load runs: 200, or `LIVEJIT_LOAD_REDEFINITIONS` (to see
 /// whether RSS keeps growing over a longer run).
 fn redefinitions() -> u64 {
-    std::env::var("LIVEJIT_LOAD_redefinitions")
+    std::env::var("LIVEJIT_LOAD_REDEFINITIONS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200)
